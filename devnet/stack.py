@@ -1,0 +1,198 @@
+"""`peersync devnet`: Temporal, the chain emulator, one kube emulator per cluster, and peersync's services.
+
+Start order: Temporal, chain, clusters (seeded), env files, services; `ready` appears only once every part
+answers. Stop order is the reverse, and it runs on SIGINT/SIGTERM as well as on any start failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import aiohttp
+from pydantic import BaseModel
+
+from devnet.chain.server import ChainEmulator
+from devnet.files import READY, ClusterInfo, DevnetManifest, atomic_write, env_lines
+from devnet.kube.server import KubeEmulator
+from devnet.ports import port_or_free
+from devnet.processes import ChildProcess
+from devnet.scenario import Scenario
+from devnet.temporal import TemporalDevServer, TemporalOptions
+from devnet.world import seed_cluster
+
+HOST = "127.0.0.1"
+SERVICE_READY_TIMEOUT = 60.0
+
+
+class DevnetOptions(BaseModel):
+    state_dir: Path
+    temporal_port: int = 7233
+    ui_port: int | None = 8233
+    chain_rpc_port: int = 26657
+    chain_rest_port: int = 1317
+    kube_port: int = 6443
+    kube_step_seconds: float = 0.5
+    block_time: float | None = None
+    registry_refresh: str = "5s"
+    services: list[str] = []
+
+
+class Devnet:
+    def __init__(self, scenario: Scenario, opts: DevnetOptions) -> None:
+        self.scenario = scenario
+        self.opts = opts
+        self.state_dir = opts.state_dir.resolve()
+        self._stack = AsyncExitStack()
+        self.chain: ChainEmulator | None = None
+        self.kubes: dict[str, KubeEmulator] = {}
+        self.children: list[ChildProcess] = []
+        self.manifest: DevnetManifest | None = None
+
+    async def start(self) -> DevnetManifest:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / READY).unlink(missing_ok=True)
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> DevnetManifest:
+        opts = self.opts
+        temporal = TemporalDevServer(
+            TemporalOptions(
+                ip=HOST,
+                port=port_or_free(opts.temporal_port),
+                ui_port=None if opts.ui_port is None else port_or_free(opts.ui_port),
+                db_file=self.state_dir / "temporal.db",
+                log_file=self.state_dir / "temporal.log",
+            )
+        )
+        self.children.append(temporal.process)
+        await self._enter(temporal)
+
+        self.chain = ChainEmulator(
+            self.scenario,
+            host=HOST,
+            rpc_port=port_or_free(opts.chain_rpc_port),
+            rest_port=port_or_free(opts.chain_rest_port),
+            block_time=opts.block_time,
+        )
+        await self._enter(self.chain)
+
+        clusters = []
+        for index, cluster in enumerate(self.scenario.clusters):
+            port = port_or_free(opts.kube_port + index if opts.kube_port else 0)
+            kube = KubeEmulator(host=HOST, port=port, step_seconds=opts.kube_step_seconds)
+            await self._enter(kube)
+            self.kubes[cluster.id] = kube
+            namespaces = seed_cluster(kube, self.scenario, cluster)
+            suffix = "" if index == 0 else f"-{cluster.id}"
+            kubeconfig = kube.write_kubeconfig(self.state_dir / f"kubeconfig{suffix}", context=f"devnet-{cluster.id}")
+            clusters.append(
+                ClusterInfo(
+                    id=cluster.id,
+                    validator_moniker=cluster.validator,
+                    local_validator=self.chain.operator_address(cluster.validator),
+                    kube_url=kube.url,
+                    kubeconfig=kubeconfig,
+                    env_file=self.state_dir / f"env{suffix}",
+                    namespaces=namespaces,
+                )
+            )
+
+        self.manifest = DevnetManifest(
+            state_dir=self.state_dir,
+            pid=os.getpid(),
+            temporal_address=temporal.address,
+            temporal_namespace=temporal.opts.namespace,
+            temporal_ui_url=temporal.ui_url,
+            chain_rpc_url=self.chain.rpc_url,
+            chain_rest_url=self.chain.rest_url,
+            bech32_prefix=self.scenario.bech32_prefix,
+            allow_cidrs=self.scenario.allow_cidrs,
+            clusters=clusters,
+        )
+        for info in clusters:
+            atomic_write(info.env_file, env_lines(self.settings_for(info)))
+        for info in clusters:
+            await self._start_services(info)
+        await self._check_answers()
+        self.manifest.save()
+        atomic_write(self.state_dir / READY, "")
+        return self.manifest
+
+    def settings_for(self, info: ClusterInfo) -> dict[str, str]:
+        """The settings of DESIGN.md for one cluster's peersync processes."""
+        assert self.manifest is not None
+        return {
+            "TEMPORAL_ADDRESS": self.manifest.temporal_address,
+            "TEMPORAL_NAMESPACE": self.manifest.temporal_namespace,
+            "KUBECONFIG": str(info.kubeconfig),
+            "PEERSYNC_CLUSTER_ID": info.id,
+            "PEERSYNC_LOCAL_VALIDATOR": info.local_validator,
+            "PEERSYNC_CHAIN_RPC_URL": self.manifest.chain_rpc_url,
+            "PEERSYNC_CHAIN_REST_URL": self.manifest.chain_rest_url,
+            "PEERSYNC_BECH32_PREFIX": self.manifest.bech32_prefix,
+            "PEERSYNC_ENDPOINT_ALLOW_CIDRS": ",".join(self.manifest.allow_cidrs),
+            "PEERSYNC_MAX_PARALLEL_ROLLOUTS": "1",
+            "PEERSYNC_REQUIRE_APPROVAL": "false",
+            "PEERSYNC_REGISTRY_REFRESH": self.opts.registry_refresh,
+        }
+
+    async def _start_services(self, info: ClusterInfo) -> None:
+        assert self.manifest is not None
+        for service in self.opts.services:
+            child = ChildProcess(
+                f"{service}-{info.id}",
+                [sys.executable, "-m", "workers.cli", service],
+                log_file=self.state_dir / f"{service}-{info.id}.log",
+                env=self.settings_for(info),
+            )
+            self.children.append(child)
+            await self._enter(child)
+            self.manifest.services[child.name] = child.pid or 0
+
+    async def _check_answers(self) -> None:
+        """Every part must answer over its real protocol before the devnet calls itself ready."""
+        assert self.manifest is not None
+        urls = [f"{self.manifest.chain_rpc_url}/status", f"{self.manifest.chain_rest_url}/cosmos/staking/v1beta1/validators"]
+        urls += [f"{c.kube_url}/version" for c in self.manifest.clusters]
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            for url in urls:
+                async with session.get(url) as resp:
+                    if resp.status != 200:
+                        raise RuntimeError(f"{url} answered HTTP {resp.status}")
+        for child in self.children:
+            child.raise_if_exited()
+
+    async def _enter(self, service: TemporalDevServer | ChainEmulator | KubeEmulator | ChildProcess) -> None:
+        await service.start()
+        self._stack.push_async_callback(service.stop)
+
+    async def stop(self) -> None:
+        (self.state_dir / READY).unlink(missing_ok=True)
+        await self._stack.aclose()
+
+    async def run_until_stopped(self) -> int:
+        """Serve until SIGINT/SIGTERM, or until a supervised child dies (then exit non-zero)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        waits = [asyncio.ensure_future(stop.wait())]
+        waits += [asyncio.ensure_future(child.wait()) for child in self.children]
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        died = [c for c in self.children if c.proc is not None and c.proc.returncode is not None]
+        await self.stop()
+        if died and not stop.is_set():
+            print(f"devnet: {died[0].name} exited with {died[0].proc.returncode}; stopped", file=sys.stderr)  # type: ignore[union-attr]
+            return 1
+        return 0

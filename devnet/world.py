@@ -1,0 +1,131 @@
+"""Seed one operator's cluster from the scenario: a namespace per consumer chain it runs, labelled and
+annotated the way peersync expects, with a ConfigMap holding today's correct peer list and the workload
+whose pods read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.endpoint import parse_endpoint
+from activities.peer_formats import write_peers
+from activities.peers import Peer, peer_for, peer_set_hash
+from activities.policy import EndpointPolicy
+from devnet.kube.server import KubeEmulator
+from devnet.scenario import ClusterSpec, NamespaceSpec, Scenario
+
+DOMAIN = "peersync.io"
+IMAGE = "consumerd:devnet"
+
+CONFIG_TOML = """# CometBFT config overlay, merged into config.toml by the init container
+proxy_app = "tcp://127.0.0.1:26658"
+moniker = "{moniker}"
+
+[p2p]
+laddr = "tcp://0.0.0.0:{p2p}"
+persistent_peers = ""
+addr_book_strict = false  # devnet peers live on loopback
+max_num_inbound_peers = 40
+
+[rpc]
+laddr = "tcp://0.0.0.0:{rpc}"
+"""
+
+INIT_SH = """#!/bin/sh
+# Renders config.toml for {chain_id}, then starts the node.
+set -eu
+persistent_peers=""
+sed -i "s|^persistent_peers = .*|persistent_peers = \\"$persistent_peers\\"|" "$HOME/config/config.toml"
+exec consumerd start --home "$HOME"
+"""
+
+TEMPLATES = {"config.toml": ("config.toml", CONFIG_TOML), "init.sh": ("init.sh", INIT_SH), "key": ("persistent_peers", "")}
+
+
+def desired_peers(scenario: Scenario, cluster: ClusterSpec, chain_id: str) -> list[Peer]:
+    """Peers a node of `cluster` on `chain_id` should have: every other opted-in validator with an endpoint."""
+    policy = EndpointPolicy.from_cidrs(scenario.allow_cidrs)
+    consumer = scenario.consumer(chain_id)
+    by_moniker = {v.moniker: v for v in scenario.validators}
+    peers = []
+    for moniker in consumer.opted_in:
+        endpoint = by_moniker[moniker].endpoint
+        if moniker == cluster.validator or not endpoint:
+            continue
+        peers.append(peer_for(moniker, parse_endpoint(endpoint, policy), chain_id))
+    return peers
+
+
+def namespace_objects(scenario: Scenario, cluster: ClusterSpec, ns: NamespaceSpec) -> list[dict[str, Any]]:
+    assert ns.name and ns.workload_name and ns.configmap
+    consumer = scenario.consumer(ns.consumer)
+    peers = desired_peers(scenario, cluster, ns.consumer)
+    key, template = TEMPLATES[ns.peers_format]
+    from activities.upstream import upstream_ports
+
+    ports = upstream_ports(ns.consumer)
+    text = write_peers(
+        ns.peers_format,
+        template.format(moniker=cluster.validator, chain_id=ns.consumer, p2p=ports.p2p, rpc=ports.rpc),
+        peers,
+    )
+    labels = {f"{DOMAIN}/chain-id": ns.consumer, f"{DOMAIN}/consumer-id": str(consumer.consumer_id)}
+    if ns.managed:
+        labels[f"{DOMAIN}/cluster"] = cluster.id
+    annotations = {
+        f"{DOMAIN}/configmap": ns.configmap,
+        f"{DOMAIN}/peers-format": ns.peers_format,
+        f"{DOMAIN}/peers-key": key,
+        f"{DOMAIN}/workload": f"{ns.workload}/{ns.workload_name}",
+    }
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": ns.name, "labels": labels, "annotations": annotations},
+    }
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": ns.configmap, "namespace": ns.name, "annotations": {f"{DOMAIN}/peers-hash": peer_set_hash(peers)}},
+        "data": {key: text},
+    }
+    return [namespace, configmap, workload_object(ns, peer_set_hash(peers), key)]
+
+
+def workload_object(ns: NamespaceSpec, peers_hash: str, config_key: str) -> dict[str, Any]:
+    instance = {"app.kubernetes.io/instance": ns.workload_name}
+    labels = {**instance, "app.kubernetes.io/name": "consumerd", "app.kubernetes.io/component": "validator"}
+    template = {
+        "metadata": {"labels": labels, "annotations": {f"{DOMAIN}/peers-hash": peers_hash}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "node",
+                    "image": IMAGE,
+                    "args": ["start", "--home", "/home/node"],
+                    "volumeMounts": [{"name": "config", "mountPath": "/etc/consumer", "readOnly": True}],
+                }
+            ],
+            "volumes": [{"name": "config", "configMap": {"name": ns.configmap, "items": [{"key": config_key, "path": config_key}]}}],
+        },
+    }
+    spec: dict[str, Any] = {"replicas": ns.replicas, "selector": {"matchLabels": instance}, "template": template}
+    kind = "Deployment"
+    if ns.workload == "statefulset":
+        kind = "StatefulSet"
+        spec["serviceName"] = ns.workload_name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": ns.workload_name, "namespace": ns.name, "labels": labels},
+        "spec": spec,
+    }
+
+
+def seed_cluster(kube: KubeEmulator, scenario: Scenario, cluster: ClusterSpec) -> list[str]:
+    """Create the cluster's namespaces and their objects; return the namespace names."""
+    names = []
+    for ns in scenario.namespaces(cluster):
+        for obj in namespace_objects(scenario, cluster, ns):
+            kube.apply(obj)
+        names.append(str(ns.name))
+    return names

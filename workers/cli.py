@@ -1,0 +1,44 @@
+"""The `peersync` command line. Each command lives in its own module; this file only wires them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workers import cli_devnet
+from workers.cli_common import AppState, fail
+
+app = typer.Typer(
+    name="peersync",
+    help="Keep ICS consumer-chain peer lists correct when validators move their P2P endpoints.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML file of settings (environment variables win over it)."),
+    ] = None,
+) -> None:
+    ctx.obj = AppState(config_file=config)
+
+
+app.command("devnet")(cli_devnet.devnet)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+
+
+if __name__ == "__main__":
+    main()

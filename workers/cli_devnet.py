@@ -1,0 +1,69 @@
+"""`peersync devnet`: a complete local world on loopback (see devnet/stack.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devnet.scenario import load_scenario
+from devnet.stack import Devnet, DevnetOptions
+from workers.cli_common import fail
+
+
+def devnet(
+    state_dir: Annotated[Path, typer.Option(help="Where the devnet keeps Temporal's SQLite file, env and logs.")] = Path(
+        ".devnet"
+    ),
+    scenario: Annotated[
+        Path | None, typer.Option(help="YAML scenario (validators, consumers, clusters); default: DESIGN.md's.")
+    ] = None,
+    free_ports: Annotated[bool, typer.Option(help="Pick free ports for everything instead of the defaults.")] = False,
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend gRPC port (0: free).")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port (0: free).")] = 8233,
+    headless: Annotated[bool, typer.Option(help="Run Temporal without its UI.")] = False,
+    chain_rpc_port: Annotated[int, typer.Option(help="Chain emulator CometBFT RPC port (0: free).")] = 26657,
+    chain_rest_port: Annotated[int, typer.Option(help="Chain emulator REST port (0: free).")] = 1317,
+    kube_port: Annotated[int, typer.Option(help="First kube emulator port; one more per cluster (0: free).")] = 6443,
+    kube_step: Annotated[float, typer.Option(help="Seconds per simulated rollout step.")] = 0.5,
+    block_time: Annotated[float | None, typer.Option(help="Seconds per empty block (default: scenario's).")] = None,
+    registry_refresh: Annotated[str, typer.Option(help="PEERSYNC_REGISTRY_REFRESH for the devnet's workers.")] = "5s",
+    services: Annotated[
+        str, typer.Option(help="Comma list of peersync services to run per cluster (worker,watch); '' for none.")
+    ] = "",
+) -> None:
+    """Start Temporal (with UI), the chain emulator, a kube emulator per cluster and peersync's services.
+
+    Writes DIR/env (source it to point peersync at the devnet), DIR/kubeconfig and DIR/devnet.json, then
+    creates DIR/ready once every part answers. Runs until Ctrl-C or SIGTERM and stops everything it started.
+    """
+    try:
+        world = load_scenario(scenario)
+    except Exception as exc:  # any YAML or validation problem: one line, nothing started
+        fail(f"scenario {scenario}: {exc}".replace("\n", " "))
+    opts = DevnetOptions(
+        state_dir=state_dir,
+        temporal_port=0 if free_ports else temporal_port,
+        ui_port=None if headless else (0 if free_ports else ui_port),
+        chain_rpc_port=0 if free_ports else chain_rpc_port,
+        chain_rest_port=0 if free_ports else chain_rest_port,
+        kube_port=0 if free_ports else kube_port,
+        kube_step_seconds=kube_step,
+        block_time=block_time,
+        registry_refresh=registry_refresh,
+        services=[s.strip() for s in services.split(",") if s.strip()],
+    )
+    raise SystemExit(asyncio.run(_run(Devnet(world, opts))))
+
+
+async def _run(net: Devnet) -> int:
+    try:
+        manifest = await net.start()
+    except Exception as exc:
+        fail(f"devnet did not start: {exc}")
+    ui = manifest.temporal_ui_url or "(headless)"
+    print(f"devnet ready: Temporal {manifest.temporal_address}, UI {ui}, chain {manifest.chain_rpc_url}", flush=True)
+    print(f"  source {manifest.state_dir / 'env'}  # settings for peersync", flush=True)
+    return await net.run_until_stopped()

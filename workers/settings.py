@@ -1,0 +1,151 @@
+"""peersync's settings: environment variables, optionally a YAML file (`--config`), then defaults.
+
+The variable names are a fixed interface (DESIGN.md): Temporal's own `TEMPORAL_*`, `KUBECONFIG`, and
+`PEERSYNC_*` for the rest. A bad value stops the process at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _env(name: str) -> Any:
+    # The env var name is the alias; the field name is also accepted in YAML files.
+    return AliasChoices(name, name.lower())
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names every offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+
+    temporal_address: str = Field("localhost:7233", validation_alias=_env("TEMPORAL_ADDRESS"))
+    temporal_namespace: str = Field("default", min_length=1, validation_alias=_env("TEMPORAL_NAMESPACE"))
+    kubeconfig: Path | None = Field(
+        None, validation_alias=_env("KUBECONFIG"), description="unset: in-cluster config, else ~/.kube/config"
+    )
+    cluster_id: str = Field(
+        "default",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        validation_alias=_env("PEERSYNC_CLUSTER_ID"),
+        description="names this cluster: task queue peersync-<id>, label peersync.io/cluster=<id>",
+    )
+    local_validator: str | None = Field(
+        None, validation_alias=_env("PEERSYNC_LOCAL_VALIDATOR"), description="operator address this cluster runs"
+    )
+    chain_rpc_url: str = Field("http://127.0.0.1:26657", validation_alias=_env("PEERSYNC_CHAIN_RPC_URL"))
+    chain_rest_url: str = Field("http://127.0.0.1:1317", validation_alias=_env("PEERSYNC_CHAIN_REST_URL"))
+    bech32_prefix: str = Field(
+        "cosmos", pattern=r"^[a-z][a-z0-9]{0,15}$", validation_alias=_env("PEERSYNC_BECH32_PREFIX")
+    )
+    endpoint_allow_cidrs: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("PEERSYNC_ENDPOINT_ALLOW_CIDRS"),
+        description="comma list of CIDRs exempt from the public-address policy",
+    )
+    max_parallel_rollouts: int = Field(1, ge=1, le=100, validation_alias=_env("PEERSYNC_MAX_PARALLEL_ROLLOUTS"))
+    require_approval: bool = Field(False, validation_alias=_env("PEERSYNC_REQUIRE_APPROVAL"))
+    registry_refresh: timedelta = Field(
+        timedelta(seconds=60), validation_alias=_env("PEERSYNC_REGISTRY_REFRESH"), description="e.g. 60, 30s, 5m or ISO 8601"
+    )
+    reconcile_every: timedelta = Field(timedelta(minutes=5), validation_alias=_env("PEERSYNC_RECONCILE_EVERY"))
+    metrics_address: str | None = Field(
+        None, validation_alias=_env("PEERSYNC_METRICS_ADDRESS"), description="host:port for Prometheus metrics"
+    )
+
+    @field_validator("endpoint_allow_cidrs", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: Any) -> Any:
+        parts = value.split(",") if isinstance(value, str) else value
+        networks = []
+        for part in parts:
+            text = str(part).strip()
+            if not text:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(text, strict=True))
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not a CIDR ({exc})") from None
+        return networks
+
+    @field_validator("registry_refresh", "reconcile_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+            number, unit = match.groups()
+            return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
+        return value
+
+    @field_validator("registry_refresh", "reconcile_every", mode="after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @property
+    def task_queue(self) -> str:
+        return f"peersync-{self.cluster_id}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if _yaml_file is not None:
+            sources += (YamlConfigSettingsSource(settings_cls, yaml_file=_yaml_file),)
+        return sources
+
+
+_yaml_file: Path | None = None
+
+
+def setting_name(loc: tuple[Any, ...]) -> str:
+    """The environment variable behind a validation error location."""
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; raise SettingsError naming each bad variable."""
+    global _yaml_file
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"--config {config_file}: no such file")
+    _yaml_file = config_file
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            dict.fromkeys(f"{setting_name(err['loc'])}: {err['msg']}" for err in exc.errors())
+        )
+        raise SettingsError(f"invalid setting {problems}") from None
+    finally:
+        _yaml_file = None
