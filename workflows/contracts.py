@@ -1,0 +1,194 @@
+"""The contracts between workflows, activities, the CLI and operators: one pydantic model per input.
+
+Everything here is plain data (deterministic to build and compare), safe to import in workflow code.
+Endpoints travel as canonical strings ("host" or "host:port", IPv6 bracketed) that have already passed
+the grammar of activities/endpoint.py.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OPERATOR_ADDRESS_MAX = 128
+DETAILS_MAX = 280
+
+
+class Contract(BaseModel):
+    """Strict: unknown fields are an error, so a typo in `temporal workflow start --input` fails at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- the registry --------------------------------------------------------------------------------------
+
+
+class EndpointStatus(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    MISSING = "missing"
+
+
+class ValidatorRecord(Contract):
+    """One validator as the chain publishes it, with its parsed endpoint. Keyed by operator address."""
+
+    operator_address: str
+    moniker: str
+    valcons: str
+    bond_status: str
+    jailed: bool = False
+    details: str
+    endpoint: str | None = Field(None, description="the endpoint text found in details, as published")
+    status: EndpointStatus
+    reason: str | None = None
+    canonical: str | None = Field(None, description="canonical endpoint when status is valid")
+
+    def fingerprint_source(self) -> str:
+        return "\x1f".join([self.moniker, self.valcons, self.bond_status, str(self.jailed), self.details])
+
+
+class RegistryEntry(Contract):
+    record: ValidatorRecord
+    height: int = Field(0, description="height at which the published record was last seen to change")
+    effective: str | None = Field(None, description="endpoint in effect: the last valid one, or the override")
+    override: str | None = None
+    override_height: int | None = Field(None, description="chain height when the override was set")
+
+
+class RegistryView(Contract):
+    """`peersync registry --json` rows (DESIGN: fixed fields first)."""
+
+    operator_address: str
+    moniker: str
+    endpoint: str | None
+    status: EndpointStatus
+    reason: str | None
+    height: int
+    effective: str | None = None
+    override: str | None = None
+    collision: bool = False
+
+
+# ---- an endpoint change ---------------------------------------------------------------------------------
+
+
+class Phase(StrEnum):
+    VALIDATING = "validating"
+    DISCOVERING = "discovering"
+    PROBING = "probing"
+    BLOCKED = "blocked"
+    AWAITING_APPROVAL = "awaiting-approval"
+    SYNCING = "syncing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_PHASES = frozenset({Phase.DONE, Phase.FAILED, Phase.CANCELLED})
+
+
+class EndpointChangeRequest(Contract):
+    """Input of EndpointChangeWorkflow. `temporal workflow start --input '{"validator": ..., "endpoint": ...}'`."""
+
+    validator: str = Field(min_length=1, max_length=OPERATOR_ADDRESS_MAX, description="operator address or moniker")
+    endpoint: str | None = Field(
+        None, min_length=1, max_length=300, description="host[:port]; omitted: the chain's current endpoint"
+    )
+    source: Literal["manual", "registry", "watcher"] = "manual"
+    height: int | None = Field(None, ge=0, description="chain height of the change, when known")
+    override: bool = Field(False, description="pin `endpoint` as an operator override in the registry")
+
+
+class ValidatedChange(Contract):
+    operator_address: str
+    moniker: str
+    endpoint: str
+
+
+class ConsumerRef(Contract):
+    """A consumer chain as this cluster runs it: one namespace."""
+
+    cluster_id: str
+    namespace: str
+    chain_id: str
+    consumer_id: str
+
+
+class AffectedConsumer(Contract):
+    consumer: ConsumerRef
+    p2p_port: int = Field(ge=1, le=65535)
+
+
+class SkippedConsumer(Contract):
+    chain_id: str
+    consumer_id: str
+    reason: str
+
+
+class Discovery(Contract):
+    affected: list[AffectedConsumer]
+    skipped: list[SkippedConsumer]
+
+
+class ConsumerStep(Contract):
+    """One row of the live progress table."""
+
+    namespace: str
+    chain_id: str
+    step: str = "pending"
+    state: str = "waiting"
+    detail: str | None = None
+
+
+class Progress(Contract):
+    """Query `progress` of EndpointChangeWorkflow."""
+
+    phase: Phase
+    validator: str
+    endpoint: str | None
+    paused: bool = False
+    awaiting_approval: bool = False
+    reason: str | None = None
+    consumers: list[ConsumerStep] = []
+    skipped: list[SkippedConsumer] = []
+
+
+class CancelRequest(Contract):
+    reason: str = Field("cancelled by the operator", min_length=1, max_length=500)
+
+
+class ApproveRequest(Contract):
+    note: str | None = Field(None, max_length=500)
+
+
+# ---- a consumer sync ------------------------------------------------------------------------------------
+
+
+class SyncRequest(Contract):
+    requested_by: str = Field(description="workflow id or `cli` / `reconcile`")
+    reason: str = ""
+    approved: bool = Field(False, description="an operator approved restarts (PEERSYNC_REQUIRE_APPROVAL)")
+
+
+class SyncResult(Contract):
+    consumer: ConsumerRef
+    sync_number: int
+    changed: bool
+    old_peers: list[str]
+    new_peers: list[str]
+    kept_unreachable: list[str] = Field(default_factory=list, description="new endpoints that failed the probe")
+    peers_hash: str
+    restarted: bool
+    rollout: str | None = None
+    error: str | None = None
+
+
+class EndpointChangeResult(Contract):
+    validator: str
+    moniker: str
+    endpoint: str
+    phase: Phase
+    consumers: list[SyncResult]
+    skipped: list[SkippedConsumer]
