@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from activities.policy import IPAddress, EndpointPolicy, format_ip, refusal
+from activities.policy import EndpointPolicy, IPAddress, format_ip, refusal
 
 HostKind = Literal["ipv4", "ipv6", "dns"]
 EndpointStatusName = Literal["valid", "invalid", "missing"]
@@ -33,6 +33,7 @@ EndpointStatusName = Literal["valid", "invalid", "missing"]
 MAX_DNS_NAME = 253
 MAX_LABEL = 63
 MAX_ENDPOINT_LENGTH = MAX_DNS_NAME + len(":65535")
+PORT_RANGE = "1\N{EN DASH}65535"
 
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
@@ -79,7 +80,9 @@ def _parse_ipv4(host: str) -> str:
         if not octet:
             raise EndpointError(f"{show(host)} is not a valid IPv4 address (empty octet)")
         if len(octet) > 1 and octet[0] == "0":
-            raise EndpointError(f"{show(host)} is not a valid IPv4 address (octet {show(octet)} has a leading zero)")
+            raise EndpointError(
+                f"{show(host)} is not a valid IPv4 address (octet {show(octet)} has a leading zero)"
+            )
         if len(octet) > 3 or int(octet) > 255:
             raise EndpointError(f"{show(host)} is not a valid IPv4 address (octet {octet[:12]} is above 255)")
     return str(ipaddress.IPv4Address(host))
@@ -90,7 +93,9 @@ def _parse_ipv6(inner: str) -> str:
         raise EndpointError(f"IPv6 zone ids are not allowed ({show(inner)})")
     for char in inner:
         if char not in _IPV6_CHARS:
-            raise EndpointError(f"IPv6 address {show(inner)} contains {_describe_char(char)}, which is not allowed")
+            raise EndpointError(
+                f"IPv6 address {show(inner)} contains {_describe_char(char)}, which is not allowed"
+            )
     try:
         return format_ip(ipaddress.IPv6Address(inner))
     except ValueError:
@@ -142,7 +147,7 @@ def parse_port(text: str) -> int:
     if len(text) > 1 and text[0] == "0":
         raise EndpointError(f"port {show(text)} has a leading zero")
     if len(text) > 5 or not 1 <= int(text) <= 65535:
-        raise EndpointError(f"port {text[:12]} is outside 1–65535")
+        raise EndpointError(f"port {text[:12]} is outside {PORT_RANGE}")
     return int(text)
 
 
@@ -165,7 +170,9 @@ def split_host_port(text: str) -> tuple[str, bool, str | None]:
         host, port = text.split(":")
         return host, False, port
     if all(char in _IPV6_CHARS for char in text):
-        raise EndpointError(f"IPv6 address {show(text)} must be written in brackets, e.g. [2001:db8::1]:26656")
+        raise EndpointError(
+            f"IPv6 address {show(text)} must be written in brackets, e.g. [2001:db8::1]:26656"
+        )
     raise EndpointError(f"host {show(text)} contains ':', which is not allowed in a host name")
 
 

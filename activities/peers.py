@@ -42,7 +42,9 @@ class Peer(BaseModel):
     @model_validator(mode="after")
     def _canonical(self) -> Peer:
         if not _NODE_ID.fullmatch(self.node_id):
-            raise ValueError(f"node id {show(self.node_id)} is not {NODE_ID_HEX_DIGITS} lower-case hex digits")
+            raise ValueError(
+                f"node id {show(self.node_id)} is not {NODE_ID_HEX_DIGITS} lower-case hex digits"
+            )
         Endpoint(host=self.host, port=self.port, kind=self.kind)
         return self
 
@@ -122,4 +124,8 @@ UPSTREAM_SCHEME: PeerScheme = UpstreamScheme()
 
 def peer_for(moniker: str, endpoint: Endpoint, chain_id: str, scheme: PeerScheme = UPSTREAM_SCHEME) -> Peer:
     """The peer for a validator's node on `chain_id`. `endpoint` must already have passed the policy."""
-    return Peer(node_id=scheme.node_id(moniker, chain_id), host=endpoint.host, port=scheme.p2p_port(chain_id, endpoint))
+    return Peer(
+        node_id=scheme.node_id(moniker, chain_id),
+        host=endpoint.host,
+        port=scheme.p2p_port(chain_id, endpoint),
+    )

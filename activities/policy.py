@@ -71,7 +71,7 @@ _V6 = ipaddress.IPv6Network
 # First match wins, so specific entries precede the ranges that contain them.
 _REFUSED_V4: tuple[tuple[ipaddress.IPv4Network, str, str], ...] = (
     (_V4("0.0.0.0/32"), "unspecified", "the unspecified address"),
-    (_V4("0.0.0.0/8"), "reserved", "a reserved address (\"this network\")"),
+    (_V4("0.0.0.0/8"), "reserved", 'a reserved address ("this network")'),
     (_V4("10.0.0.0/8"), "private", "a private address"),
     (_V4("100.100.100.200/32"), "shared", "a shared (carrier-grade NAT) address (cloud metadata)"),
     (_V4("100.64.0.0/10"), "shared", "a shared (carrier-grade NAT) address"),

@@ -10,6 +10,7 @@ from activities.endpoint import parse_endpoint
 from activities.peer_formats import write_peers
 from activities.peers import Peer, peer_for, peer_set_hash
 from activities.policy import EndpointPolicy
+from activities.upstream import upstream_ports
 from devnet.kube.server import KubeEmulator
 from devnet.scenario import ClusterSpec, NamespaceSpec, Scenario
 
@@ -43,7 +44,7 @@ TEMPLATES = {"config.toml": ("config.toml", CONFIG_TOML), "init.sh": ("init.sh",
 
 def desired_peers(scenario: Scenario, cluster: ClusterSpec, chain_id: str) -> list[Peer]:
     """Peers a node of `cluster` on `chain_id` should have: every other opted-in validator with an endpoint."""
-    policy = EndpointPolicy.from_cidrs(scenario.allow_cidrs)
+    policy = EndpointPolicy.from_setting(scenario.allow_cidrs)
     consumer = scenario.consumer(chain_id)
     by_moniker = {v.moniker: v for v in scenario.validators}
     peers = []
@@ -60,8 +61,6 @@ def namespace_objects(scenario: Scenario, cluster: ClusterSpec, ns: NamespaceSpe
     consumer = scenario.consumer(ns.consumer)
     peers = desired_peers(scenario, cluster, ns.consumer)
     key, template = TEMPLATES[ns.peers_format]
-    from activities.upstream import upstream_ports
-
     ports = upstream_ports(ns.consumer)
     text = write_peers(
         ns.peers_format,

@@ -52,9 +52,14 @@ class ValidatorRecord(Contract):
 class RegistryEntry(Contract):
     record: ValidatorRecord
     height: int = Field(0, description="height at which the published record was last seen to change")
-    effective: str | None = Field(None, description="endpoint in effect: the last valid one, or the override")
+    last_valid: str | None = Field(None, description="the last valid endpoint the chain published")
     override: str | None = None
     override_height: int | None = Field(None, description="chain height when the override was set")
+
+    @property
+    def effective(self) -> str | None:
+        """The endpoint in effect: the operator's override, else the last valid published one."""
+        return self.override or self.last_valid
 
 
 class RegistryView(Contract):

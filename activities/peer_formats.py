@@ -1,0 +1,302 @@
+"""Where and how a consumer namespace keeps `persistent_peers` in its ConfigMap. Pure text in, text out.
+
+Three formats (annotation `peersync.io/peers-format`):
+- `config.toml`: the key holds CometBFT's config.toml; only `[p2p] persistent_peers` is edited (tomlkit
+  keeps every other byte).
+- `init.sh`: the key holds a node's start script with an upstream-style `persistent_peers="..."` shell
+  assignment; only the value of that assignment is rewritten.
+- `key`: the key holds the comma list itself.
+
+Reading is tolerant (unusable entries become `problems`); writing emits only canonical, grammar-checked
+peers, deduplicated and sorted so that one peer set always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, get_args
+
+import tomlkit
+import tomlkit.exceptions
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.endpoint import EndpointError, show
+from activities.peers import Peer, canonical_peers, parse_peer, render_peer_list
+
+PeersFormat = Literal["config.toml", "init.sh", "key"]
+WorkloadKind = Literal["deployment", "statefulset"]
+
+MAX_PEERS = 500  # far above any validator set; a bound on what one write can put into a node's config
+
+ANNOTATION_CONFIGMAP = "peersync.io/configmap"
+ANNOTATION_FORMAT = "peersync.io/peers-format"
+ANNOTATION_KEY = "peersync.io/peers-key"
+ANNOTATION_WORKLOAD = "peersync.io/workload"
+
+DEFAULT_FORMAT: PeersFormat = "config.toml"
+DEFAULT_KEYS: dict[PeersFormat, str] = {
+    "config.toml": "config.toml",
+    "init.sh": "init.sh",
+    "key": "persistent_peers",
+}
+
+_LIST_WHITESPACE = " \t\r\n"
+
+
+class PeerFormatError(ValueError):
+    """A ConfigMap value that cannot be edited safely; nothing is written."""
+
+
+class LayoutError(ValueError):
+    """A namespace annotation (or the default derived from the chain id) that cannot be used."""
+
+
+class ReadResult(BaseModel):
+    """The peers found, in document order, and why anything else found could not be used."""
+
+    peers: list[Peer] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the comma list shared by all formats
+
+
+def _read_list(value: str, where: str) -> ReadResult:
+    result = ReadResult()
+    entries = [entry.strip(_LIST_WHITESPACE) for entry in value.split(",")]
+    for index, entry in enumerate(entries, start=1):
+        if not entry:
+            continue  # CometBFT skips empty entries too (SplitAndTrimEmpty)
+        try:
+            result.peers.append(parse_peer(entry))
+        except EndpointError as exc:
+            result.problems.append(f"{where} entry {index} {show(entry)}: {exc.reason}")
+    return result
+
+
+def _checked_list(peers: Iterable[Peer]) -> str:
+    given = list(peers)
+    for peer in given:
+        # Only a Peer has passed the grammar; a string here would be interpolated unchecked.
+        if not isinstance(peer, Peer):
+            raise PeerFormatError(f"{show(repr(peer))} is not a Peer")
+    unique = canonical_peers(given)
+    if len(unique) > MAX_PEERS:
+        raise PeerFormatError(f"{len(unique)} peers is more than the {MAX_PEERS} peersync writes")
+    return render_peer_list(unique)
+
+
+# ---------------------------------------------------------------- config.toml
+
+
+def _p2p_table(document: tomlkit.TOMLDocument) -> Any:
+    table = document.get("p2p")
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise PeerFormatError("config.toml has a 'p2p' that is not a table")
+    return table
+
+
+def _read_toml(text: str) -> ReadResult:
+    try:
+        document = tomlkit.parse(text)
+        table = _p2p_table(document)
+    except (tomlkit.exceptions.TOMLKitError, PeerFormatError) as exc:
+        return ReadResult(problems=[f"config.toml cannot be parsed: {exc}"])
+    if table is None or "persistent_peers" not in table:
+        return ReadResult(problems=["config.toml has no [p2p] persistent_peers"])
+    value = table["persistent_peers"]
+    if not isinstance(value, str):
+        return ReadResult(problems=["config.toml [p2p] persistent_peers is not a string"])
+    result = _read_list(str(value), "persistent_peers")
+    if "persistent-peers" in table:
+        result.problems.append("config.toml [p2p] also has persistent-peers, which peersync does not manage")
+    return result
+
+
+def _write_toml(text: str, peer_list: str) -> str:
+    try:
+        document = tomlkit.parse(text)
+        before = document.unwrap()
+        table = _p2p_table(document)
+    except tomlkit.exceptions.TOMLKitError as exc:
+        raise PeerFormatError(f"config.toml cannot be parsed: {exc}") from None
+    if table is None:
+        table = tomlkit.table()
+        document["p2p"] = table
+    table["persistent_peers"] = peer_list
+    result = tomlkit.dumps(document)
+    # Belt and braces: the new document must mean exactly the old one with this one value changed.
+    expected = {**before, "p2p": {**before.get("p2p", {}), "persistent_peers": peer_list}}
+    if tomlkit.parse(result).unwrap() != expected:  # pragma: no cover - would be a tomlkit bug
+        raise PeerFormatError("editing config.toml would change more than [p2p] persistent_peers")
+    return result
+
+
+# ---------------------------------------------------------------- init.sh
+
+# An assignment at the start of a line, as upstream's init scripts write it.
+_ASSIGNMENT = re.compile(
+    r"^(?P<lead>[ \t]*(?:(?:export|local|readonly)[ \t]+)?persistent_peers=)(?P<rest>[^\n]*)$", re.MULTILINE
+)
+# A double-quoted value without backslashes (escapes are not worth interpreting here).
+_VALUE_PATTERNS = {
+    '"': re.compile(r'"(?P<value>[^"\\\n]*)"'),
+    "'": re.compile(r"'(?P<value>[^'\n]*)'"),
+}
+_UNQUOTED = re.compile(r"(?P<value>[A-Za-z0-9@:.,\[\]_/+-]*)")
+# What may follow the value without extending the shell word.
+_WORD_END = re.compile(r"[ \t;&|)\r]|$")
+_EXPANSION_CHARS = ("$", "`")
+
+
+def _assignment_value(rest: str) -> re.Match[str]:
+    """The value's match within `rest` (the text after `persistent_peers=`).
+
+    PeerFormatError unless the value is one plain word, quoted or not, without shell expansion: a value
+    peersync cannot read is a value it must not silently replace.
+    """
+    pattern = _VALUE_PATTERNS.get(rest[:1], _UNQUOTED)
+    match = pattern.match(rest)
+    if match is None or not _WORD_END.match(rest, match.end()):
+        raise PeerFormatError(f"init.sh persistent_peers={show(rest)} is not a single quoted or plain word")
+    if rest[:1] == '"' and any(char in match.group("value") for char in _EXPANSION_CHARS):
+        raise PeerFormatError(f"init.sh persistent_peers={show(rest)} uses shell expansion")
+    return match
+
+
+def _read_script(text: str) -> ReadResult:
+    assignments = list(_ASSIGNMENT.finditer(text))
+    if not assignments:
+        return ReadResult(problems=["init.sh has no persistent_peers= assignment"])
+    values: list[str] = []
+    problems: list[str] = []
+    for assignment in assignments:
+        try:
+            match = _assignment_value(assignment.group("rest"))
+        except PeerFormatError as exc:
+            problems.append(str(exc))
+            continue
+        values.append(match.group("value"))
+    if not values:
+        return ReadResult(problems=problems)
+    result = _read_list(values[0], "init.sh persistent_peers")
+    if any(value != values[0] for value in values[1:]):
+        problems.append("init.sh assigns persistent_peers more than once with different values")
+    result.problems[:0] = problems
+    return result
+
+
+def _write_script(text: str, peer_list: str) -> str:
+    assignments = list(_ASSIGNMENT.finditer(text))
+    if not assignments:
+        raise PeerFormatError("init.sh has no persistent_peers= assignment to rewrite")
+    pieces: list[str] = []
+    position = 0
+    for assignment in assignments:
+        match = _assignment_value(assignment.group("rest"))
+        value_start = assignment.start("rest") + match.start()
+        value_end = assignment.start("rest") + match.end()
+        # The peer list is canonical (hex, digits, letters, '.', '-', ':', '[', ']', '@', ','), so it
+        # needs no escaping inside double quotes and cannot end the string or expand anything.
+        pieces += [text[position:value_start], f'"{peer_list}"']
+        position = value_end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+# ---------------------------------------------------------------- the three formats
+
+
+def read_peers(fmt: PeersFormat, text: str) -> ReadResult:
+    """The peers in a ConfigMap value. Never raises on content: what cannot be used is in `problems`."""
+    if fmt == "config.toml":
+        return _read_toml(text)
+    if fmt == "init.sh":
+        return _read_script(text)
+    if fmt == "key":
+        return _read_list(text, "persistent_peers")
+    raise PeerFormatError(f"unknown peers format {fmt!r}")
+
+
+def write_peers(fmt: PeersFormat, text: str, peers: Iterable[Peer]) -> str:
+    """`text` with its peer list replaced by `peers` (canonical order); every other byte is kept."""
+    peer_list = _checked_list(peers)
+    if fmt == "config.toml":
+        return _write_toml(text, peer_list)
+    if fmt == "init.sh":
+        return _write_script(text, peer_list)
+    if fmt == "key":
+        return peer_list
+    raise PeerFormatError(f"unknown peers format {fmt!r}")
+
+
+# ---------------------------------------------------------------- per-namespace layout
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_CONFIGMAP_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_MAX_NAME = 253
+
+
+def _object_name(value: str, what: str) -> str:
+    if len(value) > _MAX_NAME or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise LayoutError(f"{what}: {show(value)} is not a valid Kubernetes object name")
+    return value
+
+
+class ConsumerLayout(BaseModel):
+    """Which ConfigMap key holds the peers, in which format, and which workload reads it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    configmap: str
+    format: PeersFormat
+    key: str
+    workload_kind: WorkloadKind
+    workload_name: str
+
+    @property
+    def workload(self) -> str:
+        return f"{self.workload_kind}/{self.workload_name}"
+
+    @classmethod
+    def from_annotations(cls, chain_id: str, annotations: Mapping[str, str] | None) -> ConsumerLayout:
+        """Resolve a namespace's annotations against the defaults; LayoutError names the bad annotation."""
+        found = dict(annotations or {})
+        for name in (ANNOTATION_CONFIGMAP, ANNOTATION_FORMAT, ANNOTATION_KEY, ANNOTATION_WORKLOAD):
+            if name in found and not found[name].strip():
+                raise LayoutError(f"annotation {name} is empty")
+
+        if ANNOTATION_CONFIGMAP in found:
+            configmap = _object_name(found[ANNOTATION_CONFIGMAP], f"annotation {ANNOTATION_CONFIGMAP}")
+        else:
+            configmap = _object_name(
+                f"{chain_id}-config", f"default ConfigMap name (set {ANNOTATION_CONFIGMAP} instead)"
+            )
+
+        fmt = found.get(ANNOTATION_FORMAT, DEFAULT_FORMAT)
+        if fmt not in get_args(PeersFormat):
+            allowed = ", ".join(get_args(PeersFormat))
+            raise LayoutError(f"annotation {ANNOTATION_FORMAT}: {show(fmt)} is not one of {allowed}")
+
+        key = found.get(ANNOTATION_KEY, DEFAULT_KEYS[fmt])
+        if len(key) > _MAX_NAME or not _CONFIGMAP_KEY.fullmatch(key):
+            raise LayoutError(f"annotation {ANNOTATION_KEY}: {show(key)} is not a valid ConfigMap key")
+
+        workload = found.get(ANNOTATION_WORKLOAD)
+        if workload is None:
+            kind, name = (
+                "deployment",
+                _object_name(chain_id, f"default workload name (set {ANNOTATION_WORKLOAD} instead)"),
+            )
+        else:
+            kind, _, name = workload.partition("/")
+            if kind not in get_args(WorkloadKind) or not name:
+                raise LayoutError(
+                    f"annotation {ANNOTATION_WORKLOAD}: {show(workload)} is not deployment/<name> or "
+                    "statefulset/<name>"
+                )
+            _object_name(name, f"annotation {ANNOTATION_WORKLOAD}")
+        return cls(configmap=configmap, format=fmt, key=key, workload_kind=kind, workload_name=name)

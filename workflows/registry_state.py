@@ -1,0 +1,154 @@
+"""The registry's state and its pure transitions: fingerprints, applying a refresh, overrides.
+
+Deterministic (no I/O, no clock), so RegistryWorkflow can run it and unit tests can drive it directly.
+
+A refresh must add almost nothing to the workflow's history when nothing changed, so the workflow sends
+the refresh activity one short fingerprint per bucket of validators, and the activity returns only the
+buckets whose fingerprint differs (all of their records, so vanished validators are noticed too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from pydantic import BaseModel, Field
+
+from workflows.contracts import EndpointStatus, RegistryEntry, RegistryView, ValidatorRecord
+
+BUCKETS = 16
+
+
+def record_fingerprint(record: ValidatorRecord) -> str:
+    return hashlib.sha256(record.fingerprint_source().encode()).hexdigest()[:16]
+
+
+def bucket_of(operator_address: str) -> str:
+    return f"{hashlib.sha256(operator_address.encode()).digest()[0] % BUCKETS:x}"
+
+
+def bucket_fingerprints(records: Iterable[ValidatorRecord]) -> dict[str, str]:
+    """bucket -> fingerprint of its records; empty buckets are absent."""
+    lines: dict[str, list[str]] = {}
+    for record in records:
+        lines.setdefault(bucket_of(record.operator_address), []).append(
+            f"{record.operator_address}:{record_fingerprint(record)}"
+        )
+    return {b: hashlib.sha256("\n".join(sorted(ls)).encode()).hexdigest()[:12] for b, ls in lines.items()}
+
+
+def changed_buckets(
+    records: Iterable[ValidatorRecord], known: dict[str, str]
+) -> dict[str, list[ValidatorRecord]]:
+    """The buckets whose fingerprint differs from `known`, with all their records (activity side)."""
+    records = list(records)
+    current = bucket_fingerprints(records)
+    differing = {b for b in set(current) | set(known) if current.get(b) != known.get(b)}
+    out: dict[str, list[ValidatorRecord]] = {b: [] for b in differing}
+    for record in records:
+        bucket = bucket_of(record.operator_address)
+        if bucket in differing:
+            out[bucket].append(record)
+    return out
+
+
+class ChangeEvent(BaseModel):
+    """An effective endpoint moved (or its node id did): start one EndpointChangeWorkflow for it."""
+
+    operator_address: str
+    moniker: str
+    endpoint: str
+    height: int
+
+
+class RegistryState(BaseModel):
+    """All of RegistryWorkflow's state; carried whole through continue-as-new."""
+
+    cluster_id: str
+    entries: dict[str, RegistryEntry] = Field(default_factory=dict)
+    height: int = 0
+    refreshes: int = 0
+    changes_started: int = 0
+
+    def fingerprints(self) -> dict[str, str]:
+        return bucket_fingerprints(e.record for e in self.entries.values())
+
+    def apply_refresh(
+        self, height: int, buckets: dict[str, list[ValidatorRecord]], edit_heights: dict[str, int]
+    ) -> list[ChangeEvent]:
+        """Fold the changed buckets in; return the changes whose effective endpoint (or node id) moved."""
+        self.height = max(self.height, height)
+        self.refreshes += 1
+        events: list[ChangeEvent] = []
+        seen: set[str] = set()
+        for bucket, records in sorted(buckets.items()):
+            for record in records:
+                seen.add(record.operator_address)
+                event = self._apply_record(record, edit_heights.get(record.operator_address, height))
+                if event is not None:
+                    events.append(event)
+            gone = [op for op in self.entries if bucket_of(op) == bucket and op not in seen]
+            for op in gone:
+                del self.entries[op]
+        return events
+
+    def _apply_record(self, record: ValidatorRecord, height: int) -> ChangeEvent | None:
+        old = self.entries.get(record.operator_address)
+        if old is not None and old.record == record:
+            return None
+        entry = RegistryEntry(record=record, height=height)
+        if old is not None:
+            entry.last_valid, entry.override, entry.override_height = old.last_valid, old.override, old.override_height
+            newer = old.override_height is None or height > old.override_height
+            if old.override is not None and old.record.details != record.details and newer:
+                # The chain published something newer than the operator's override: the chain wins again.
+                entry.override = entry.override_height = None
+        if record.status == EndpointStatus.VALID:
+            entry.last_valid = record.canonical
+        self.entries[record.operator_address] = entry
+        moved = old is None or entry.effective != old.effective or record.moniker != old.record.moniker
+        if old is None or not moved or entry.effective is None:
+            return None  # first sight is the baseline, not a change; an invalid endpoint changes nothing
+        return ChangeEvent(
+            operator_address=record.operator_address, moniker=record.moniker, endpoint=entry.effective, height=height
+        )
+
+    def set_override(self, operator_address: str, endpoint: str | None) -> RegistryEntry:
+        """Pin (or, with None, clear) an operator override; it takes effect at once."""
+        entry = self.entries[operator_address]
+        entry.override = endpoint
+        entry.override_height = None if endpoint is None else self.height
+        return entry
+
+    def effective_endpoints(self) -> dict[str, str]:
+        return {op: e.effective for op, e in self.entries.items() if e.effective is not None}
+
+    def view(self) -> list[RegistryView]:
+        counts: dict[str, int] = {}
+        for entry in self.entries.values():
+            counts[entry.record.moniker] = counts.get(entry.record.moniker, 0) + 1
+        return [
+            RegistryView(
+                operator_address=op,
+                moniker=e.record.moniker,
+                endpoint=e.record.endpoint,
+                status=e.record.status,
+                reason=e.record.reason,
+                height=e.height,
+                effective=e.effective,
+                override=e.override,
+                collision=counts[e.record.moniker] > 1,
+            )
+            for op, e in sorted(self.entries.items(), key=lambda kv: (kv[1].record.moniker, kv[0]))
+        ]
+
+    def resolve(self, validator: str) -> RegistryEntry:
+        """An entry by operator address, or by moniker when exactly one validator carries it."""
+        if validator in self.entries:
+            return self.entries[validator]
+        matches = [e for e in self.entries.values() if e.record.moniker == validator]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise KeyError(f"no validator with operator address or moniker {validator!r}")
+        raise KeyError(f"moniker {validator!r} is used by {len(matches)} validators; name the operator address")
