@@ -42,7 +42,7 @@ _DIGITS = frozenset("0123456789")
 # Names that resolve to the local host or a private network by convention; allow_cidrs cannot exempt
 # them because they are not addresses. Resolved addresses are judged again by the probe.
 _REFUSED_NAME_SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("localhost", "a loopback name (localhost)"),
+    ("localhost", "a loopback name"),
     ("local", "a link-local multicast DNS name (.local), e.g. Kubernetes' cluster.local"),
     ("internal", "a private-use name (.internal), e.g. the cloud metadata host"),
     ("localdomain", "a local name (.localdomain)"),
@@ -94,7 +94,7 @@ def _parse_ipv6(inner: str) -> str:
     for char in inner:
         if char not in _IPV6_CHARS:
             raise EndpointError(
-                f"IPv6 address {show(inner)} contains {_describe_char(char)}, which is not allowed"
+                f"IPv6 address {show(inner)} contains {_describe_char(char)} which is not allowed"
             )
     try:
         return format_ip(ipaddress.IPv6Address(inner))
@@ -132,7 +132,7 @@ def parse_host(text: str, bracketed: bool = False) -> tuple[str, HostKind]:
     for char in text:
         if char not in _HOST_CHARS:
             raise EndpointError(
-                f"host {show(text)} contains {_describe_char(char)}, which is not allowed in a host name"
+                f"host {show(text)} contains {_describe_char(char)} which is not allowed in a host name"
             )
     if all(char in _DIGITS or char == "." for char in text):
         return _parse_ipv4(text), "ipv4"
@@ -173,7 +173,7 @@ def split_host_port(text: str) -> tuple[str, bool, str | None]:
         raise EndpointError(
             f"IPv6 address {show(text)} must be written in brackets, e.g. [2001:db8::1]:26656"
         )
-    raise EndpointError(f"host {show(text)} contains ':', which is not allowed in a host name")
+    raise EndpointError(f"host {show(text)} contains ':' which is not allowed in a host name")
 
 
 class Endpoint(BaseModel):

@@ -1,0 +1,254 @@
+"""What peersync does to a cluster, with the official (synchronous) kubernetes client.
+
+Every operation is idempotent: the ConfigMap write compares first and carries the resourceVersion it
+read (409 → re-read, `retry_on_conflict`); the restart is keyed on the peer-set hash in the pod template,
+so replaying it changes nothing; the rollout wait only reads. A worker never touches a namespace that
+lacks its own `peersync.io/cluster` label (DESIGN invariant 9).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.utils import retry_on_conflict
+from pydantic import BaseModel
+
+from activities.peer_formats import ConsumerLayout, LayoutError, read_peers, write_peers
+from activities.peers import parse_peer, peer_set_hash
+from activities.rollout_status import RolloutVerdict, verdict
+
+CLUSTER_LABEL = "peersync.io/cluster"
+CHAIN_LABEL = "peersync.io/chain-id"
+CONSUMER_LABEL = "peersync.io/consumer-id"
+HASH_ANNOTATION = "peersync.io/peers-hash"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+FIELD_MANAGER = "peersync"
+
+
+class NotManagedError(RuntimeError):
+    """The namespace is not labelled for this cluster (or does not exist): hands off."""
+
+
+class WorkloadRefusedError(RuntimeError):
+    """The workload cannot be rolled out by us: missing, paused, or OnDelete."""
+
+
+class RolloutFailedError(RuntimeError):
+    pass
+
+
+class ManagedNamespace(BaseModel):
+    name: str
+    chain_id: str
+    consumer_id: str
+    layout: ConsumerLayout
+
+
+class AppliedPeers(BaseModel):
+    namespace: str
+    layout: ConsumerLayout
+    peers: list[str]
+    problems: list[str]
+    peers_hash: str
+    configmap_hash: str | None
+
+
+class WriteOutcome(BaseModel):
+    written: bool
+    peers_hash: str
+    resource_version: str
+
+
+class RestartOutcome(BaseModel):
+    restarted: bool
+    generation: int
+    message: str
+
+
+def api_client(kubeconfig: Path | None) -> k8s.ApiClient:
+    """A client of its own (never the global default), from a kubeconfig or the in-cluster service account."""
+    if kubeconfig is not None:
+        return k8s_config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        k8s_config.load_incluster_config()
+        return k8s.ApiClient()
+    except k8s_config.ConfigException:
+        return k8s_config.new_client_from_config()
+
+
+class Kube:
+    """The operations of one worker on one cluster."""
+
+    def __init__(self, api: k8s.ApiClient, cluster_id: str) -> None:
+        self.api = api
+        self.core = k8s.CoreV1Api(api)
+        self.apps = k8s.AppsV1Api(api)
+        self.cluster_id = cluster_id
+
+    # ---- namespaces ----------------------------------------------------------------------------------
+
+    def _managed(self, ns: k8s.V1Namespace) -> ManagedNamespace:
+        labels = ns.metadata.labels or {}
+        chain_id = labels.get(CHAIN_LABEL)
+        if not chain_id:
+            raise LayoutError(f"namespace {ns.metadata.name} has no {CHAIN_LABEL} label")
+        layout = ConsumerLayout.from_annotations(chain_id, ns.metadata.annotations)
+        return ManagedNamespace(
+            name=ns.metadata.name, chain_id=chain_id, consumer_id=labels.get(CONSUMER_LABEL, ""), layout=layout
+        )
+
+    def managed_namespaces(self) -> tuple[list[ManagedNamespace], list[tuple[str, str]]]:
+        """Namespaces labelled for this cluster, and (name, reason) for those whose annotations are unusable."""
+        found = self.core.list_namespace(label_selector=f"{CLUSTER_LABEL}={self.cluster_id}").items
+        good, bad = [], []
+        for ns in found:
+            try:
+                good.append(self._managed(ns))
+            except LayoutError as exc:
+                bad.append((ns.metadata.name, str(exc)))
+        return good, bad
+
+    def managed_namespace(self, name: str) -> ManagedNamespace:
+        try:
+            ns = self.core.read_namespace(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotManagedError(f"namespace {name} does not exist") from None
+            raise
+        if (ns.metadata.labels or {}).get(CLUSTER_LABEL) != self.cluster_id:
+            raise NotManagedError(f"namespace {name} is not labelled {CLUSTER_LABEL}={self.cluster_id}")
+        return self._managed(ns)
+
+    # ---- peers in the ConfigMap ----------------------------------------------------------------------
+
+    def read_applied(self, namespace: str) -> AppliedPeers:
+        ns = self.managed_namespace(namespace)
+        cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
+        text = (cm.data or {}).get(ns.layout.key, "")
+        found = read_peers(ns.layout.format, text)
+        peers = [p.render() for p in found.peers]
+        return AppliedPeers(
+            namespace=namespace,
+            layout=ns.layout,
+            peers=peers,
+            problems=found.problems,
+            peers_hash=peer_set_hash(peers),
+            configmap_hash=(cm.metadata.annotations or {}).get(HASH_ANNOTATION),
+        )
+
+    def write_peers(self, namespace: str, peers: list[str]) -> WriteOutcome:
+        """Put exactly `peers` (canonical, grammar-checked) into the ConfigMap; no write when already so."""
+        ns = self.managed_namespace(namespace)
+        parsed = [parse_peer(p) for p in peers]  # refuses anything off-grammar before it can be written
+        wanted_hash = peer_set_hash(parsed)
+
+        def attempt() -> WriteOutcome:
+            cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
+            data = dict(cm.data or {})
+            text = data.get(ns.layout.key, "")
+            new_text = write_peers(ns.layout.format, text, parsed)
+            annotations = dict(cm.metadata.annotations or {})
+            if new_text == text and annotations.get(HASH_ANNOTATION) == wanted_hash:
+                return WriteOutcome(written=False, peers_hash=wanted_hash, resource_version=cm.metadata.resource_version)
+            data[ns.layout.key] = new_text
+            annotations[HASH_ANNOTATION] = wanted_hash
+            cm.data, cm.metadata.annotations = data, annotations
+            # replace() carries the resourceVersion we read: a concurrent writer makes this a 409, not a loss.
+            out = self.core.replace_namespaced_config_map(
+                ns.layout.configmap, namespace, cm, field_manager=FIELD_MANAGER
+            )
+            return WriteOutcome(written=True, peers_hash=wanted_hash, resource_version=out.metadata.resource_version)
+
+        return retry_on_conflict(attempt)
+
+    # ---- the workload --------------------------------------------------------------------------------
+
+    def _read_workload(self, ns: ManagedNamespace) -> dict[str, Any]:
+        name = ns.layout.workload_name
+        read = (
+            self.apps.read_namespaced_deployment
+            if ns.layout.workload_kind == "deployment"
+            else self.apps.read_namespaced_stateful_set
+        )
+        try:
+            obj = read(name, ns.name)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise WorkloadRefusedError(f"{ns.layout.workload} not found in namespace {ns.name}") from None
+            raise
+        return self.api.sanitize_for_serialization(obj)
+
+    def restart(self, namespace: str, peers_hash: str, restarted_at: str) -> RestartOutcome:
+        """Roll the workload onto `peers_hash`; a no-op when its pod template already carries it."""
+        ns = self.managed_namespace(namespace)
+        obj = self._read_workload(ns)
+        spec = obj.get("spec") or {}
+        if ns.layout.workload_kind == "deployment" and spec.get("paused"):
+            raise WorkloadRefusedError(f"{ns.layout.workload} is paused (run `kubectl rollout resume` first)")
+        strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
+        if ns.layout.workload_kind == "statefulset" and strategy != "RollingUpdate":
+            raise WorkloadRefusedError(f"{ns.layout.workload} uses updateStrategy {strategy}: it never restarts pods")
+        current = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+        generation = int(obj["metadata"].get("generation", 0))
+        if current.get(HASH_ANNOTATION) == peers_hash:
+            return RestartOutcome(restarted=False, generation=generation, message="already at this peer set")
+        body = {"spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: peers_hash, RESTARTED_AT: restarted_at}}}}}
+        patch = (
+            self.apps.patch_namespaced_deployment
+            if ns.layout.workload_kind == "deployment"
+            else self.apps.patch_namespaced_stateful_set
+        )
+        out = patch(ns.layout.workload_name, namespace, body, field_manager=FIELD_MANAGER)
+        return RestartOutcome(restarted=True, generation=out.metadata.generation, message="restarted")
+
+    def rollout_verdict(self, namespace: str) -> RolloutVerdict:
+        ns = self.managed_namespace(namespace)
+        return verdict(ns.layout.workload_kind, self._read_workload(ns))
+
+    def wait_rollout(
+        self, namespace: str, timeout_seconds: int, on_progress: Callable[[RolloutVerdict], None]
+    ) -> RolloutVerdict:
+        """Watch the workload until kubectl would call it rolled out; RolloutFailedError on a dead rollout.
+
+        Returns a not-done verdict when `timeout_seconds` passes (the caller decides whether to go on).
+        """
+        ns = self.managed_namespace(namespace)
+        kind = ns.layout.workload_kind
+        lister = (
+            self.apps.list_namespaced_deployment if kind == "deployment" else self.apps.list_namespaced_stateful_set
+        )
+        last = RolloutVerdict(done=False, message="waiting for the first status")
+        # Without a resourceVersion the stream starts with the current object (ADDED), as kubectl's list+watch.
+        stream = k8s_watch.Watch().stream(
+            lister, namespace, field_selector=f"metadata.name={ns.layout.workload_name}", timeout_seconds=timeout_seconds
+        )
+        try:
+            for event in stream:
+                if event["type"] == "DELETED":
+                    raise WorkloadRefusedError(f"{ns.layout.workload} was deleted during the rollout")
+                if event["type"] not in ("ADDED", "MODIFIED"):
+                    continue
+                last = verdict(kind, event["raw_object"])
+                on_progress(last)
+                if last.failed:
+                    raise RolloutFailedError(last.message)
+                if last.done:
+                    return last
+        finally:
+            stream.close()
+        return last
+
+
+def explain(exc: ApiException) -> str:
+    """The apiserver's own message from a Status body, else the HTTP reason."""
+    try:
+        return f"HTTP {exc.status}: {json.loads(exc.body)['message']}"
+    except (TypeError, ValueError, KeyError):
+        return f"HTTP {exc.status}: {exc.reason}"
