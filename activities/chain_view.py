@@ -47,7 +47,9 @@ class ConsumerMembership(BaseModel):
 
 async def launched_memberships(chain: ChainRest) -> list[ConsumerMembership]:
     return [
-        ConsumerMembership(consumer_id=c.consumer_id, chain_id=c.chain_id, opted_in=await chain.opted_in(c.consumer_id))
+        ConsumerMembership(
+            consumer_id=c.consumer_id, chain_id=c.chain_id, opted_in=await chain.opted_in(c.consumer_id)
+        )
         for c in await chain.launched_consumers()
     ]
 

@@ -151,6 +151,14 @@ def parse_port(text: str) -> int:
     return int(text)
 
 
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def split_host_port(text: str) -> tuple[str, bool, str | None]:
     """(host text, bracketed, port text or None) without judging either part."""
     if text.startswith("["):
@@ -169,7 +177,7 @@ def split_host_port(text: str) -> tuple[str, bool, str | None]:
     if colons == 1:
         host, port = text.split(":")
         return host, False, port
-    if all(char in _IPV6_CHARS for char in text):
+    if _is_ipv6(text) or _is_ipv6(text.rsplit(":", 1)[0]):
         raise EndpointError(
             f"IPv6 address {show(text)} must be written in brackets, e.g. [2001:db8::1]:26656"
         )

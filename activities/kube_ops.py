@@ -101,7 +101,10 @@ class Kube:
             raise LayoutError(f"namespace {ns.metadata.name} has no {CHAIN_LABEL} label")
         layout = ConsumerLayout.from_annotations(chain_id, ns.metadata.annotations)
         return ManagedNamespace(
-            name=ns.metadata.name, chain_id=chain_id, consumer_id=labels.get(CONSUMER_LABEL, ""), layout=layout
+            name=ns.metadata.name,
+            chain_id=chain_id,
+            consumer_id=labels.get(CONSUMER_LABEL, ""),
+            layout=layout,
         )
 
     def managed_namespaces(self) -> tuple[list[ManagedNamespace], list[tuple[str, str]]]:
@@ -156,7 +159,9 @@ class Kube:
             new_text = write_peers(ns.layout.format, text, parsed)
             annotations = dict(cm.metadata.annotations or {})
             if new_text == text and annotations.get(HASH_ANNOTATION) == wanted_hash:
-                return WriteOutcome(written=False, peers_hash=wanted_hash, resource_version=cm.metadata.resource_version)
+                return WriteOutcome(
+                    written=False, peers_hash=wanted_hash, resource_version=cm.metadata.resource_version
+                )
             data[ns.layout.key] = new_text
             annotations[HASH_ANNOTATION] = wanted_hash
             cm.data, cm.metadata.annotations = data, annotations
@@ -164,7 +169,9 @@ class Kube:
             out = self.core.replace_namespaced_config_map(
                 ns.layout.configmap, namespace, cm, field_manager=FIELD_MANAGER
             )
-            return WriteOutcome(written=True, peers_hash=wanted_hash, resource_version=out.metadata.resource_version)
+            return WriteOutcome(
+                written=True, peers_hash=wanted_hash, resource_version=out.metadata.resource_version
+            )
 
         return retry_on_conflict(attempt)
 
@@ -194,12 +201,20 @@ class Kube:
             raise WorkloadRefusedError(f"{ns.layout.workload} is paused (run `kubectl rollout resume` first)")
         strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
         if ns.layout.workload_kind == "statefulset" and strategy != "RollingUpdate":
-            raise WorkloadRefusedError(f"{ns.layout.workload} uses updateStrategy {strategy}: it never restarts pods")
+            raise WorkloadRefusedError(
+                f"{ns.layout.workload} uses updateStrategy {strategy}: it never restarts pods"
+            )
         current = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
         generation = int(obj["metadata"].get("generation", 0))
         if current.get(HASH_ANNOTATION) == peers_hash:
             return RestartOutcome(restarted=False, generation=generation, message="already at this peer set")
-        body = {"spec": {"template": {"metadata": {"annotations": {HASH_ANNOTATION: peers_hash, RESTARTED_AT: restarted_at}}}}}
+        body = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {HASH_ANNOTATION: peers_hash, RESTARTED_AT: restarted_at}}
+                }
+            }
+        }
         patch = (
             self.apps.patch_namespaced_deployment
             if ns.layout.workload_kind == "deployment"
@@ -222,12 +237,17 @@ class Kube:
         ns = self.managed_namespace(namespace)
         kind = ns.layout.workload_kind
         lister = (
-            self.apps.list_namespaced_deployment if kind == "deployment" else self.apps.list_namespaced_stateful_set
+            self.apps.list_namespaced_deployment
+            if kind == "deployment"
+            else self.apps.list_namespaced_stateful_set
         )
         last = RolloutVerdict(done=False, message="waiting for the first status")
         # Without a resourceVersion the stream starts with the current object (ADDED), as kubectl's list+watch.
         stream = k8s_watch.Watch().stream(
-            lister, namespace, field_selector=f"metadata.name={ns.layout.workload_name}", timeout_seconds=timeout_seconds
+            lister,
+            namespace,
+            field_selector=f"metadata.name={ns.layout.workload_name}",
+            timeout_seconds=timeout_seconds,
         )
         try:
             for event in stream:

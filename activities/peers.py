@@ -58,7 +58,9 @@ class Peer(BaseModel):
         return Endpoint(host=self.host, port=self.port, kind=self.kind)
 
     def render(self) -> str:
-        return f"{self.node_id}@{self.endpoint.render()}"
+        # The fields were checked on construction; only an IPv6 host contains ':' and needs brackets.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.node_id}@{host}:{self.port}"
 
     def __str__(self) -> str:
         return self.render()

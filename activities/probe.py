@@ -55,13 +55,18 @@ async def _connect(address: str, port: int, timeout: float) -> None:
         pass
 
 
-async def probe(endpoint: Endpoint, ports: list[int], policy: EndpointPolicy, timeout: float = 3.0) -> ProbeReport:
+async def probe(
+    endpoint: Endpoint, ports: list[int], policy: EndpointPolicy, timeout: float = 3.0
+) -> ProbeReport:
     """TCP-connect to `endpoint` at each port; a port is reachable when any resolved address answers."""
     try:
         addresses = await resolve(endpoint, policy)
     except (OSError, EndpointError) as exc:
         reason = exc.reason if isinstance(exc, EndpointError) else f"cannot resolve: {exc}"
-        return ProbeReport(endpoint=endpoint.render(), results=[PortProbe(port=p, reachable=False, error=reason) for p in ports])
+        return ProbeReport(
+            endpoint=endpoint.render(),
+            results=[PortProbe(port=p, reachable=False, error=reason) for p in ports],
+        )
     results = []
     for port in sorted(set(ports)):
         error = "no address"

@@ -36,11 +36,15 @@ def deployment_verdict(d: dict[str, Any]) -> RolloutVerdict:
         return RolloutVerdict(done=False, message="waiting for deployment spec update to be observed")
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Progressing" and cond.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
-            return RolloutVerdict(done=False, failed=True, message=f'deployment "{name}" exceeded its progress deadline')
+            return RolloutVerdict(
+                done=False, failed=True, message=f'deployment "{name}" exceeded its progress deadline'
+            )
     replicas = _get(d, "spec", "replicas")
     updated = status.get("updatedReplicas", 0)
     if replicas is not None and updated < replicas:
-        return RolloutVerdict(done=False, message=f"{updated} out of {replicas} new replicas have been updated")
+        return RolloutVerdict(
+            done=False, message=f"{updated} out of {replicas} new replicas have been updated"
+        )
     if status.get("replicas", 0) > updated:
         pending = status.get("replicas", 0) - updated
         return RolloutVerdict(done=False, message=f"{pending} old replicas are pending termination")
@@ -54,7 +58,9 @@ def statefulset_verdict(s: dict[str, Any]) -> RolloutVerdict:
     name = _get(s, "metadata", "name")
     strategy = _get(s, "spec", "updateStrategy", "type", default="RollingUpdate")
     if strategy != "RollingUpdate":
-        return RolloutVerdict(done=False, failed=True, message=f"statefulset {name} uses {strategy}: no rollout")
+        return RolloutVerdict(
+            done=False, failed=True, message=f"statefulset {name} uses {strategy}: no rollout"
+        )
     generation = _get(s, "metadata", "generation", default=0)
     status = s.get("status") or {}
     observed = status.get("observedGeneration", 0)

@@ -24,7 +24,9 @@ def main() -> int:
         module = BENCHES[name]
         rows = asyncio.run(module.run())
         for r in rows:
-            print(f"{name}: {r.metric}: {r.value:,.1f} {r.unit} (target {r.target}){'' if r.ok else '  <-- MISSED'}")
+            print(
+                f"{name}: {r.metric}: {r.value:,.1f} {r.unit} (target {r.target}){'' if r.ok else '  <-- MISSED'}"
+            )
             if not r.ok:
                 failed.append(f"{name}: {r.metric}")
         sections[name] = section(name, module.__doc__ or "", rows)

@@ -29,8 +29,18 @@ EDIT_QUERY = "tm.event='Tx' AND message.action='/cosmos.staking.v1beta1.MsgEditV
 async def start_devnet(scenario_file: Path, state: Path) -> tuple[asyncio.subprocess.Process, float]:
     t0 = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workers.cli", "devnet", "--state-dir", str(state), "--scenario", str(scenario_file),
-        "--free-ports", "--headless", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "workers.cli",
+        "devnet",
+        "--state-dir",
+        str(state),
+        "--scenario",
+        str(scenario_file),
+        "--free-ports",
+        "--headless",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     while not (state / READY).exists():
         if proc.returncode is not None:
@@ -62,10 +72,15 @@ async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits
     ws_url = manifest.chain_rpc_url.replace("http://", "ws://") + "/websocket"
     latencies = []
     async with websockets.connect(ws_url) as ws, aiohttp.ClientSession() as session:
-        await ws.send(json.dumps({"jsonrpc": "2.0", "method": "subscribe", "id": 1, "params": {"query": EDIT_QUERY}}))
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "method": "subscribe", "id": 1, "params": {"query": EDIT_QUERY}})
+        )
         await ws.recv()
         for i in range(edits):
-            body = {"validator": monikers[i % len(monikers)], "details": f"p2p=127.1.0.{i % 200 + 1} bench {i}"}
+            body = {
+                "validator": monikers[i % len(monikers)],
+                "details": f"p2p=127.1.0.{i % 200 + 1} bench {i}",
+            }
             async with session.post(f"{manifest.chain_rpc_url}/devnet/edit_validator", json=body) as resp:
                 committed = time.perf_counter()
                 height = (await resp.json())["height"]
@@ -89,9 +104,10 @@ async def run() -> list[Row]:
         try:
             manifest = DevnetManifest.load(Path(tmp) / "state")
             rest = manifest.chain_rest_url
-            async with aiohttp.ClientSession() as session, session.get(
-                f"{rest}/cosmos/staking/v1beta1/validators?pagination.limit=1"
-            ) as resp:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"{rest}/cosmos/staking/v1beta1/validators?pagination.limit=1") as resp,
+            ):
                 valoper = (await resp.json())["validators"][0]["operator_address"]
             rest_urls = [
                 f"{rest}/cosmos/staking/v1beta1/validators/{valoper}",
@@ -119,5 +135,11 @@ async def run() -> list[Row]:
         Row("chain REST, 100-validator pages", page_rps, "req/s", "(info)", True),
         Row("kube API, GET configmap / statefulset", kube_rps, "req/s", ">= 500", kube_rps >= 500),
         Row("websocket event after block commit, p50", pct(lat, 50), "ms", "(info)", True),
-        Row("websocket event after block commit, p99 (50 edits)", pct(lat, 99), "ms", "<= 20", pct(lat, 99) <= 20),
+        Row(
+            "websocket event after block commit, p99 (50 edits)",
+            pct(lat, 99),
+            "ms",
+            "<= 20",
+            pct(lat, 99) <= 20,
+        ),
     ]

@@ -11,7 +11,9 @@ import yaml
 from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
 
 
-def large_scenario(validators: int = 300, consumers: int = 500, opted_per_consumer: int = 6, seed: int = 7) -> Scenario:
+def large_scenario(
+    validators: int = 300, consumers: int = 500, opted_per_consumer: int = 6, seed: int = 7
+) -> Scenario:
     """`validators` validators on 127.1.x.y, `consumers` launched consumers, validator 0's cluster runs them all.
 
     Validator 0 opts in everywhere (its cluster gets one namespace per consumer); each consumer also has
@@ -23,7 +25,9 @@ def large_scenario(validators: int = 300, consumers: int = 500, opted_per_consum
         ValidatorSpec(moniker=m, endpoint=f"127.1.{i // 250}.{i % 250 + 1}") for i, m in enumerate(monikers)
     ]
     cons = [
-        ConsumerSpec(chain_id=f"bench-{c}", opted_in=[monikers[0], *rng.sample(monikers[1:], opted_per_consumer - 1)])
+        ConsumerSpec(
+            chain_id=f"bench-{c}", opted_in=[monikers[0], *rng.sample(monikers[1:], opted_per_consumer - 1)]
+        )
         for c in range(consumers)
     ]
     kinds = ["deployment", "statefulset"]

@@ -53,11 +53,15 @@ async def verify(manifest: DevnetManifest) -> list[str]:
     missing = [k.name for k in ALL_KEYS if k.name not in attrs.custom_attributes]
     if missing:
         raise DemoFailed(f"Temporal lacks the search attributes {missing}")
-    seen.append(f"Temporal {manifest.temporal_address}: namespace {manifest.temporal_namespace}, search attributes ok")
+    seen.append(
+        f"Temporal {manifest.temporal_address}: namespace {manifest.temporal_namespace}, search attributes ok"
+    )
     view = await read_world(manifest)
     if not view.validators or not view.consumers:
         raise DemoFailed("the chain emulator reports no validators or no consumers")
-    seen.append(f"chain: height {view.height}, {len(view.validators)} validators, {len(view.consumers)} consumers")
+    seen.append(
+        f"chain: height {view.height}, {len(view.validators)} validators, {len(view.consumers)} consumers"
+    )
     for info in manifest.clusters:
         rows = [n for n in view.namespaces if n.cluster == info.id]
         if len(rows) != len(info.namespaces) or any(n.problems or not n.peers for n in rows):
@@ -65,8 +69,14 @@ async def verify(manifest: DevnetManifest) -> list[str]:
         seen.append(f"cluster {info.id}: {len(rows)} managed namespaces, each with its peer list")
         if shutil.which("kubectl"):
             proc = await asyncio.create_subprocess_exec(
-                "kubectl", "--kubeconfig", str(info.kubeconfig), "get", "deployments,statefulsets", "-A",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                "kubectl",
+                "--kubeconfig",
+                str(info.kubeconfig),
+                "get",
+                "deployments,statefulsets",
+                "-A",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             out, _ = await proc.communicate()
             if proc.returncode != 0:
@@ -79,7 +89,9 @@ def hints(manifest: DevnetManifest) -> None:
     console.print(f"[bold]Temporal UI[/]: {manifest.temporal_ui_url or '(headless)'}")
     first = manifest.clusters[0] if manifest.clusters else None
     if first:
-        console.print(f"[bold]kubectl[/]: kubectl --kubeconfig {first.kubeconfig} get ns -l peersync.io/cluster={first.id}")
+        console.print(
+            f"[bold]kubectl[/]: kubectl --kubeconfig {first.kubeconfig} get ns -l peersync.io/cluster={first.id}"
+        )
     console.print(f"[bold]settings[/]: source {manifest.state_dir / 'env'}")
 
 
@@ -99,7 +111,7 @@ async def live_summary(manifest: DevnetManifest, devnet: ChildProcess) -> None:
 
 
 async def main(state_dir: Path, exit_when_verified: bool) -> int:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     argv = [sys.executable, "-m", "workers.cli", "devnet", "--state-dir", str(state_dir)]
     devnet = ChildProcess("devnet", argv, log_file=state_dir / "devnet.log")
     await devnet.start()

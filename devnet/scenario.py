@@ -34,7 +34,8 @@ class _Strict(BaseModel):
 class ValidatorSpec(_Strict):
     moniker: str = Field(min_length=1, max_length=70)
     endpoint: str | None = Field(
-        default=None, description="host[:port] published as `p2p=<endpoint>` in details; also where its nodes listen"
+        default=None,
+        description="host[:port] published as `p2p=<endpoint>` in details; also where its nodes listen",
     )
     details: str | None = Field(default=None, description="verbatim details; overrides `endpoint` when set")
     status: BondStatus = "BOND_STATUS_BONDED"
@@ -87,7 +88,9 @@ class Scenario(_Strict):
     def _references_resolve(self) -> Scenario:
         monikers = [v.moniker for v in self.validators]
         if len(set(monikers)) != len(monikers):
-            raise ValueError("scenario monikers must be unique (the chain allows duplicates; the scenario keys by them)")
+            raise ValueError(
+                "scenario monikers must be unique (the chain allows duplicates; the scenario keys by them)"
+            )
         chain_ids = [c.chain_id for c in self.consumers]
         if len(set(chain_ids)) != len(chain_ids):
             raise ValueError("consumer chain ids must be unique")
@@ -102,7 +105,9 @@ class Scenario(_Strict):
                 raise ValueError(f"cluster {cluster.id} runs unknown validator {cluster.validator}")
             for ns in cluster.namespaces or []:
                 if ns.consumer not in chain_ids:
-                    raise ValueError(f"cluster {cluster.id} has a namespace for unknown consumer {ns.consumer}")
+                    raise ValueError(
+                        f"cluster {cluster.id} has a namespace for unknown consumer {ns.consumer}"
+                    )
         return self
 
     def consumer(self, chain_id: str) -> ConsumerSpec:
@@ -149,7 +154,9 @@ def default_scenario() -> Scenario:
                 validator="alice",
                 namespaces=[
                     NamespaceSpec(consumer="consumer-1", workload="deployment", replicas=2),
-                    NamespaceSpec(consumer="consumer-2", workload="statefulset", replicas=2, peers_format="init.sh"),
+                    NamespaceSpec(
+                        consumer="consumer-2", workload="statefulset", replicas=2, peers_format="init.sh"
+                    ),
                     NamespaceSpec(consumer="consumer-3", workload="deployment", peers_format="key"),
                 ],
             )
@@ -162,5 +169,5 @@ def load_scenario(path: Path | None) -> Scenario:
         return default_scenario()
     # The C loader reads a 500-consumer benchmark scenario ten times faster than the pure-Python one.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(path.read_text(), Loader=loader)  # noqa: S506 - a safe loader
+    data = yaml.load(path.read_text(), Loader=loader)
     return Scenario.model_validate(data)

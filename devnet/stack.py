@@ -93,7 +93,9 @@ class Devnet:
             self.kubes[cluster.id] = kube
             namespaces = seed_cluster(kube, self.scenario, cluster)
             suffix = "" if index == 0 else f"-{cluster.id}"
-            kubeconfig = kube.write_kubeconfig(self.state_dir / f"kubeconfig{suffix}", context=f"devnet-{cluster.id}")
+            kubeconfig = kube.write_kubeconfig(
+                self.state_dir / f"kubeconfig{suffix}", context=f"devnet-{cluster.id}"
+            )
             clusters.append(
                 ClusterInfo(
                     id=cluster.id,
@@ -161,7 +163,10 @@ class Devnet:
     async def _check_answers(self) -> None:
         """Every part must answer over its real protocol before the devnet calls itself ready."""
         assert self.manifest is not None
-        urls = [f"{self.manifest.chain_rpc_url}/status", f"{self.manifest.chain_rest_url}/cosmos/staking/v1beta1/validators"]
+        urls = [
+            f"{self.manifest.chain_rpc_url}/status",
+            f"{self.manifest.chain_rest_url}/cosmos/staking/v1beta1/validators",
+        ]
         urls += [f"{c.kube_url}/version" for c in self.manifest.clusters]
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             for url in urls:
@@ -187,7 +192,7 @@ class Devnet:
             loop.add_signal_handler(sig, stop.set)
         waits = [asyncio.ensure_future(stop.wait())]
         waits += [asyncio.ensure_future(child.wait()) for child in self.children]
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         died = [c for c in self.children if c.proc is not None and c.proc.returncode is not None]

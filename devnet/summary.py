@@ -86,7 +86,7 @@ async def read_chain(manifest: DevnetManifest) -> tuple[int, list[ValidatorRow],
         for chain in (await _get(session, f"{rest}{ICS}/consumer_chains/0"))["chains"]:
             opted: list[str] = []
             if chain["phase"] == "CONSUMER_PHASE_LAUNCHED":
-                addrs = (await _get(session, f"{rest}{ICS}/opted_in_validators/{chain['consumer_id']}"))
+                addrs = await _get(session, f"{rest}{ICS}/opted_in_validators/{chain['consumer_id']}")
                 opted = [by_valcons.get(a, a) for a in addrs["validators_provider_addresses"]]
             consumers.append(
                 ConsumerRow(
@@ -148,5 +148,7 @@ def render(view: WorldView, limit: int = 20) -> Group:
     for col in ("cluster", "namespace", "chain", "workload", "persistent_peers"):
         nss.add_column(col, overflow="fold")
     for n in view.namespaces[:limit]:
-        nss.add_row(n.cluster, n.namespace, n.chain_id, n.workload, "\n".join(n.peers + n.problems) or "(none)")
+        nss.add_row(
+            n.cluster, n.namespace, n.chain_id, n.workload, "\n".join(n.peers + n.problems) or "(none)"
+        )
     return Group(vals, cons, nss)

@@ -91,4 +91,3 @@ class TemporalDevServer:
                 if asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError(f"Temporal did not answer on {self.address}: {exc}") from exc
                 await asyncio.sleep(0.2)
-

@@ -39,7 +39,11 @@ sed -i "s|^persistent_peers = .*|persistent_peers = \\"$persistent_peers\\"|" "$
 exec consumerd start --home "$HOME"
 """
 
-TEMPLATES = {"config.toml": ("config.toml", CONFIG_TOML), "init.sh": ("init.sh", INIT_SH), "key": ("persistent_peers", "")}
+TEMPLATES = {
+    "config.toml": ("config.toml", CONFIG_TOML),
+    "init.sh": ("init.sh", INIT_SH),
+    "key": ("persistent_peers", ""),
+}
 
 
 def desired_peers(scenario: Scenario, cluster: ClusterSpec, chain_id: str) -> list[Peer]:
@@ -84,7 +88,11 @@ def namespace_objects(scenario: Scenario, cluster: ClusterSpec, ns: NamespaceSpe
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": ns.configmap, "namespace": ns.name, "annotations": {f"{DOMAIN}/peers-hash": peer_set_hash(peers)}},
+        "metadata": {
+            "name": ns.configmap,
+            "namespace": ns.name,
+            "annotations": {f"{DOMAIN}/peers-hash": peer_set_hash(peers)},
+        },
         "data": {key: text},
     }
     return [namespace, configmap, workload_object(ns, peer_set_hash(peers), key)]
@@ -104,10 +112,19 @@ def workload_object(ns: NamespaceSpec, peers_hash: str, config_key: str) -> dict
                     "volumeMounts": [{"name": "config", "mountPath": "/etc/consumer", "readOnly": True}],
                 }
             ],
-            "volumes": [{"name": "config", "configMap": {"name": ns.configmap, "items": [{"key": config_key, "path": config_key}]}}],
+            "volumes": [
+                {
+                    "name": "config",
+                    "configMap": {"name": ns.configmap, "items": [{"key": config_key, "path": config_key}]},
+                }
+            ],
         },
     }
-    spec: dict[str, Any] = {"replicas": ns.replicas, "selector": {"matchLabels": instance}, "template": template}
+    spec: dict[str, Any] = {
+        "replicas": ns.replicas,
+        "selector": {"matchLabels": instance},
+        "template": template,
+    }
     kind = "Deployment"
     if ns.workload == "statefulset":
         kind = "StatefulSet"

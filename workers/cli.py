@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workers import cli_devnet
+from workers import cli_devnet, cli_worker
 from workers.cli_common import AppState, fail
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ def _root(
 
 
 app.command("devnet")(cli_devnet.devnet)
+app.command("worker")(cli_worker.worker)
 
 
 def main() -> None:

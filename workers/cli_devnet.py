@@ -14,24 +14,34 @@ from workers.cli_common import fail
 
 
 def devnet(
-    state_dir: Annotated[Path, typer.Option(help="Where the devnet keeps Temporal's SQLite file, env and logs.")] = Path(
-        ".devnet"
-    ),
+    state_dir: Annotated[
+        Path, typer.Option(help="Where the devnet keeps Temporal's SQLite file, env and logs.")
+    ] = Path(".devnet"),
     scenario: Annotated[
-        Path | None, typer.Option(help="YAML scenario (validators, consumers, clusters); default: DESIGN.md's.")
+        Path | None,
+        typer.Option(help="YAML scenario (validators, consumers, clusters); default: DESIGN.md's."),
     ] = None,
-    free_ports: Annotated[bool, typer.Option(help="Pick free ports for everything instead of the defaults.")] = False,
+    free_ports: Annotated[
+        bool, typer.Option(help="Pick free ports for everything instead of the defaults.")
+    ] = False,
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend gRPC port (0: free).")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal UI port (0: free).")] = 8233,
     headless: Annotated[bool, typer.Option(help="Run Temporal without its UI.")] = False,
     chain_rpc_port: Annotated[int, typer.Option(help="Chain emulator CometBFT RPC port (0: free).")] = 26657,
     chain_rest_port: Annotated[int, typer.Option(help="Chain emulator REST port (0: free).")] = 1317,
-    kube_port: Annotated[int, typer.Option(help="First kube emulator port; one more per cluster (0: free).")] = 6443,
+    kube_port: Annotated[
+        int, typer.Option(help="First kube emulator port; one more per cluster (0: free).")
+    ] = 6443,
     kube_step: Annotated[float, typer.Option(help="Seconds per simulated rollout step.")] = 0.5,
-    block_time: Annotated[float | None, typer.Option(help="Seconds per empty block (default: scenario's).")] = None,
-    registry_refresh: Annotated[str, typer.Option(help="PEERSYNC_REGISTRY_REFRESH for the devnet's workers.")] = "5s",
+    block_time: Annotated[
+        float | None, typer.Option(help="Seconds per empty block (default: scenario's).")
+    ] = None,
+    registry_refresh: Annotated[
+        str, typer.Option(help="PEERSYNC_REGISTRY_REFRESH for the devnet's workers.")
+    ] = "5s",
     services: Annotated[
-        str, typer.Option(help="Comma list of peersync services to run per cluster (worker,watch); '' for none.")
+        str,
+        typer.Option(help="Comma list of peersync services to run per cluster (worker,watch); '' for none."),
     ] = "",
 ) -> None:
     """Start Temporal (with UI), the chain emulator, a kube emulator per cluster and peersync's services.
@@ -64,6 +74,9 @@ async def _run(net: Devnet) -> int:
     except Exception as exc:
         fail(f"devnet did not start: {exc}")
     ui = manifest.temporal_ui_url or "(headless)"
-    print(f"devnet ready: Temporal {manifest.temporal_address}, UI {ui}, chain {manifest.chain_rpc_url}", flush=True)
+    print(
+        f"devnet ready: Temporal {manifest.temporal_address}, UI {ui}, chain {manifest.chain_rpc_url}",
+        flush=True,
+    )
     print(f"  source {manifest.state_dir / 'env'}  # settings for peersync", flush=True)
     return await net.run_until_stopped()

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
         description="names this cluster: task queue peersync-<id>, label peersync.io/cluster=<id>",
     )
     local_validator: str | None = Field(
-        None, validation_alias=_env("PEERSYNC_LOCAL_VALIDATOR"), description="operator address this cluster runs"
+        None,
+        validation_alias=_env("PEERSYNC_LOCAL_VALIDATOR"),
+        description="operator address this cluster runs",
     )
     chain_rpc_url: str = Field("http://127.0.0.1:26657", validation_alias=_env("PEERSYNC_CHAIN_RPC_URL"))
     chain_rest_url: str = Field("http://127.0.0.1:1317", validation_alias=_env("PEERSYNC_CHAIN_REST_URL"))
@@ -62,14 +64,22 @@ class Settings(BaseSettings):
         validation_alias=_env("PEERSYNC_ENDPOINT_ALLOW_CIDRS"),
         description="comma list of CIDRs exempt from the public-address policy",
     )
-    max_parallel_rollouts: int = Field(1, ge=1, le=100, validation_alias=_env("PEERSYNC_MAX_PARALLEL_ROLLOUTS"))
+    max_parallel_rollouts: int = Field(
+        1, ge=1, le=100, validation_alias=_env("PEERSYNC_MAX_PARALLEL_ROLLOUTS")
+    )
     require_approval: bool = Field(False, validation_alias=_env("PEERSYNC_REQUIRE_APPROVAL"))
     registry_refresh: timedelta = Field(
-        timedelta(seconds=60), validation_alias=_env("PEERSYNC_REGISTRY_REFRESH"), description="e.g. 60, 30s, 5m or ISO 8601"
+        timedelta(seconds=60),
+        validation_alias=_env("PEERSYNC_REGISTRY_REFRESH"),
+        description="e.g. 60, 30s, 5m or ISO 8601",
     )
-    reconcile_every: timedelta = Field(timedelta(minutes=5), validation_alias=_env("PEERSYNC_RECONCILE_EVERY"))
+    reconcile_every: timedelta = Field(
+        timedelta(minutes=5), validation_alias=_env("PEERSYNC_RECONCILE_EVERY")
+    )
     metrics_address: str | None = Field(
-        None, validation_alias=_env("PEERSYNC_METRICS_ADDRESS"), description="host:port for Prometheus metrics"
+        None,
+        validation_alias=_env("PEERSYNC_METRICS_ADDRESS"),
+        description="host:port for Prometheus metrics",
     )
 
     @field_validator("endpoint_allow_cidrs", mode="before")

@@ -97,7 +97,9 @@ FINAL_PHASES = frozenset({Phase.DONE, Phase.FAILED, Phase.CANCELLED})
 class EndpointChangeRequest(Contract):
     """Input of EndpointChangeWorkflow. `temporal workflow start --input '{"validator": ..., "endpoint": ...}'`."""
 
-    validator: str = Field(min_length=1, max_length=OPERATOR_ADDRESS_MAX, description="operator address or moniker")
+    validator: str = Field(
+        min_length=1, max_length=OPERATOR_ADDRESS_MAX, description="operator address or moniker"
+    )
     endpoint: str | None = Field(
         None, min_length=1, max_length=300, description="host[:port]; omitted: the chain's current endpoint"
     )
@@ -110,6 +112,9 @@ class ValidatedChange(Contract):
     operator_address: str
     moniker: str
     endpoint: str
+    require_approval: bool = Field(
+        False, description="PEERSYNC_REQUIRE_APPROVAL of the worker that validated"
+    )
 
 
 class ConsumerRef(Contract):
@@ -183,7 +188,9 @@ class SyncResult(Contract):
     changed: bool
     old_peers: list[str]
     new_peers: list[str]
-    kept_unreachable: list[str] = Field(default_factory=list, description="new endpoints that failed the probe")
+    kept_unreachable: list[str] = Field(
+        default_factory=list, description="new endpoints that failed the probe"
+    )
     peers_hash: str
     restarted: bool
     rollout: str | None = None

@@ -66,12 +66,19 @@ class StepBudget:
 
 
 # Reads from the chain: cheap and safe to repeat; a chain that is down for 10 minutes fails the step.
-CHAIN_READ = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=10), maximum=timedelta(seconds=20))
+CHAIN_READ = StepBudget(
+    attempt=timedelta(seconds=30), total=timedelta(minutes=10), maximum=timedelta(seconds=20)
+)
 # Reads and compare-then-write of ConfigMaps (409s are retried inside the activity first).
-KUBE_WRITE = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=10), maximum=timedelta(seconds=20))
+KUBE_WRITE = StepBudget(
+    attempt=timedelta(seconds=30), total=timedelta(minutes=10), maximum=timedelta(seconds=20)
+)
 # The reachability gate: a new endpoint gets 5 minutes to come up before the change is shown as blocked.
 PROBE = StepBudget(
-    attempt=timedelta(seconds=20), total=timedelta(minutes=5), initial=timedelta(seconds=2), maximum=timedelta(seconds=30)
+    attempt=timedelta(seconds=20),
+    total=timedelta(minutes=5),
+    initial=timedelta(seconds=2),
+    maximum=timedelta(seconds=30),
 )
 # Waiting for a rollout: heartbeats carry progress (and cancellation); StatefulSets have no deadline of
 # their own, so the attempt budget is the deadline.

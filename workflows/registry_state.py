@@ -61,6 +61,15 @@ class ChangeEvent(BaseModel):
     height: int
 
 
+class PinnedEndpoints(BaseModel):
+    """Endpoints in effect that the chain does not publish right now (query `pinned`)."""
+
+    overrides: dict[str, str] = Field(default_factory=dict)
+    fallbacks: dict[str, str] = Field(
+        default_factory=dict, description="last valid, while the published one is not"
+    )
+
+
 class RegistryState(BaseModel):
     """All of RegistryWorkflow's state; carried whole through continue-as-new."""
 
@@ -98,7 +107,11 @@ class RegistryState(BaseModel):
             return None
         entry = RegistryEntry(record=record, height=height)
         if old is not None:
-            entry.last_valid, entry.override, entry.override_height = old.last_valid, old.override, old.override_height
+            entry.last_valid, entry.override, entry.override_height = (
+                old.last_valid,
+                old.override,
+                old.override_height,
+            )
             newer = old.override_height is None or height > old.override_height
             if old.override is not None and old.record.details != record.details and newer:
                 # The chain published something newer than the operator's override: the chain wins again.
@@ -110,7 +123,10 @@ class RegistryState(BaseModel):
         if old is None or not moved or entry.effective is None:
             return None  # first sight is the baseline, not a change; an invalid endpoint changes nothing
         return ChangeEvent(
-            operator_address=record.operator_address, moniker=record.moniker, endpoint=entry.effective, height=height
+            operator_address=record.operator_address,
+            moniker=record.moniker,
+            endpoint=entry.effective,
+            height=height,
         )
 
     def set_override(self, operator_address: str, endpoint: str | None) -> RegistryEntry:
@@ -120,8 +136,15 @@ class RegistryState(BaseModel):
         entry.override_height = None if endpoint is None else self.height
         return entry
 
-    def effective_endpoints(self) -> dict[str, str]:
-        return {op: e.effective for op, e in self.entries.items() if e.effective is not None}
+    def pinned(self) -> PinnedEndpoints:
+        return PinnedEndpoints(
+            overrides={op: e.override for op, e in self.entries.items() if e.override},
+            fallbacks={
+                op: e.last_valid
+                for op, e in self.entries.items()
+                if e.last_valid and e.record.status != EndpointStatus.VALID
+            },
+        )
 
     def view(self) -> list[RegistryView]:
         counts: dict[str, int] = {}
@@ -151,4 +174,6 @@ class RegistryState(BaseModel):
             return matches[0]
         if not matches:
             raise KeyError(f"no validator with operator address or moniker {validator!r}")
-        raise KeyError(f"moniker {validator!r} is used by {len(matches)} validators; name the operator address")
+        raise KeyError(
+            f"moniker {validator!r} is used by {len(matches)} validators; name the operator address"
+        )

@@ -75,7 +75,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
     metadata = obj["metadata"]
     if rt is NAMESPACES:
         # The apiserver labels every namespace with its own name (1.21+), so selectors can pick one.
-        metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
+        if metadata.get("name"):
+            metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         return
     spec = obj.get("spec")

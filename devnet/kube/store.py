@@ -215,7 +215,7 @@ class Store:
     def _new_uid(self) -> str:
         return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
 
-    def _random_suffix(self, length: int = 5) -> str:
+    def random_suffix(self, length: int = 5) -> str:
         alphabet = "bcdfghjklmnpqrstvwxz2456789"  # the apiserver's, which avoids vowels and look-alikes
         return "".join(self._random.choice(alphabet) for _ in range(length))
 
@@ -267,10 +267,10 @@ class Store:
             if rt.namespaced and self.get(NAMESPACES, "", namespace) is None:
                 raise errors.namespace_not_found(namespace)
             if not metadata.get("name") and metadata.get("generateName"):
-                metadata["name"] = metadata["generateName"] + self._random_suffix()
+                metadata["name"] = metadata["generateName"] + self.random_suffix()
             for key in _SERVER_METADATA:
                 metadata.pop(key, None)
-            apply_defaults(rt, obj) if metadata.get("name") else None
+            apply_defaults(rt, obj)
             check_valid(rt, obj)
             if self.get(rt, namespace, metadata["name"]) is not None:
                 raise errors.already_exists(rt, metadata["name"])

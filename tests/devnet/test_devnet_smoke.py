@@ -47,7 +47,16 @@ def pid_alive(pid: int) -> bool:
 def devnet(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
     state = tmp_path / "state"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "devnet", "--state-dir", str(state), "--free-ports", "--headless"],
+        [
+            sys.executable,
+            "-m",
+            "workers.cli",
+            "devnet",
+            "--state-dir",
+            str(state),
+            "--free-ports",
+            "--headless",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -69,8 +78,15 @@ def test_devnet_comes_up_answers_and_stops_cleanly(devnet: tuple[subprocess.Pope
     manifest = DevnetManifest.load(state)
 
     env = (state / "env").read_text()
-    for name in ("TEMPORAL_ADDRESS", "KUBECONFIG", "PEERSYNC_CLUSTER_ID", "PEERSYNC_LOCAL_VALIDATOR",
-                 "PEERSYNC_CHAIN_RPC_URL", "PEERSYNC_CHAIN_REST_URL", "PEERSYNC_ENDPOINT_ALLOW_CIDRS"):
+    for name in (
+        "TEMPORAL_ADDRESS",
+        "KUBECONFIG",
+        "PEERSYNC_CLUSTER_ID",
+        "PEERSYNC_LOCAL_VALIDATOR",
+        "PEERSYNC_CHAIN_RPC_URL",
+        "PEERSYNC_CHAIN_REST_URL",
+        "PEERSYNC_ENDPOINT_ALLOW_CIDRS",
+    ):
         assert f"export {name}=" in env
     assert "export PEERSYNC_ENDPOINT_ALLOW_CIDRS=127.0.10.0/24\n" in env
     assert f"export KUBECONFIG={state / 'kubeconfig'}\n" in env
@@ -88,13 +104,21 @@ def test_devnet_comes_up_answers_and_stops_cleanly(devnet: tuple[subprocess.Pope
     status = requests.get(f"{manifest.chain_rpc_url}/status", timeout=5).json()
     assert int(status["result"]["sync_info"]["latest_block_height"]) >= 1
     vals = requests.get(f"{manifest.chain_rest_url}/cosmos/staking/v1beta1/validators", timeout=5).json()
-    assert sorted(v["description"]["moniker"] for v in vals["validators"]) == ["alice", "bob", "carol", "dave"]
+    assert sorted(v["description"]["moniker"] for v in vals["validators"]) == [
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+    ]
     alice = next(v for v in vals["validators"] if v["description"]["moniker"] == "alice")
     assert "export PEERSYNC_LOCAL_VALIDATOR=" + alice["operator_address"] in env
 
     # The kube emulator answers through the written kubeconfig.
     api = k8s_config.new_client_from_config(config_file=str(state / "kubeconfig"))
-    names = sorted(n.metadata.name for n in k8s.CoreV1Api(api).list_namespace(label_selector="peersync.io/cluster=alice").items)
+    names = sorted(
+        n.metadata.name
+        for n in k8s.CoreV1Api(api).list_namespace(label_selector="peersync.io/cluster=alice").items
+    )
     assert names == ["alice-consumer-1", "alice-consumer-2", "alice-consumer-3"]
     api.close()
 
@@ -121,8 +145,19 @@ def test_bad_scenario_is_refused_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("validators:\n  - moniker: a\nconsumers:\n  - chain_id: c\n    opted_in: [zed]\n")
     out = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "devnet", "--state-dir", str(tmp_path / "s"), "--scenario", str(bad)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "workers.cli",
+            "devnet",
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--scenario",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode != 0
     assert "unknown validators ['zed']" in out.stderr

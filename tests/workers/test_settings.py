@@ -11,10 +11,20 @@ import pytest
 from workers.settings import SettingsError, load_settings
 
 ALL = [
-    "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "KUBECONFIG", "PEERSYNC_CLUSTER_ID", "PEERSYNC_LOCAL_VALIDATOR",
-    "PEERSYNC_CHAIN_RPC_URL", "PEERSYNC_CHAIN_REST_URL", "PEERSYNC_BECH32_PREFIX", "PEERSYNC_ENDPOINT_ALLOW_CIDRS",
-    "PEERSYNC_MAX_PARALLEL_ROLLOUTS", "PEERSYNC_REQUIRE_APPROVAL", "PEERSYNC_REGISTRY_REFRESH",
-    "PEERSYNC_RECONCILE_EVERY", "PEERSYNC_METRICS_ADDRESS",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "KUBECONFIG",
+    "PEERSYNC_CLUSTER_ID",
+    "PEERSYNC_LOCAL_VALIDATOR",
+    "PEERSYNC_CHAIN_RPC_URL",
+    "PEERSYNC_CHAIN_REST_URL",
+    "PEERSYNC_BECH32_PREFIX",
+    "PEERSYNC_ENDPOINT_ALLOW_CIDRS",
+    "PEERSYNC_MAX_PARALLEL_ROLLOUTS",
+    "PEERSYNC_REQUIRE_APPROVAL",
+    "PEERSYNC_REGISTRY_REFRESH",
+    "PEERSYNC_RECONCILE_EVERY",
+    "PEERSYNC_METRICS_ADDRESS",
 ]
 
 
@@ -53,9 +63,17 @@ def test_every_fixed_variable_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path:
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     s = load_settings()
-    assert (s.temporal_address, s.temporal_namespace, s.kubeconfig) == ("temporal.example:7233", "ops", tmp_path / "kc")
+    assert (s.temporal_address, s.temporal_namespace, s.kubeconfig) == (
+        "temporal.example:7233",
+        "ops",
+        tmp_path / "kc",
+    )
     assert (s.cluster_id, s.task_queue, s.local_validator) == ("alice", "peersync-alice", "cosmosvaloper1xyz")
-    assert (s.chain_rpc_url, s.chain_rest_url, s.bech32_prefix) == ("http://127.0.0.1:1", "http://127.0.0.1:2", "neutron")
+    assert (s.chain_rpc_url, s.chain_rest_url, s.bech32_prefix) == (
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+        "neutron",
+    )
     assert s.endpoint_allow_cidrs == [ipaddress.ip_network("127.0.10.0/24"), ipaddress.ip_network("fd00::/8")]
     assert (s.max_parallel_rollouts, s.require_approval) == (3, True)
     assert (s.registry_refresh, s.reconcile_every) == (timedelta(seconds=5), timedelta(minutes=2))
@@ -73,7 +91,9 @@ def test_every_fixed_variable_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ("PEERSYNC_REGISTRY_REFRESH", "0", "positive duration"),
     ],
 )
-def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str) -> None:
+def test_bad_value_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as err:
         load_settings()

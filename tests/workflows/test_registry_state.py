@@ -6,7 +6,9 @@ from workflows.contracts import EndpointStatus, ValidatorRecord
 from workflows.registry_state import RegistryState, bucket_of, changed_buckets
 
 
-def rec(op: str, moniker: str, endpoint: str | None, status: EndpointStatus = EndpointStatus.VALID) -> ValidatorRecord:
+def rec(
+    op: str, moniker: str, endpoint: str | None, status: EndpointStatus = EndpointStatus.VALID
+) -> ValidatorRecord:
     return ValidatorRecord(
         operator_address=op,
         moniker=moniker,
@@ -20,7 +22,9 @@ def rec(op: str, moniker: str, endpoint: str | None, status: EndpointStatus = En
     )
 
 
-def refresh(state: RegistryState, records: list[ValidatorRecord], height: int, edits: dict[str, int] | None = None):
+def refresh(
+    state: RegistryState, records: list[ValidatorRecord], height: int, edits: dict[str, int] | None = None
+):
     return state.apply_refresh(height, changed_buckets(records, state.fingerprints()), edits or {})
 
 

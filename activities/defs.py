@@ -1,0 +1,303 @@
+"""The Temporal activities: thin, typed adapters from one input model to the operations that do the work.
+
+Kubernetes calls are synchronous, so those activities are plain `def`s that the worker runs in a thread
+pool; chain and Temporal calls are async. Errors that no retry can fix become non-retryable
+ApplicationErrors whose type is listed in workflows/policies.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import TypeVar
+
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from activities.chain_rest import ChainRest
+from activities.chain_view import edit_heights, launched_memberships, validator_records
+from activities.endpoint import EndpointError, parse_endpoint
+from activities.kube_ops import (
+    Kube,
+    NotManagedError,
+    RolloutFailedError,
+    WorkloadRefusedError,
+    api_client,
+    explain,
+)
+from activities.peer_formats import LayoutError
+from activities.peers import peer_for
+from activities.policy import EndpointPolicy
+from activities.probe import probe
+from activities.upstream import upstream_ports
+from workers.settings import Settings
+from workflows import policies
+from workflows.activity_contracts import (
+    AppliedPeersOut,
+    ConsumerInput,
+    DesiredPeers,
+    DiscoverInput,
+    ProbeInput,
+    ProbeOutput,
+    RefreshInput,
+    RefreshOutput,
+    RestartInput,
+    RestartOutput,
+    ValidateInput,
+    WaitInput,
+    WaitOutput,
+    WriteInput,
+    WriteOutput,
+)
+from workflows.contracts import (
+    AffectedConsumer,
+    ConsumerRef,
+    Discovery,
+    EndpointStatus,
+    SkippedConsumer,
+    ValidatedChange,
+    ValidatorRecord,
+)
+from workflows.ids import registry_id
+from workflows.registry_state import PinnedEndpoints, changed_buckets
+
+T = TypeVar("T")
+WAIT_CHUNK_SECONDS = 5
+
+
+def _non_retryable(kind: str, message: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+def _kube_call(fn: Callable[[], T]) -> T:
+    """Map the cluster's refusals onto the error types the retry policies know."""
+    try:
+        return fn()
+    except NotManagedError as exc:
+        raise _non_retryable(policies.NOT_MANAGED, str(exc)) from None
+    except LayoutError as exc:
+        raise _non_retryable(policies.NOT_MANAGED, f"bad namespace annotations: {exc}") from None
+    except WorkloadRefusedError as exc:
+        raise _non_retryable(policies.WORKLOAD_REFUSED, str(exc)) from None
+    except RolloutFailedError as exc:
+        raise _non_retryable(policies.ROLLOUT_FAILED, str(exc)) from None
+    except ApiException as exc:
+        retry = exc.status is None or exc.status >= 500 or exc.status in (409, 429)
+        raise ApplicationError(explain(exc), type="KubeApiError", non_retryable=not retry) from None
+
+
+class PeersyncActivities:
+    """All activities of one worker; they share its settings, cluster client and Temporal client."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self.settings = settings
+        self.client = client
+        self.policy = EndpointPolicy.from_setting(settings.endpoint_allow_cidrs)
+
+    @cached_property
+    def kube(self) -> Kube:
+        return Kube(api_client(self.settings.kubeconfig), self.settings.cluster_id)
+
+    def chain(self) -> ChainRest:
+        return ChainRest(self.settings.chain_rest_url)
+
+    def all(self) -> list[Callable[..., object]]:
+        return [
+            self.refresh_registry,
+            self.validate_change,
+            self.discover_affected_consumers,
+            self.probe_endpoint,
+            self.compute_desired_peers,
+            self.read_applied_peers,
+            self.write_peers,
+            self.restart_workload,
+            self.wait_rollout,
+        ]
+
+    # ---- chain -------------------------------------------------------------------------------------
+
+    async def _records(self, chain: ChainRest) -> list[ValidatorRecord]:
+        return await validator_records(chain, self.policy, self.settings.bech32_prefix)
+
+    @activity.defn
+    async def refresh_registry(self, inp: RefreshInput) -> RefreshOutput:
+        """Read every validator; return only the buckets that differ from what the registry holds."""
+        async with self.chain() as chain:
+            status = await chain.get("/cosmos/base/tendermint/v1beta1/blocks/latest")
+            height = int(status["block"]["header"]["height"])
+            buckets = changed_buckets(await self._records(chain), inp.known)
+            known_ops = {r.operator_address for records in buckets.values() for r in records}
+            # Only the changed validators need the exact height of their edit (for deterministic ids).
+            heights = (
+                await edit_heights(chain, sorted(known_ops), self.settings.bech32_prefix) if inp.known else {}
+            )
+        return RefreshOutput(height=height, buckets=buckets, edit_heights=heights)
+
+    @activity.defn
+    async def validate_change(self, inp: ValidateInput) -> ValidatedChange:
+        req = inp.request
+        async with self.chain() as chain:
+            records = await self._records(chain)
+        matches = [r for r in records if req.validator in (r.operator_address, r.moniker)]
+        by_address = [r for r in matches if r.operator_address == req.validator]
+        if by_address:
+            matches = by_address
+        if not matches:
+            raise _non_retryable(
+                policies.UNKNOWN_VALIDATOR, f"no validator with operator address or moniker {req.validator!r}"
+            )
+        if len(matches) > 1:
+            raise _non_retryable(
+                policies.UNKNOWN_VALIDATOR,
+                f"moniker {req.validator!r} is used by {len(matches)} validators; name the operator address",
+            )
+        record = matches[0]
+        if req.endpoint is not None:
+            try:
+                endpoint = parse_endpoint(req.endpoint, self.policy).render()
+            except EndpointError as exc:
+                raise _non_retryable(
+                    policies.INVALID_ENDPOINT, f"endpoint {req.endpoint!r}: {exc.reason}"
+                ) from None
+        elif record.status == EndpointStatus.VALID and record.canonical:
+            endpoint = record.canonical
+        else:
+            raise _non_retryable(
+                policies.INVALID_ENDPOINT,
+                f"{record.moniker}'s published endpoint is {record.status}: {record.reason}",
+            )
+        return ValidatedChange(
+            operator_address=record.operator_address,
+            moniker=record.moniker,
+            endpoint=endpoint,
+            require_approval=self.settings.require_approval,
+        )
+
+    @activity.defn
+    async def discover_affected_consumers(self, inp: DiscoverInput) -> Discovery:
+        """Launched consumers the validator is opted in to that this cluster runs, and why others are not."""
+        async with self.chain() as chain:
+            records = {r.operator_address: r for r in await self._records(chain)}
+            memberships = await launched_memberships(chain)
+        record = records.get(inp.operator_address)
+        if record is None:
+            raise _non_retryable(
+                policies.UNKNOWN_VALIDATOR, f"validator {inp.operator_address} is not on the chain"
+            )
+        namespaces, broken = await asyncio.to_thread(lambda: _kube_call(self.kube.managed_namespaces))
+        by_chain = {ns.chain_id: ns for ns in namespaces}
+        affected, skipped = (
+            [],
+            [
+                SkippedConsumer(chain_id="?", consumer_id="?", reason=f"namespace {n}: {why}")
+                for n, why in broken
+            ],
+        )
+        for m in memberships:
+            ns = by_chain.get(m.chain_id)
+            if record.valcons not in m.opted_in:
+                skipped.append(
+                    SkippedConsumer(
+                        chain_id=m.chain_id, consumer_id=m.consumer_id, reason="validator not opted in"
+                    )
+                )
+            elif ns is None:
+                skipped.append(
+                    SkippedConsumer(
+                        chain_id=m.chain_id, consumer_id=m.consumer_id, reason="not run by this cluster"
+                    )
+                )
+            else:
+                ref = ConsumerRef(
+                    cluster_id=self.settings.cluster_id,
+                    namespace=ns.name,
+                    chain_id=m.chain_id,
+                    consumer_id=m.consumer_id,
+                )
+                affected.append(AffectedConsumer(consumer=ref, p2p_port=peer_port(m.chain_id)))
+        return Discovery(affected=affected, skipped=skipped)
+
+    @activity.defn
+    async def probe_endpoint(self, inp: ProbeInput) -> ProbeOutput:
+        endpoint = parse_endpoint(inp.endpoint, self.policy)
+        report = await probe(endpoint, inp.ports, self.policy)
+        if not report.reachable:
+            # Retryable on purpose: the policy's backoff is the "wait for the node to come up" loop.
+            raise ApplicationError(report.summary(), type=policies.UNREACHABLE)
+        return ProbeOutput(reachable=True, summary=report.summary())
+
+    @activity.defn
+    async def compute_desired_peers(self, inp: ConsumerInput) -> DesiredPeers:
+        """The chain now: opted-in validators of the consumer minus the local one, at their endpoints."""
+        ref = inp.consumer
+        pinned = await self._pinned()
+        async with self.chain() as chain:
+            records = {r.valcons: r for r in await self._records(chain)}
+            opted = await chain.opted_in(ref.consumer_id)
+        by_validator, missing = {}, []
+        for valcons in opted:
+            record = records.get(valcons)
+            if record is None or record.operator_address == self.settings.local_validator:
+                continue
+            op = record.operator_address
+            published = record.canonical if record.status == EndpointStatus.VALID else None
+            endpoint = pinned.overrides.get(op) or published or pinned.fallbacks.get(op)
+            if endpoint is None:
+                missing.append(record.operator_address)
+                continue
+            peer = peer_for(record.moniker, parse_endpoint(endpoint, self.policy), ref.chain_id)
+            by_validator[record.operator_address] = peer.render()
+        return DesiredPeers(peers=sorted(by_validator.values()), by_validator=by_validator, missing=missing)
+
+    async def _pinned(self) -> PinnedEndpoints:
+        """What the registry holds beyond the chain: operator overrides, and last-valid endpoints."""
+        if self.client is None:
+            return PinnedEndpoints()
+        try:
+            return await self.client.get_workflow_handle(registry_id(self.settings.cluster_id)).query(
+                "pinned", result_type=PinnedEndpoints
+            )
+        except Exception as exc:  # no registry yet: the chain alone decides
+            activity.logger.info("registry not queryable (%s); using the chain's endpoints only", exc)
+            return PinnedEndpoints()
+
+    # ---- cluster -----------------------------------------------------------------------------------
+
+    @activity.defn
+    def read_applied_peers(self, inp: ConsumerInput) -> AppliedPeersOut:
+        applied = _kube_call(lambda: self.kube.read_applied(inp.consumer.namespace))
+        return AppliedPeersOut(peers=applied.peers, problems=applied.problems, peers_hash=applied.peers_hash)
+
+    @activity.defn
+    def write_peers(self, inp: WriteInput) -> WriteOutput:
+        out = _kube_call(lambda: self.kube.write_peers(inp.consumer.namespace, inp.peers))
+        return WriteOutput(written=out.written, peers_hash=out.peers_hash)
+
+    @activity.defn
+    def restart_workload(self, inp: RestartInput) -> RestartOutput:
+        out = _kube_call(lambda: self.kube.restart(inp.consumer.namespace, inp.peers_hash, inp.restarted_at))
+        return RestartOutput(restarted=out.restarted, generation=out.generation, message=out.message)
+
+    @activity.defn
+    def wait_rollout(self, inp: WaitInput) -> WaitOutput:
+        """Watch in short chunks so heartbeats (which carry cancellation) keep flowing on a quiet rollout."""
+        started = time.monotonic()
+        while True:
+            if activity.is_cancelled():
+                raise CancelledError("rollout wait cancelled")
+            verdict = _kube_call(
+                lambda: self.kube.wait_rollout(
+                    inp.consumer.namespace, WAIT_CHUNK_SECONDS, lambda v: activity.heartbeat(v.message)
+                )
+            )
+            activity.heartbeat(verdict.message)
+            if verdict.done:
+                return WaitOutput(message=f"{verdict.message} after {time.monotonic() - started:.1f}s")
+
+
+def peer_port(chain_id: str) -> int:
+    return upstream_ports(chain_id).p2p

@@ -1,0 +1,93 @@
+"""Activities that talk to Temporal itself: a workflow can only signal another, so asking a
+ConsumerSyncWorkflow for a sync *and getting its answer* is an update-with-start made from here.
+
+Retries are safe: the update id is fixed by the caller, so a retried call attaches to the same update
+instead of asking for another sync; starts use deterministic ids with USE_EXISTING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from workers.settings import Settings
+from workflows.activity_contracts import OverrideInput, StartChangesInput, SyncCallInput
+from workflows.consumer_sync import ConsumerSyncState, ConsumerSyncWorkflow
+from workflows.contracts import EndpointChangeRequest, SyncResult
+from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id
+
+HEARTBEAT_EVERY = 3.0
+
+
+class TemporalCalls:
+    def __init__(self, settings: Settings, client: Client) -> None:
+        self.settings = settings
+        self.client = client
+
+    def all(self) -> list[object]:
+        return [self.request_consumer_sync, self.start_endpoint_changes, self.set_override]
+
+    @activity.defn
+    async def request_consumer_sync(self, inp: SyncCallInput) -> SyncResult:
+        ref = inp.consumer
+        op = WithStartWorkflowOperation(
+            ConsumerSyncWorkflow.run,
+            ConsumerSyncState(consumer=ref, require_approval=self.settings.require_approval),
+            id=consumer_sync_id(ref.cluster_id, ref.namespace),
+            task_queue=self.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"peers of {ref.chain_id} in {ref.namespace}",
+        )
+        call = asyncio.ensure_future(
+            self.client.execute_update_with_start_workflow(
+                ConsumerSyncWorkflow.sync, inp.request, start_workflow_operation=op, id=inp.update_id
+            )
+        )
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=HEARTBEAT_EVERY)
+                if done:
+                    return call.result()
+                activity.heartbeat("waiting for the consumer sync")
+        except WorkflowUpdateFailedError as exc:
+            raise ApplicationError(f"sync of {ref.namespace} failed: {exc.cause}", type="SyncFailed") from exc
+        finally:
+            call.cancel()
+
+    @activity.defn
+    async def start_endpoint_changes(self, inp: StartChangesInput) -> list[str]:
+        """One EndpointChangeWorkflow per change; a change already started (by the watcher) is not repeated."""
+        from workflows.endpoint_change import EndpointChangeWorkflow
+
+        started = []
+        for change in inp.changes:
+            wf_id = endpoint_change_id(self.settings.cluster_id, change.operator_address, change.height)
+            request = EndpointChangeRequest(
+                validator=change.operator_address,
+                endpoint=change.endpoint,
+                source="registry",
+                height=change.height,
+            )
+            try:
+                await self.client.start_workflow(
+                    EndpointChangeWorkflow.run,
+                    request,
+                    id=wf_id,
+                    task_queue=self.settings.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=f"{change.moniker} moved to {change.endpoint}",
+                )
+            except WorkflowAlreadyStartedError:
+                continue  # this change already ran to completion
+            started.append(wf_id)
+        return started
+
+    @activity.defn
+    async def set_override(self, inp: OverrideInput) -> None:
+        handle = self.client.get_workflow_handle(registry_id(self.settings.cluster_id))
+        await handle.execute_update("set_override", inp)

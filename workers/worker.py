@@ -1,0 +1,90 @@
+"""`peersync worker`: the Temporal worker of one cluster (task queue peersync-<cluster_id>).
+
+It also makes sure the cluster's RegistryWorkflow runs. SIGTERM stops polling and gives in-flight
+activities a grace period; whatever does not finish is retried by another worker (heartbeats resume it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.defs import PeersyncActivities
+from activities.temporal_calls import TemporalCalls
+from workers.settings import Settings
+from workflows.consumer_sync import ConsumerSyncWorkflow
+from workflows.endpoint_change import EndpointChangeWorkflow
+from workflows.ids import registry_id
+from workflows.registry import RegistryInput, RegistryWorkflow
+from workflows.registry_state import RegistryState
+
+WORKFLOWS = [RegistryWorkflow, EndpointChangeWorkflow, ConsumerSyncWorkflow]
+MAX_CONCURRENT_ACTIVITIES = 20
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+
+
+async def connect(settings: Settings) -> Client:
+    runtime = None
+    if settings.metrics_address:
+        runtime = Runtime(
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.metrics_address))
+        )
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
+    )
+
+
+async def ensure_registry(client: Client, settings: Settings) -> None:
+    await client.start_workflow(
+        RegistryWorkflow.run,
+        RegistryInput(
+            state=RegistryState(cluster_id=settings.cluster_id),
+            refresh_seconds=settings.registry_refresh.total_seconds(),
+        ),
+        id=registry_id(settings.cluster_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"endpoint registry of cluster {settings.cluster_id}",
+    )
+
+
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
+    acts = PeersyncActivities(settings, client)
+    calls = TemporalCalls(settings, client)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[*acts.all(), *calls.all()],
+        activity_executor=executor,
+        max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
+        worker = build_worker(client, settings, executor)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with worker:
+            await ensure_registry(client, settings)
+            print(
+                f"peersync worker: cluster {settings.cluster_id}, task queue {settings.task_queue}",
+                flush=True,
+            )
+            await stop.wait()

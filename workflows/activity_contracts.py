@@ -1,0 +1,99 @@
+"""Inputs and outputs of the activities: one model each, importable from workflow code."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from workflows.contracts import ConsumerRef, Contract, EndpointChangeRequest, SyncRequest, ValidatorRecord
+from workflows.registry_state import ChangeEvent
+
+
+class RefreshInput(Contract):
+    known: dict[str, str] = Field(description="bucket -> fingerprint the registry already holds")
+
+
+class RefreshOutput(Contract):
+    height: int
+    buckets: dict[str, list[ValidatorRecord]]
+    edit_heights: dict[str, int]
+
+
+class ValidateInput(Contract):
+    request: EndpointChangeRequest
+
+
+class DiscoverInput(Contract):
+    operator_address: str
+
+
+class ProbeInput(Contract):
+    endpoint: str
+    ports: list[int]
+
+
+class ProbeOutput(Contract):
+    reachable: bool
+    summary: str
+
+
+class ConsumerInput(Contract):
+    consumer: ConsumerRef
+
+
+class DesiredPeers(Contract):
+    peers: list[str]
+    by_validator: dict[str, str] = Field(description="operator address -> peer string")
+    missing: list[str] = Field(
+        default_factory=list, description="opted-in validators with no endpoint in effect"
+    )
+
+
+class AppliedPeersOut(Contract):
+    peers: list[str]
+    problems: list[str]
+    peers_hash: str
+
+
+class WriteInput(Contract):
+    consumer: ConsumerRef
+    peers: list[str]
+
+
+class WriteOutput(Contract):
+    written: bool
+    peers_hash: str
+
+
+class RestartInput(Contract):
+    consumer: ConsumerRef
+    peers_hash: str
+    restarted_at: str = Field(description="RFC 3339, taken once from workflow time")
+
+
+class RestartOutput(Contract):
+    restarted: bool
+    generation: int
+    message: str
+
+
+class WaitInput(Contract):
+    consumer: ConsumerRef
+
+
+class WaitOutput(Contract):
+    message: str
+
+
+class StartChangesInput(Contract):
+    changes: list[ChangeEvent]
+
+
+class SyncCallInput(Contract):
+    consumer: ConsumerRef
+    request: SyncRequest
+    update_id: str = Field(description="dedupes retries of this call onto one update")
+
+
+class OverrideInput(Contract):
+    operator_address: str
+    endpoint: str | None

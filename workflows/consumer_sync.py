@@ -1,0 +1,200 @@
+"""ConsumerSyncWorkflow: one per consumer namespace; serialises and coalesces all work on that consumer.
+
+Callers use the `sync` update (through update-with-start). A request waits for the first sync that
+starts after it arrived, so N requests that arrive while a sync runs are all answered by ONE more sync.
+The peers are recomputed from the chain at sync time; the ConfigMap is written only when it differs;
+the rollout is keyed on the peer-set hash, so repeating a sync restarts nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field, ValidationError
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import policies
+    from workflows.activity_contracts import (
+        AppliedPeersOut,
+        ConsumerInput,
+        DesiredPeers,
+        ProbeInput,
+        RestartInput,
+        RestartOutput,
+        WaitInput,
+        WaitOutput,
+        WriteInput,
+        WriteOutput,
+    )
+    from workflows.contracts import ConsumerRef, SyncRequest, SyncResult
+    from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
+
+KEEP_RESULTS = 16
+
+
+class ConsumerSyncState(BaseModel):
+    consumer: ConsumerRef
+    require_approval: bool = False
+    completed: int = 0
+    results: dict[int, SyncResult] = Field(default_factory=dict)
+    pending: list[SyncRequest] = Field(default_factory=list)
+
+
+def _host_port(peer: str) -> str:
+    return peer.split("@", 1)[1]
+
+
+@workflow.defn(failure_exception_types=[ValidationError])
+class ConsumerSyncWorkflow:
+    @workflow.init
+    def __init__(self, state: ConsumerSyncState) -> None:
+        self.state = state
+        self.running: int | None = None
+        self.step = "idle"
+
+    @workflow.run
+    async def run(self, state: ConsumerSyncState) -> None:
+        ref = self.state.consumer
+        workflow.upsert_search_attributes(
+            [CLUSTER.value_set(ref.cluster_id), CONSUMER.value_set(ref.chain_id), PHASE.value_set("idle")]
+        )
+        while True:
+            await workflow.wait_condition(
+                lambda: bool(self.state.pending) or workflow.info().is_continue_as_new_suggested()
+            )
+            if not self.state.pending:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self.state.pending:
+                    workflow.continue_as_new(self.state)
+            batch, self.state.pending = self.state.pending, []
+            number = self.state.completed + 1
+            self.running = number
+            result = await self._sync(number, batch)
+            self.state.results[number] = result
+            for old in [n for n in self.state.results if n <= number - KEEP_RESULTS]:
+                del self.state.results[old]
+            self.state.completed, self.running = number, None
+            self._show("idle", f"sync #{number}: {self._describe(result)}")
+
+    @workflow.update
+    async def sync(self, request: SyncRequest) -> SyncResult:
+        """Wait for the first sync that starts after this request; return its result."""
+        target = (self.running or self.state.completed) + 1
+        self.state.pending.append(request)
+        await workflow.wait_condition(lambda: self.state.completed >= target)
+        return self.state.results[target]
+
+    @workflow.query
+    def status(self) -> ConsumerSyncState:
+        return self.state
+
+    def _show(self, step: str, details: str) -> None:
+        self.step = step
+        workflow.upsert_search_attributes([PHASE.value_set(step)])
+        workflow.set_current_details(
+            f"**{self.state.consumer.namespace}** ({self.state.consumer.chain_id}): {details}"
+        )
+
+    @staticmethod
+    def _describe(result: SyncResult) -> str:
+        if result.error:
+            return f"failed: {result.error}"
+        if not result.changed:
+            return "peers already correct"
+        return f"{len(result.new_peers)} peers written, {'restarted' if result.restarted else 'no restart'}"
+
+    async def _sync(self, number: int, batch: list[SyncRequest]) -> SyncResult:
+        ref = self.state.consumer
+        inp = ConsumerInput(consumer=ref)
+        self._show("computing", f"sync #{number} for {len(batch)} request(s)")
+        desired: DesiredPeers = await workflow.execute_activity(
+            "compute_desired_peers",
+            inp,
+            result_type=DesiredPeers,
+            summary=f"peers of {ref.chain_id}",
+            **policies.CHAIN_READ.options(),
+        )
+        applied: AppliedPeersOut = await workflow.execute_activity(
+            "read_applied_peers",
+            inp,
+            result_type=AppliedPeersOut,
+            summary=f"ConfigMap in {ref.namespace}",
+            **policies.KUBE_WRITE.options(),
+        )
+        peers, kept = await self._gate_new_peers(desired, applied)
+        result = SyncResult(
+            consumer=ref,
+            sync_number=number,
+            changed=set(peers) != set(applied.peers) or bool(applied.problems),
+            old_peers=applied.peers,
+            new_peers=peers,
+            kept_unreachable=kept,
+            peers_hash="",
+            restarted=False,
+        )
+        self._show("writing", f"{len(peers)} peers")
+        written: WriteOutput = await workflow.execute_activity(
+            "write_peers",
+            WriteInput(consumer=ref, peers=peers),
+            result_type=WriteOutput,
+            summary=f"write {len(peers)} peers",
+            **policies.KUBE_WRITE.options(),
+        )
+        result.peers_hash = written.peers_hash
+        if self.state.require_approval and not any(r.approved for r in batch):
+            result.rollout = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"
+            return result
+        self._show("restarting", f"peers {written.peers_hash}")
+        restarted: RestartOutput = await workflow.execute_activity(
+            "restart_workload",
+            RestartInput(
+                consumer=ref,
+                peers_hash=written.peers_hash,
+                restarted_at=workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ),
+            result_type=RestartOutput,
+            summary=f"roll {ref.namespace} onto {written.peers_hash}",
+            **policies.KUBE_WRITE.options(),
+        )
+        result.restarted = restarted.restarted
+        self._show("rolling-out", restarted.message)
+        waited: WaitOutput = await workflow.execute_activity(
+            "wait_rollout",
+            WaitInput(consumer=ref),
+            result_type=WaitOutput,
+            summary=f"rollout of {ref.namespace}",
+            **policies.ROLLOUT_WAIT.options(),
+        )
+        result.rollout = waited.message
+        return result
+
+    async def _gate_new_peers(
+        self, desired: DesiredPeers, applied: AppliedPeersOut
+    ) -> tuple[list[str], list[str]]:
+        """A new endpoint that does not answer never replaces a working old one (invariant 5)."""
+        old_by_node = {p.split("@", 1)[0]: p for p in applied.peers}
+        peers, kept = [], []
+        for peer in desired.peers:
+            if peer in applied.peers:
+                peers.append(peer)
+                continue
+            host_port = _host_port(peer)
+            host, _, port = host_port.rpartition(":")
+            try:
+                await workflow.execute_activity(
+                    "probe_endpoint",
+                    ProbeInput(endpoint=host, ports=[int(port)]),
+                    summary=f"TCP {host_port}",
+                    start_to_close_timeout=timedelta(seconds=20),
+                    schedule_to_close_timeout=timedelta(minutes=1),
+                    retry_policy=policies.PROBE.retry,
+                )
+                peers.append(peer)
+            except ActivityError:
+                kept.append(peer)
+                old = old_by_node.get(peer.split("@", 1)[0])
+                if old is not None:
+                    peers.append(old)
+        return sorted(peers), kept

@@ -1,0 +1,260 @@
+"""EndpointChangeWorkflow: one validator moved; bring every consumer this cluster runs with it up to date.
+
+validate → discover → probe (the gate: blocked until approved or cancelled if it never answers) →
+approval (when required) → one ConsumerSync per affected consumer → summary. Pause and cancel act at
+step boundaries; a ConfigMap is never left half-written because each write is one compare-and-replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import ValidationError
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import policies
+    from workflows.activity_contracts import (
+        DiscoverInput,
+        OverrideInput,
+        ProbeInput,
+        SyncCallInput,
+        ValidateInput,
+    )
+    from workflows.contracts import (
+        FINAL_PHASES,
+        ApproveRequest,
+        CancelRequest,
+        ConsumerRef,
+        ConsumerStep,
+        Discovery,
+        EndpointChangeRequest,
+        EndpointChangeResult,
+        Phase,
+        Progress,
+        SyncRequest,
+        SyncResult,
+        ValidatedChange,
+    )
+    from workflows.ids import cluster_of_task_queue
+    from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
+
+TOO_LATE = frozenset({*FINAL_PHASES, Phase.SYNCING})
+
+
+@workflow.defn(failure_exception_types=[ValidationError])
+class EndpointChangeWorkflow:
+    @workflow.init
+    def __init__(self, request: EndpointChangeRequest) -> None:
+        self.request = request
+        self.progress = Progress(
+            phase=Phase.VALIDATING, validator=request.validator, endpoint=request.endpoint
+        )
+        self.approved = False
+        self.cancel_request: CancelRequest | None = None
+
+    # ---- human control ---------------------------------------------------------------------------------
+
+    @workflow.signal(description="Hold at the next step boundary.")
+    def pause(self) -> None:
+        self.progress.paused = True
+        self._render()
+
+    @workflow.signal(description="Continue after pause.")
+    def resume(self) -> None:
+        self.progress.paused = False
+        self._render()
+
+    @workflow.signal(
+        description="Allow the restarts (PEERSYNC_REQUIRE_APPROVAL) or force past a failed probe."
+    )
+    def approve(self, req: ApproveRequest | None = None) -> None:
+        self.approved = True
+        self._render()
+
+    @workflow.update(description="Stop before any further change; refused once consumers are being synced.")
+    def cancel(self, req: CancelRequest) -> str:
+        self.cancel_request = req
+        return f"cancelling at the next step boundary: {req.reason}"
+
+    @cancel.validator
+    def _cancel_allowed(self, req: CancelRequest) -> None:
+        if self.progress.phase in TOO_LATE:
+            raise ValueError(f"too late to cancel: the change is {self.progress.phase.value}")
+
+    @workflow.query(name="progress", description="Phase and one row per affected consumer.")
+    def progress_query(self) -> Progress:
+        return self.progress
+
+    # ---- the steps -------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: EndpointChangeRequest) -> EndpointChangeResult:
+        cluster = cluster_of_task_queue(workflow.info().task_queue)
+        workflow.upsert_search_attributes([CLUSTER.value_set(cluster)])
+        try:
+            return await self._run(cluster)
+        except ApplicationError as exc:
+            if exc.type == policies.OPERATOR_CANCELLED:
+                self._set_phase(Phase.CANCELLED, exc.message)
+            else:
+                self._set_phase(Phase.FAILED, exc.message)
+            raise
+        except ActivityError as exc:
+            cause = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause)
+            self._set_phase(Phase.FAILED, cause)
+            raise ApplicationError(cause, type="StepFailed", non_retryable=True) from exc
+        except asyncio.CancelledError:
+            self._set_phase(Phase.CANCELLED, "cancelled from Temporal")
+            raise
+
+    async def _run(self, cluster: str) -> EndpointChangeResult:
+        change: ValidatedChange = await workflow.execute_activity(
+            "validate_change",
+            ValidateInput(request=self.request),
+            result_type=ValidatedChange,
+            summary=f"validate {self.request.validator} {self.request.endpoint or '(chain)'}",
+            **policies.CHAIN_READ.options(),
+        )
+        self.progress.validator, self.progress.endpoint = change.moniker, change.endpoint
+        workflow.upsert_search_attributes([VALIDATOR.value_set(change.operator_address)])
+        await self._boundary(Phase.DISCOVERING)
+        discovery: Discovery = await workflow.execute_activity(
+            "discover_affected_consumers",
+            DiscoverInput(operator_address=change.operator_address),
+            result_type=Discovery,
+            summary=f"consumers with {change.moniker}",
+            **policies.CHAIN_READ.options(),
+        )
+        self.progress.skipped = discovery.skipped
+        self.progress.consumers = [
+            ConsumerStep(namespace=a.consumer.namespace, chain_id=a.consumer.chain_id)
+            for a in discovery.affected
+        ]
+        if discovery.affected:
+            workflow.upsert_search_attributes(
+                [CONSUMER.value_set(",".join(a.consumer.chain_id for a in discovery.affected))]
+            )
+        await self._boundary(Phase.PROBING)
+        await self._probe(change, sorted({a.p2p_port for a in discovery.affected}))
+        if self.request.override:
+            await workflow.execute_activity(
+                "set_override",
+                OverrideInput(operator_address=change.operator_address, endpoint=change.endpoint),
+                summary=f"pin {change.endpoint}",
+                **policies.TEMPORAL_CALL.options(),
+            )
+        if change.require_approval and not self.approved:
+            await self._boundary(Phase.AWAITING_APPROVAL)
+            await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
+        await self._boundary(Phase.SYNCING)
+        results = await asyncio.gather(*(self._sync(i, a.consumer) for i, a in enumerate(discovery.affected)))
+        failed = [r for r in results if r.error]
+        self._set_phase(
+            Phase.FAILED if failed else Phase.DONE, f"{len(failed)} consumer(s) failed" if failed else None
+        )
+        return EndpointChangeResult(
+            validator=change.operator_address,
+            moniker=change.moniker,
+            endpoint=change.endpoint,
+            phase=self.progress.phase,
+            consumers=list(results),
+            skipped=discovery.skipped,
+        )
+
+    async def _probe(self, change: ValidatedChange, ports: list[int]) -> None:
+        if not ports:
+            return
+        try:
+            await workflow.execute_activity(
+                "probe_endpoint",
+                ProbeInput(endpoint=change.endpoint, ports=ports),
+                summary=f"TCP {change.endpoint} ports {ports}",
+                **policies.PROBE.options(),
+            )
+        except ActivityError as exc:
+            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+            self._set_phase(Phase.BLOCKED, f"{reason}; approve to force, or cancel")
+            await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
+            self._check_cancel()
+            self.approved = False  # forcing past the probe is not also approval of the restarts
+
+    async def _sync(self, index: int, consumer: ConsumerRef) -> SyncResult:
+        row = self.progress.consumers[index]
+        row.step, row.state = "sync", "running"
+        self._render()
+        try:
+            result: SyncResult = await workflow.execute_activity(
+                "request_consumer_sync",
+                SyncCallInput(
+                    consumer=consumer,
+                    request=SyncRequest(
+                        requested_by=workflow.info().workflow_id,
+                        reason=f"{self.progress.validator} moved",
+                        approved=self.approved,
+                    ),
+                    update_id=f"{workflow.info().workflow_id}-{consumer.namespace}",
+                ),
+                result_type=SyncResult,
+                summary=f"sync {consumer.namespace}",
+                **policies.SYNC_REQUEST.options(),
+            )
+        except ActivityError as exc:
+            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+            row.state, row.detail = "failed", reason
+            self._render()
+            return SyncResult(
+                consumer=consumer,
+                sync_number=0,
+                changed=False,
+                old_peers=[],
+                new_peers=[],
+                peers_hash="",
+                restarted=False,
+                error=reason,
+            )
+        row.step = "done"
+        row.state = "restarted" if result.restarted else ("written" if result.changed else "unchanged")
+        row.detail = result.rollout
+        self._render()
+        return result
+
+    async def _boundary(self, phase: Phase) -> None:
+        """A step boundary: honour cancel, then wait out a pause, then enter `phase`."""
+        self._check_cancel()
+        if self.progress.paused:
+            self._render()
+            await workflow.wait_condition(lambda: not self.progress.paused or self.cancel_request is not None)
+            self._check_cancel()
+        self._set_phase(phase)
+
+    def _check_cancel(self) -> None:
+        if self.cancel_request is not None:
+            raise ApplicationError(
+                f"cancelled by the operator: {self.cancel_request.reason}",
+                type=policies.OPERATOR_CANCELLED,
+                non_retryable=True,
+            )
+
+    def _set_phase(self, phase: Phase, reason: str | None = None) -> None:
+        self.progress.phase, self.progress.reason = phase, reason
+        workflow.upsert_search_attributes([PHASE.value_set(phase.value)])
+        self._render()
+
+    def _render(self) -> None:
+        p = self.progress
+        head = f"**{p.validator}** → `{p.endpoint}` — **{p.phase.value}**"
+        if p.paused:
+            head += " (paused)"
+        if p.reason:
+            head += f"\n\n{p.reason}"
+        rows = "\n".join(
+            f"| {c.namespace} | {c.chain_id} | {c.step} | {c.state} | {c.detail or ''} |" for c in p.consumers
+        )
+        table = (
+            "\n\n| namespace | chain | step | state | detail |\n|---|---|---|---|---|\n" + rows
+            if rows
+            else ""
+        )
+        workflow.set_current_details(head + table)

@@ -1,0 +1,25 @@
+"""Deterministic workflow ids: the same thing asked twice lands on the same workflow."""
+
+from __future__ import annotations
+
+
+def task_queue(cluster_id: str) -> str:
+    return f"peersync-{cluster_id}"
+
+
+def registry_id(cluster_id: str) -> str:
+    return f"registry-{cluster_id}"
+
+
+def endpoint_change_id(cluster_id: str, operator_address: str, height: int) -> str:
+    """One change per validator per chain height: the registry and the watcher compute the same id."""
+    return f"endpoint-change-{cluster_id}-{operator_address}-{height}"
+
+
+def consumer_sync_id(cluster_id: str, namespace: str) -> str:
+    return f"consumer-sync-{cluster_id}-{namespace}"
+
+
+def cluster_of_task_queue(queue: str) -> str:
+    """Workflows learn their cluster from the task queue they run on (peersync-<cluster_id>)."""
+    return queue.removeprefix("peersync-")

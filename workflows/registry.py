@@ -1,0 +1,103 @@
+"""RegistryWorkflow: one per cluster, long-running; the desired endpoint table (validator -> endpoint).
+
+Refreshes on a timer and whenever nudged; each refresh sends the per-bucket fingerprints it holds and
+gets back only what differs, so a quiet refresh adds a few hundred bytes of history. Every effective
+endpoint that moves starts one EndpointChangeWorkflow (deterministic id). All state is one model,
+carried through continue-as-new.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ValidationError
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import policies
+    from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
+    from workflows.contracts import RegistryView
+    from workflows.registry_state import PinnedEndpoints, RegistryState
+    from workflows.search_attributes import CLUSTER
+
+
+class RegistryInput(BaseModel):
+    state: RegistryState
+    refresh_seconds: float = 60.0
+
+
+class RefreshRequest(BaseModel):
+    height: int | None = None
+    reason: str = "nudge"
+
+
+@workflow.defn(failure_exception_types=[ValidationError])
+class RegistryWorkflow:
+    @workflow.init
+    def __init__(self, inp: RegistryInput) -> None:
+        self.inp = inp
+        self.state = inp.state
+        self.nudged = False
+
+    @workflow.run
+    async def run(self, inp: RegistryInput) -> None:
+        workflow.upsert_search_attributes([CLUSTER.value_set(self.state.cluster_id)])
+        every = timedelta(seconds=inp.refresh_seconds)
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.nudged, timeout=every, timeout_summary="next refresh"
+                )
+            except TimeoutError:
+                pass
+            self.nudged = False  # nudges that arrive during the refresh below coalesce into one more
+            await self._refresh()
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(RegistryInput(state=self.state, refresh_seconds=inp.refresh_seconds))
+
+    async def _refresh(self) -> None:
+        out: RefreshOutput = await workflow.execute_local_activity(
+            "refresh_registry",
+            RefreshInput(known=self.state.fingerprints()),
+            result_type=RefreshOutput,
+            summary="refresh",
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=policies.CHAIN_READ.retry,
+        )
+        events = self.state.apply_refresh(out.height, out.buckets, out.edit_heights)
+        if events:
+            started: list[str] = await workflow.execute_activity(
+                "start_endpoint_changes",
+                StartChangesInput(changes=events),
+                result_type=list[str],
+                summary=f"{len(events)} endpoint change(s)",
+                **policies.TEMPORAL_CALL.options(),
+            )
+            self.state.changes_started += len(started)
+        workflow.set_current_details(
+            f"{len(self.state.entries)} validators at height {self.state.height}; "
+            f"{self.state.refreshes} refreshes, {self.state.changes_started} changes started"
+        )
+
+    @workflow.signal(description="Refresh now (the watcher's nudge); coalesced while a refresh runs.")
+    def refresh(self, req: RefreshRequest | None = None) -> None:
+        self.nudged = True
+
+    @workflow.update(description="Pin (endpoint) or clear (null) an operator override.")
+    def set_override(self, inp: OverrideInput) -> RegistryView:
+        self.state.set_override(inp.operator_address, inp.endpoint)
+        return next(v for v in self.state.view() if v.operator_address == inp.operator_address)
+
+    @set_override.validator
+    def _override_known(self, inp: OverrideInput) -> None:
+        if inp.operator_address not in self.state.entries:
+            raise ValueError(f"validator {inp.operator_address} is not in the registry")
+
+    @workflow.query(description="The table: one row per validator.")
+    def table(self) -> list[RegistryView]:
+        return self.state.view()
+
+    @workflow.query(description="Endpoints in effect that the chain does not publish right now.")
+    def pinned(self) -> PinnedEndpoints:
+        return self.state.pinned()
