@@ -44,7 +44,7 @@ class ChildProcess:
         return self.proc.pid if self.proc else None
 
     async def start(self) -> None:
-        out = open(self.log_file, "ab") if self.log_file else asyncio.subprocess.DEVNULL
+        out = open(self.log_file, "ab") if self.log_file else asyncio.subprocess.DEVNULL  # noqa: ASYNC230
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv,
