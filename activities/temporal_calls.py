@@ -17,10 +17,27 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from workers.settings import Settings
 from workflows.activity_contracts import OverrideInput, StartChangesInput, SyncCallInput
 from workflows.consumer_sync import ConsumerSyncState, ConsumerSyncWorkflow
-from workflows.contracts import EndpointChangeRequest, SyncResult
+from workflows.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest, SyncResult
 from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id
 
 HEARTBEAT_EVERY = 3.0
+
+
+async def sync_now(
+    client: Client, settings: Settings, ref: ConsumerRef, request: SyncRequest, update_id: str | None = None
+) -> SyncResult:
+    """Ask the consumer's ConsumerSyncWorkflow (started if need be) for a sync; return its result."""
+    op = WithStartWorkflowOperation(
+        ConsumerSyncWorkflow.run,
+        ConsumerSyncState(consumer=ref, require_approval=settings.require_approval),
+        id=consumer_sync_id(ref.cluster_id, ref.namespace),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"peers of {ref.chain_id} in {ref.namespace}",
+    )
+    return await client.execute_update_with_start_workflow(
+        ConsumerSyncWorkflow.sync, request, start_workflow_operation=op, id=update_id
+    )
 
 
 class TemporalCalls:
@@ -34,19 +51,7 @@ class TemporalCalls:
     @activity.defn
     async def request_consumer_sync(self, inp: SyncCallInput) -> SyncResult:
         ref = inp.consumer
-        op = WithStartWorkflowOperation(
-            ConsumerSyncWorkflow.run,
-            ConsumerSyncState(consumer=ref, require_approval=self.settings.require_approval),
-            id=consumer_sync_id(ref.cluster_id, ref.namespace),
-            task_queue=self.settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"peers of {ref.chain_id} in {ref.namespace}",
-        )
-        call = asyncio.ensure_future(
-            self.client.execute_update_with_start_workflow(
-                ConsumerSyncWorkflow.sync, inp.request, start_workflow_operation=op, id=inp.update_id
-            )
-        )
+        call = asyncio.ensure_future(sync_now(self.client, self.settings, ref, inp.request, inp.update_id))
         try:
             while True:
                 done, _ = await asyncio.wait({call}, timeout=HEARTBEAT_EVERY)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workers import cli_devnet, cli_worker
+from workers import cli_devnet, cli_ops, cli_worker
 from workers.cli_common import AppState, fail
 
 app = typer.Typer(
@@ -32,6 +32,17 @@ def _root(
 
 app.command("devnet")(cli_devnet.devnet)
 app.command("worker")(cli_worker.worker)
+for _command in (
+    cli_ops.update,
+    cli_ops.sync,
+    cli_ops.pause,
+    cli_ops.resume,
+    cli_ops.cancel,
+    cli_ops.approve,
+):
+    app.command(_command.__name__)(_command)
+app.command("status")(cli_ops.status)
+app.command("registry")(cli_ops.registry)
 
 
 def main() -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devnet.scenario import load_scenario
-from devnet.stack import Devnet, DevnetOptions
 from workers.cli_common import fail
+
+if TYPE_CHECKING:
+    from devnet.stack import Devnet
 
 
 def devnet(
@@ -49,6 +50,10 @@ def devnet(
     Writes DIR/env (source it to point peersync at the devnet), DIR/kubeconfig and DIR/devnet.json, then
     creates DIR/ready once every part answers. Runs until Ctrl-C or SIGTERM and stops everything it started.
     """
+    # The emulators load only for this command: the product's own commands never import them.
+    from devnet.scenario import load_scenario
+    from devnet.stack import Devnet, DevnetOptions
+
     try:
         world = load_scenario(scenario)
     except Exception as exc:  # any YAML or validation problem: one line, nothing started

@@ -1,0 +1,234 @@
+"""Operator commands that talk to running workflows: update, sync, pause, resume, approve, cancel, status,
+registry. Each refusal is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from activities.temporal_calls import sync_now
+from workers.cli_common import fail, state
+from workers.settings import Settings
+from workers.worker import connect
+from workflows.activity_contracts import OverrideInput
+from workflows.contracts import (
+    ApproveRequest,
+    CancelRequest,
+    ConsumerRef,
+    EndpointChangeRequest,
+    EndpointChangeResult,
+    Progress,
+    RegistryView,
+    SyncRequest,
+    SyncResult,
+)
+from workflows.endpoint_change import EndpointChangeWorkflow
+from workflows.ids import registry_id
+from workflows.registry import RegistryWorkflow
+
+T = TypeVar("T")
+console = Console()
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WorkflowId = Annotated[str, typer.Argument(help="Workflow id (see `peersync status`).")]
+
+
+def _run(ctx: typer.Context) -> Settings:
+    return state(ctx).settings()
+
+
+def _call(coro: Awaitable[T]) -> T:
+    """Run one Temporal call; turn its refusals into one-line reasons."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except WorkflowUpdateFailedError as exc:
+        fail(f"refused: {exc.cause}")
+    except RPCError as exc:
+        fail(f"Temporal refused: {exc.message}")
+    except ValidationError as exc:
+        fail(f"invalid input: {exc.errors()[0]['msg']}")
+    finally:
+        # One-shot commands can crash in the SDK's runtime teardown at interpreter exit
+        # (reference/temporal.md gotcha 9); flush and leave without running it.
+        console.file.flush()
+
+
+def _exit(code: int = 0) -> None:
+    os._exit(code)
+
+
+def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The endpoint registry of this cluster: one row per validator."""
+    settings = _run(ctx)
+
+    async def go() -> list[RegistryView]:
+        client = await connect(settings)
+        return await client.get_workflow_handle(registry_id(settings.cluster_id)).query(
+            RegistryWorkflow.table
+        )
+
+    rows = _call(go())
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        _exit()
+    table = Table(title=f"registry of cluster {settings.cluster_id}")
+    for col in ("moniker", "operator address", "endpoint", "status", "in effect", "height"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        status = (
+            r.status.value
+            + (f": {r.reason}" if r.reason else "")
+            + (" (moniker collision)" if r.collision else "")
+        )
+        effect = (r.effective or "-") + (" (override)" if r.override else "")
+        table.add_row(r.moniker, r.operator_address, r.endpoint or "-", status, effect, str(r.height))
+    console.print(table)
+    _exit()
+
+
+def update(
+    ctx: typer.Context,
+    validator: Annotated[str, typer.Option(help="Operator address or moniker.")],
+    endpoint: Annotated[str | None, typer.Option(help="host[:port] to pin as an operator override.")] = None,
+    clear: Annotated[bool, typer.Option(help="Clear the operator override of this validator.")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait for the change to finish and print its result.")] = False,
+) -> None:
+    """Process a validator's endpoint now: the chain's current one, or --endpoint as an override."""
+    settings = _run(ctx)
+    if clear and endpoint:
+        fail("--clear and --endpoint exclude each other")
+    try:
+        request = EndpointChangeRequest(validator=validator, endpoint=endpoint, override=endpoint is not None)
+    except ValidationError as exc:
+        fail(f"invalid input: {exc.errors()[0]['msg']}")
+
+    async def go() -> str:
+        client = await connect(settings)
+        if clear:
+            view = await client.get_workflow_handle(registry_id(settings.cluster_id)).execute_update(
+                RegistryWorkflow.set_override, OverrideInput(operator_address=validator, endpoint=None)
+            )
+            return f"override of {view.moniker} cleared; in effect: {view.effective}"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        wf_id = f"endpoint-change-{settings.cluster_id}-manual-{validator}-{stamp}"
+        handle = await client.start_workflow(
+            EndpointChangeWorkflow.run,
+            request,
+            id=wf_id,
+            task_queue=settings.task_queue,
+            static_summary=f"manual: {validator} -> {endpoint or '(chain)'}",
+        )
+        if not wait:
+            return f"started {wf_id}"
+        result: EndpointChangeResult = await handle.result()
+        return result.model_dump_json(indent=2)
+
+    print(_call(go()))
+    _exit()
+
+
+def sync(
+    ctx: typer.Context,
+    namespace: Annotated[str, typer.Option(help="Consumer namespace to sync now.")],
+    chain_id: Annotated[str, typer.Option(help="Its consumer chain id.")],
+    consumer_id: Annotated[str, typer.Option(help="Its provider consumer id.")],
+    approve: Annotated[
+        bool, typer.Option(help="Approve a restart when PEERSYNC_REQUIRE_APPROVAL is on.")
+    ] = False,
+) -> None:
+    """Recompute one consumer's peers from the chain and apply them (rollout only if they changed)."""
+    settings = _run(ctx)
+    ref = ConsumerRef(
+        cluster_id=settings.cluster_id, namespace=namespace, chain_id=chain_id, consumer_id=consumer_id
+    )
+
+    async def go() -> SyncResult:
+        client = await connect(settings)
+        return await sync_now(
+            client, settings, ref, SyncRequest(requested_by="cli", reason="peersync sync", approved=approve)
+        )
+
+    print(_call(go()).model_dump_json(indent=2))
+    _exit()
+
+
+def _signal(ctx: typer.Context, wf_id: str, name: str, arg: BaseModel | None = None) -> None:
+    settings = _run(ctx)
+
+    async def go() -> None:
+        client: Client = await connect(settings)
+        handle = client.get_workflow_handle(wf_id)
+        await handle.describe()  # a missing workflow is a refusal, not a silent no-op
+        await handle.signal(name, *([arg] if arg else []))
+
+    _call(go())
+    print(f"{name} sent to {wf_id}")
+    _exit()
+
+
+def pause(ctx: typer.Context, workflow_id: WorkflowId) -> None:
+    """Hold an endpoint change at its next step boundary."""
+    _signal(ctx, workflow_id, "pause")
+
+
+def resume(ctx: typer.Context, workflow_id: WorkflowId) -> None:
+    """Continue a paused endpoint change."""
+    _signal(ctx, workflow_id, "resume")
+
+
+def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
+    """Approve the restarts of a change (or force it past a failed probe)."""
+    _signal(ctx, workflow_id, "approve", ApproveRequest())
+
+
+def cancel(
+    ctx: typer.Context,
+    workflow_id: WorkflowId,
+    reason: Annotated[str, typer.Option(help="Why; shown in the UI.")] = "cancelled by the operator",
+) -> None:
+    """Cancel an endpoint change before it syncs consumers (refused once it is too late)."""
+    settings = _run(ctx)
+
+    async def go() -> str:
+        client = await connect(settings)
+        handle = client.get_workflow_handle(workflow_id)
+        return await handle.execute_update(EndpointChangeWorkflow.cancel, CancelRequest(reason=reason))
+
+    print(_call(go()))
+    _exit()
+
+
+def status(ctx: typer.Context, workflow_id: WorkflowId, as_json: JsonFlag = False) -> None:
+    """Progress of an endpoint change: phase and one row per affected consumer."""
+    settings = _run(ctx)
+
+    async def go() -> Progress:
+        client = await connect(settings)
+        return await client.get_workflow_handle(workflow_id).query("progress", result_type=Progress)
+
+    progress = _call(go())
+    if as_json:
+        print(progress.model_dump_json(indent=2))
+        _exit()
+    table = Table(
+        title=f"{progress.validator} -> {progress.endpoint}: {progress.phase.value}"
+        + (" (paused)" if progress.paused else "")
+    )
+    for col in ("namespace", "chain", "step", "state", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in progress.consumers:
+        table.add_row(c.namespace, c.chain_id, c.step, c.state, c.detail or "")
+    console.print(table)
+    if progress.reason:
+        console.print(progress.reason)
+    _exit()
