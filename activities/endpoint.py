@@ -43,7 +43,7 @@ _DIGITS = frozenset("0123456789")
 # them because they are not addresses. Resolved addresses are judged again by the probe.
 _REFUSED_NAME_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("localhost", "a loopback name"),
-    ("local", "a link-local multicast DNS name (.local), e.g. Kubernetes' cluster.local"),
+    ("local", "a local-network name (.local: multicast DNS, or Kubernetes' cluster.local)"),
     ("internal", "a private-use name (.internal), e.g. the cloud metadata host"),
     ("localdomain", "a local name (.localdomain)"),
     ("home.arpa", "a private home-network name (.home.arpa)"),

@@ -101,10 +101,11 @@ def _p2p_table(document: tomlkit.TOMLDocument) -> Any:
 
 def _read_toml(text: str) -> ReadResult:
     try:
-        document = tomlkit.parse(text)
-        table = _p2p_table(document)
-    except (tomlkit.exceptions.TOMLKitError, PeerFormatError) as exc:
-        return ReadResult(problems=[f"config.toml cannot be parsed: {exc}"])
+        table = _p2p_table(tomlkit.parse(text))
+    except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+        # ParseError is a ValueError; PeerFormatError already says what is wrong.
+        message = str(exc) if isinstance(exc, PeerFormatError) else f"config.toml cannot be parsed: {exc}"
+        return ReadResult(problems=[message])
     if table is None or "persistent_peers" not in table:
         return ReadResult(problems=["config.toml has no [p2p] persistent_peers"])
     value = table["persistent_peers"]
@@ -121,7 +122,9 @@ def _write_toml(text: str, peer_list: str) -> str:
         document = tomlkit.parse(text)
         before = document.unwrap()
         table = _p2p_table(document)
-    except tomlkit.exceptions.TOMLKitError as exc:
+    except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+        if isinstance(exc, PeerFormatError):
+            raise
         raise PeerFormatError(f"config.toml cannot be parsed: {exc}") from None
     if table is None:
         table = tomlkit.table()

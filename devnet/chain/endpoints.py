@@ -12,6 +12,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from devnet.chain.state import Validator
+
 _TOKEN = re.compile(r"(?:^|\s)p2p=(\S*)")
 _JSON = re.compile(r'"p2p"\s*:\s*"([^"]*)"')
 _HOST_PORT = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$")
@@ -59,3 +61,20 @@ def bindable(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def place_nodes(validator: Validator, details: str, allow_cidrs: list[str], reachable: bool | None) -> None:
+    """Move `validator`'s nodes to the endpoint its new details name, if they name a devnet one.
+
+    `reachable` (None = unchanged) says whether anything listens at the resulting host.
+    """
+    try:
+        endpoint = devnet_endpoint(details, allow_cidrs)
+    except EndpointRejected as err:
+        where = f"nodes stay at {validator.node_host}" if validator.node_host else "validator has no nodes"
+        validator.endpoint_note = f"{err}; {where}"
+    else:
+        validator.node_host = endpoint.host
+        validator.endpoint_note = "" if bindable(endpoint.host) else f"{endpoint.host} is not loopback; nothing listens"
+    if reachable is not None:
+        validator.reachable = reachable

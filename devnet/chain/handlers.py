@@ -26,13 +26,17 @@ class Failure:
 OUT_OF_GAS = (11, "sdk")
 
 
-def _check_lengths(fields: dict[str, str | None]) -> None:
+def check_description(**fields: str | None) -> None:
+    """Description.EnsureLength plus a non-blank moniker, as ValidateBasic checks before the mempool."""
     for name, value in fields.items():
         if value is None or value == txs.DO_NOT_MODIFY:
             continue
         size = len(value.encode())
         if size > LIMITS[name]:
             raise ChainError(f"invalid {name} length; got: {size}, max: {LIMITS[name]}")
+    moniker = fields.get("moniker")
+    if moniker is not None and not moniker.strip():
+        raise ChainError("empty description: moniker cannot be blank")
 
 
 def _sign(state: ChainState, validator: Validator, message: object) -> SignedTx:
@@ -82,9 +86,7 @@ def edit_validator(
         "moniker": moniker, "identity": identity, "website": website,
         "security_contact": security_contact, "details": details,
     }
-    _check_lengths(fields)
-    if moniker is not None and not moniker.strip():
-        raise ChainError("empty description: moniker cannot be blank")
+    check_description(**fields)
     signed = _sign(state, validator, txs.edit_validator_msg(validator.operator, **fields))
 
     def apply() -> ExecResult:
@@ -109,7 +111,7 @@ def edit_validator(
 def create_validator(
     state: ChainState, validator: Validator, *, fail: Failure | None = None, status: str = "BOND_STATUS_BONDED"
 ) -> PendingTx:
-    """`validator` was just added (keys, description) as unbonded; the tx bonds it when it commits."""
+    """`validator` comes from `state.new_validator`; it enters the staking store when the tx commits."""
     message = txs.create_validator_msg(
         validator.operator, validator.keys.consensus_pubkey, validator.moniker, validator.description.details,
         validator.tokens, DENOM,
@@ -125,10 +127,11 @@ def create_validator(
             Event.of("transfer", ("recipient", pool), ("sender", validator.addr.account), ("amount", amount)),
             Event.of("create_validator", ("validator", validator.operator), ("amount", amount)),
         ]
-        if fail is not None:
-            return _failed(signed, module_events, fail, "WriteFlat")
+        duplicate = validator.operator in state.validators  # a twin can race in while blocks are paused
+        if fail is not None or duplicate:
+            return _failed(signed, module_events, fail or Failure(), "WriteFlat")
         validator.status = status
-        validator.touch()
+        state.register_validator(validator)
         return ExecResult(
             data=txs.msg_response_data(txs.CREATE_VALIDATOR),
             gas_used=txs.gas_used_for(signed) + 60_000,

@@ -186,15 +186,18 @@ class ChainState:
     def add_validator(
         self, moniker: str, details: str, tokens: int, status: str, ns: int, consensus_pubkey: bytes | None = None
     ) -> Validator:
+        validator = self.new_validator(moniker, details, tokens, status, ns, consensus_pubkey)
+        self.register_validator(validator)
+        return validator
+
+    def new_validator(
+        self, moniker: str, details: str, tokens: int, status: str, ns: int, consensus_pubkey: bytes | None = None
+    ) -> Validator:
+        """A validator object with its keys and account, not yet in the staking store."""
         keys = derive_keys(self.scenario, moniker, consensus_pubkey)
-        book = addresses(keys, self.prefix)
-        if book.operator in self.validators:
-            raise ChainError("validator already exist for this operator address; must use new validator operator address")
-        if keys.consensus_pubkey in self._by_consensus:
-            raise ChainError("validator already exist for this pubkey; must use new validator pubkey")
         validator = Validator(
             keys=keys,
-            addr=book,
+            addr=addresses(keys, self.prefix),
             description=Description(moniker=moniker, details=details),
             status=status,
             tokens=tokens,
@@ -202,13 +205,23 @@ class ChainState:
             account_number=self._next_account_number,
             created_ns=ns,
         )
+        self.check_unique(validator)
         self._next_account_number += 1
-        self.validators[book.operator] = validator
-        self._by_consensus[keys.consensus_pubkey] = validator
+        return validator
+
+    def check_unique(self, validator: Validator) -> None:
+        if validator.operator in self.validators:
+            raise ChainError("validator already exist for this operator address; must use new validator operator address")
+        if validator.keys.consensus_pubkey in self._by_consensus:
+            raise ChainError("validator already exist for this pubkey; must use new validator pubkey")
+
+    def register_validator(self, validator: Validator) -> None:
+        self.check_unique(validator)
+        self.validators[validator.operator] = validator
+        self._by_consensus[validator.keys.consensus_pubkey] = validator
         position = bisect.bisect(self._ordered_keys, validator.store_key)
         self._ordered_keys.insert(position, validator.store_key)
         self._ordered.insert(position, validator)
-        return validator
 
     def ordered_validators(self) -> list[Validator]:
         return self._ordered

@@ -19,6 +19,10 @@ class Clock:
     def now(self) -> float:
         return time.time() + self._offset
 
+    @property
+    def offset(self) -> float:
+        return self._offset
+
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds

@@ -451,6 +451,6 @@ class Controllers:
         self._store.write_status(STATEFULSETS, sts, status)
         partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0) if rolling else 0
         settled = total == replicas and ready == replicas and (
-            not rolling or updated >= replicas - partition and (partition > 0 or current_rev == update_rev)
+            not rolling or (updated >= replicas - partition and (partition > 0 or current_rev == update_rev))
         )
         return not settled

@@ -123,7 +123,7 @@ def _meta_causes(rt: ResourceType, metadata: dict[str, Any]) -> list[Cause]:
             causes.append(("metadata.labels", "FieldValueInvalid", f'Invalid value: "{key}": name part must '
                            "consist of alphanumeric characters, '-', '_' or '.'"))
         if len(value) > 63 or not _LABEL_VALUE_RE.match(value):
-            causes.append((f"metadata.labels", "FieldValueInvalid",
+            causes.append(("metadata.labels", "FieldValueInvalid",
                            f'Invalid value: "{value}": a valid label must be an empty string or consist of '
                            "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
                            "character"))

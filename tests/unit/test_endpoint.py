@@ -30,6 +30,7 @@ from activities.endpoint import (
 from activities.policy import STRICT, EndpointPolicy, PolicyConfigError
 
 DEVNET = EndpointPolicy.from_setting("127.0.10.0/24")
+RANGE = "1\N{EN DASH}65535"  # as in the reasons: an en dash between the bounds
 
 
 # ---------------------------------------------------------------- grammar: accepted, in canonical form
@@ -70,7 +71,10 @@ def test_grammar_accepts_and_canonicalises(text: str, host: str, port: int | Non
         ("1.2.3.4 foo", "host '1.2.3.4 foo' contains ' ' which is not allowed in a host name"),
         ("a,b.com", "host 'a,b.com' contains ',' which is not allowed in a host name"),
         ('a"b.com', "host 'a\"b.com' contains '\"' which is not allowed in a host name"),
-        ("a\nb.com", "host 'a\\nb.com' contains '\\n' (a control character) which is not allowed in a host name"),
+        (
+            "a\nb.com",
+            "host 'a\\nb.com' contains '\\n' (a control character) which is not allowed in a host name",
+        ),
         ("a_b.com", "host 'a_b.com' contains '_' which is not allowed in a host name"),
         ("$(id).com", "host '$(id).com' contains '$' which is not allowed in a host name"),
         (
@@ -101,9 +105,9 @@ def test_grammar_accepts_and_canonicalises(text: str, host: str, port: int | Non
         ("a." * 126 + "com", "host name is 255 characters long, more than 253"),
         ("a" * 300, "endpoint is 300 characters long, more than 259"),
         ("1.2.3.4:", "port is empty"),
-        ("1.2.3.4:0", "port 0 is outside 1–65535"),
-        ("1.2.3.4:65536", "port 65536 is outside 1–65535"),
-        ("1.2.3.4:99999999", "port 99999999 is outside 1–65535"),
+        ("1.2.3.4:0", f"port 0 is outside {RANGE}"),
+        ("1.2.3.4:65536", f"port 65536 is outside {RANGE}"),
+        ("1.2.3.4:99999999", f"port 99999999 is outside {RANGE}"),
         ("1.2.3.4:+80", "port '+80' is not a decimal number"),
         ("1.2.3.4:-80", "port '-80' is not a decimal number"),
         ("1.2.3.4:080", "port '080' has a leading zero"),
@@ -112,7 +116,10 @@ def test_grammar_accepts_and_canonicalises(text: str, host: str, port: int | Non
         ("1.2.3.4:0x50", "port '0x50' is not a decimal number"),
         ("2001:db8::1", "IPv6 address '2001:db8::1' must be written in brackets, e.g. [2001:db8::1]:26656"),
         ("a:b:c", "host 'a:b:c' contains ':' which is not allowed in a host name"),
-        ("2001:db8::1:26656", "IPv6 address '2001:db8::1:26656' must be written in brackets, e.g. [2001:db8::1]:26656"),
+        (
+            "2001:db8::1:26656",
+            "IPv6 address '2001:db8::1:26656' must be written in brackets, e.g. [2001:db8::1]:26656",
+        ),
         ("[2001:db8::1", "IPv6 address '[2001:db8::1' is missing its closing ']'"),
         ("[2001:db8::1]80", "unexpected '80' after the IPv6 address"),
         ("[fe80::1%eth0]:80", "IPv6 zone ids are not allowed ('fe80::1%eth0')"),
@@ -160,22 +167,36 @@ def test_grammar_refuses_with_specific_reason(text: str, reason: str) -> None:
         ("[ff02::1]", "ff02::1 is a multicast address"),
         ("[2001:db8::1]", "2001:db8::1 is a documentation address"),
         ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1 stands for 127.0.0.1, which is a loopback address"),
-        ("[::ffff:a9fe:a9fe]", "::ffff:169.254.169.254 stands for 169.254.169.254, which is a link-local address "
-         "(cloud metadata)"),
+        (
+            "[::ffff:a9fe:a9fe]",
+            "::ffff:169.254.169.254 stands for 169.254.169.254, which is a link-local address "
+            "(cloud metadata)",
+        ),
         ("[64:ff9b::10.0.0.1]", "64:ff9b::a00:1 stands for 10.0.0.1, which is a private address"),
         ("[2002:7f00:1::]", "2002:7f00:1:: stands for 127.0.0.1, which is a loopback address"),
         ("[::1.2.3.4]", "::102:304 is a reserved address (outside global unicast 2000::/3)"),
         ("localhost", "localhost is a loopback name"),
         ("evil.localhost:80", "evil.localhost is a loopback name"),
-        ("node.local", "node.local is a link-local multicast DNS name (.local), e.g. Kubernetes' cluster.local"),
-        ("kubernetes.default.svc.cluster.local", "kubernetes.default.svc.cluster.local is a link-local multicast "
-         "DNS name (.local), e.g. Kubernetes' cluster.local"),
-        ("metadata.google.internal", "metadata.google.internal is a private-use name (.internal), e.g. the "
-         "cloud metadata host"),
+        (
+            "node.local",
+            "node.local is a local-network name (.local: multicast DNS, or Kubernetes' cluster.local)",
+        ),
+        (
+            "kubernetes.default.svc.cluster.local",
+            "kubernetes.default.svc.cluster.local is a local-network name "
+            "(.local: multicast DNS, or Kubernetes' cluster.local)",
+        ),
+        (
+            "metadata.google.internal",
+            "metadata.google.internal is a private-use name (.internal), e.g. the cloud metadata host",
+        ),
         ("kubernetes.default.svc", "kubernetes.default.svc is a Kubernetes service name (.svc)"),
         ("router.home.arpa", "router.home.arpa is a private home-network name (.home.arpa)"),
-        ("kubernetes", "kubernetes is a single-label name, which resolvers complete with local search domains "
-         "(e.g. Kubernetes services); use a fully qualified name"),
+        (
+            "kubernetes",
+            "kubernetes is a single-label name, which resolvers complete with local search domains "
+            "(e.g. Kubernetes services); use a fully qualified name",
+        ),
     ],
 )
 def test_strict_policy_refuses_with_specific_reason(text: str, reason: str) -> None:
@@ -184,7 +205,9 @@ def test_strict_policy_refuses_with_specific_reason(text: str, reason: str) -> N
     assert caught.value.reason == reason
 
 
-@pytest.mark.parametrize("text", ["8.8.8.8", "1.1.1.1:26656", "[2606:4700:4700::1111]:28746", "node.example.com"])
+@pytest.mark.parametrize(
+    "text", ["8.8.8.8", "1.1.1.1:26656", "[2606:4700:4700::1111]:28746", "node.example.com"]
+)
 def test_strict_policy_accepts_public_endpoints(text: str) -> None:
     assert parse_endpoint(text, STRICT) == parse_endpoint_syntax(text)
 
@@ -192,9 +215,9 @@ def test_strict_policy_accepts_public_endpoints(text: str) -> None:
 def test_allow_cidrs_exempt_exactly_their_range() -> None:
     assert parse_endpoint("127.0.10.1", DEVNET).host == "127.0.10.1"
     assert parse_endpoint("[::ffff:127.0.10.4]:28746", DEVNET).port == 28746
-    with pytest.raises(EndpointError, match="127.0.11.1 is a loopback address"):
+    with pytest.raises(EndpointError, match=r"127\.0\.11\.1 is a loopback address"):
         parse_endpoint("127.0.11.1", DEVNET)
-    with pytest.raises(EndpointError, match="127.0.0.1 is a loopback address"):
+    with pytest.raises(EndpointError, match=r"127\.0\.0\.1 is a loopback address"):
         parse_endpoint("127.0.0.1", DEVNET)
 
 
@@ -225,6 +248,12 @@ def test_allow_cidrs_do_not_exempt_names() -> None:
 def test_policy_from_setting(setting: str, expected: tuple[str, ...]) -> None:
     policy = EndpointPolicy.from_setting(setting)
     assert tuple(str(net) for net in policy.allow_cidrs) == expected
+
+
+def test_policy_survives_a_json_round_trip() -> None:
+    policy = EndpointPolicy.from_setting("127.0.10.0/24,fd00::/8")
+    assert EndpointPolicy.model_validate_json(policy.model_dump_json()) == policy
+    assert EndpointPolicy(allow_cidrs=["127.0.10.0/24"]).allows(ipaddress.ip_address("127.0.10.1"))
 
 
 def test_policy_from_already_parsed_networks() -> None:
@@ -288,8 +317,13 @@ def test_endpoint_survives_a_json_round_trip() -> None:
     ("details", "status", "raw", "rendered", "reason"),
     [
         ("p2p=8.8.8.8", "valid", "8.8.8.8", "8.8.8.8", None),
-        ("Reliable validator.\np2p=8.8.8.8:26656\nContact: ops@x.io", "valid", "8.8.8.8:26656",
-         "8.8.8.8:26656", None),
+        (
+            "Reliable validator.\np2p=8.8.8.8:26656\nContact: ops@x.io",
+            "valid",
+            "8.8.8.8:26656",
+            "8.8.8.8:26656",
+            None,
+        ),
         ("hello p2p=node.example.com bye", "valid", "node.example.com", "node.example.com", None),
         ('{"p2p":"8.8.8.8:26656"}', "valid", "8.8.8.8:26656", "8.8.8.8:26656", None),
         ('{"name": "v", "p2p" :\t"[2606:4700::1]"}', "valid", "[2606:4700::1]", "[2606:4700::1]", None),
@@ -300,25 +334,57 @@ def test_endpoint_survives_a_json_round_trip() -> None:
         ("P2P=8.8.8.8", "missing", None, None, "details contain no p2p=<host>[:<port>]"),
         ("xp2p=8.8.8.8", "missing", None, None, "details contain no p2p=<host>[:<port>]"),
         ('{"p2p": 8}', "missing", None, None, "details contain no p2p=<host>[:<port>]"),
-        ("p2p=1.2.3.4;rm -rf /", "invalid", "1.2.3.4;rm", None,
-         "host '1.2.3.4;rm' contains ';' which is not allowed in a host name"),
-        ("p2p=8.8.8.8,evil@1.1.1.1:1", "invalid", "8.8.8.8,evil@1.1.1.1:1", None,
-         "host '8.8.8.8,evil@1.1.1.1' contains ',' which is not allowed in a host name"),
+        (
+            "p2p=1.2.3.4;rm -rf /",
+            "invalid",
+            "1.2.3.4;rm",
+            None,
+            "host '1.2.3.4;rm' contains ';' which is not allowed in a host name",
+        ),
+        (
+            "p2p=8.8.8.8,evil@1.1.1.1:1",
+            "invalid",
+            "8.8.8.8,evil@1.1.1.1:1",
+            None,
+            "host '8.8.8.8,evil@1.1.1.1' contains ',' which is not allowed in a host name",
+        ),
         ("p2p=10.0.0.5:26656", "invalid", "10.0.0.5:26656", None, "10.0.0.5 is a private address"),
-        ("p2p=8.8.8.8:65536", "invalid", "8.8.8.8:65536", None, "port 65536 is outside 1–65535"),
+        ("p2p=8.8.8.8:65536", "invalid", "8.8.8.8:65536", None, f"port 65536 is outside {RANGE}"),
         ("p2p=", "invalid", "", None, "endpoint is empty"),
-        ('{"p2p":"8.8.8.8\\"]&unconditional=true"}', "invalid", "8.8.8.8\\", None,
-         "host '8.8.8.8\\\\' contains '\\\\' which is not allowed in a host name"),
-        ("p2p=8.8.8.8 p2p=1.1.1.1", "invalid", "8.8.8.8", None,
-         "ambiguous: details name both 8.8.8.8 and 1.1.1.1"),
-        ('p2p=8.8.8.8 {"p2p":"8.8.8.8:26656"}', "invalid", "8.8.8.8", None,
-         "ambiguous: details name both 8.8.8.8 and 8.8.8.8:26656"),
+        (
+            '{"p2p":"8.8.8.8\\"]&unconditional=true"}',
+            "invalid",
+            "8.8.8.8\\",
+            None,
+            "host '8.8.8.8\\\\' contains '\\\\' which is not allowed in a host name",
+        ),
+        (
+            "p2p=8.8.8.8 p2p=1.1.1.1",
+            "invalid",
+            "8.8.8.8",
+            None,
+            "ambiguous: details name both 8.8.8.8 and 1.1.1.1",
+        ),
+        (
+            'p2p=8.8.8.8 {"p2p":"8.8.8.8:26656"}',
+            "invalid",
+            "8.8.8.8",
+            None,
+            "ambiguous: details name both 8.8.8.8 and 8.8.8.8:26656",
+        ),
         ("p2p=8.8.8.8 p2p=127.0.0.1", "invalid", "127.0.0.1", None, "127.0.0.1 is a loopback address"),
-        ("p2p=8.8.8.8\u00a0x", "invalid", "8.8.8.8\u00a0x", None,
-         "host '8.8.8.8\\xa0x' contains '\\xa0' (NO-BREAK SPACE) which is not allowed in a host name"),
+        (
+            "p2p=8.8.8.8\u00a0x",
+            "invalid",
+            "8.8.8.8\u00a0x",
+            None,
+            "host '8.8.8.8\\xa0x' contains '\\xa0' (NO-BREAK SPACE) which is not allowed in a host name",
+        ),
     ],
 )
-def test_extract_endpoint(details: str, status: str, raw: str | None, rendered: str | None, reason: str | None) -> None:
+def test_extract_endpoint(
+    details: str, status: str, raw: str | None, rendered: str | None, reason: str | None
+) -> None:
     result = extract_endpoint(details, STRICT)
     assert result.status == status
     assert result.raw == raw
@@ -380,8 +446,9 @@ def _hostile_details() -> st.SearchStrategy[str]:
         st.tuples(endpoints().map(str), hostile_text).map(lambda pair: f"p2p={pair[0]}{pair[1]}"),
     )
     return st.lists(fragment, max_size=5).flatmap(
-        lambda parts: st.lists(st.sampled_from([" ", "\n", "", ",", '"', "\t"]), min_size=len(parts), max_size=len(parts))
-        .map(lambda seps: "".join(part + sep for part, sep in zip(parts, seps, strict=True)))
+        lambda parts: st.lists(
+            st.sampled_from([" ", "\n", "", ",", '"', "\t"]), min_size=len(parts), max_size=len(parts)
+        ).map(lambda seps: "".join(part + sep for part, sep in zip(parts, seps, strict=True)))
     )
 
 

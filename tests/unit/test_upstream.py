@@ -21,8 +21,14 @@ from activities.upstream import (
 @pytest.mark.parametrize(
     ("pubkey_b64", "valcons"),
     [
-        ("9tK9IT+FPdf2qm+5c2qaxi10sWP+3erWTKgftn2PaQM=", "cosmosvalcons1qqqqrezrl53hujmpdch6d805ac75n220ku09rl"),
-        ("rblUWQSomA8pUbGVINfs3ZEzL0oWzoG6+KAiutXJvuY=", "cosmosvalcons1l9h92mefd9mandh48enl2wgdas23kg8l0l05hp"),
+        (
+            "9tK9IT+FPdf2qm+5c2qaxi10sWP+3erWTKgftn2PaQM=",
+            "cosmosvalcons1qqqqrezrl53hujmpdch6d805ac75n220ku09rl",
+        ),
+        (
+            "rblUWQSomA8pUbGVINfs3ZEzL0oWzoG6+KAiutXJvuY=",
+            "cosmosvalcons1l9h92mefd9mandh48enl2wgdas23kg8l0l05hp",
+        ),
     ],
 )
 def test_valcons_from_consensus_pubkey(pubkey_b64: str, valcons: str) -> None:
@@ -102,5 +108,10 @@ def test_reserved_port_falls_back_like_upstream() -> None:
     # off = 26 puts the RPC port on 27017 (reserved), so upstream refuses the set and uses 26756.
     chain_id = next(f"chain-{i}" for i in range(100_000) if _offset(f"chain-{i}") == 26)
     ports = upstream_ports(chain_id)
-    assert (ports.p2p, ports.rpc, ports.grpc, ports.grpc_web) == (FALLBACK_P2P_PORT, FALLBACK_RPC_PORT, None, None)
+    assert (ports.p2p, ports.rpc, ports.grpc, ports.grpc_web) == (
+        FALLBACK_P2P_PORT,
+        FALLBACK_RPC_PORT,
+        None,
+        None,
+    )
     assert ports.p2p == 26756

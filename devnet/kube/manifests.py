@@ -1,0 +1,71 @@
+"""Small manifest builders for seeding an emulator (devnet scenario, tests).
+
+They produce plain dicts that pass the emulator's validation and the strict v37 client models: every
+workload has a selector matching its template labels and named containers with images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def namespace(name: str, labels: dict[str, str] | None = None,
+              annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "labels": dict(labels or {})}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+
+
+def configmap(name: str, namespace: str, data: dict[str, str],
+              annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": dict(data)}
+
+
+def pod_template(app: str, image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
+                 annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"labels": {"app": app}}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"metadata": metadata, "spec": {"containers": [{"name": "node", "image": image}]}}
+
+
+def deployment(name: str, namespace: str, replicas: int = 1, *, image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
+               template_annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": pod_template(name, image, template_annotations),
+            **spec,
+        },
+    }
+
+
+def statefulset(name: str, namespace: str, replicas: int = 1, *, image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
+                template_annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": name}},
+            "template": pod_template(name, image, template_annotations),
+            **spec,
+        },
+    }
+
+
+def restart_patch(stamp: str) -> dict[str, Any]:
+    """The strategic merge patch `kubectl rollout restart` sends (kubernetes.md §1)."""
+    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}

@@ -1,0 +1,193 @@
+"""`KubeEmulator`: the Kubernetes API emulator the devnet and the tests run (see DESIGN.md, "Kube emulator").
+
+    emulator = KubeEmulator(step_seconds=0.05)
+    await emulator.start()
+    emulator.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}})
+    emulator.write_kubeconfig(Path("kubeconfig"))           # for kubectl / kubernetes.config
+    emulator.inject_fault({"type": "conflict", "count": 2})  # or POST /devnet/faults
+    await emulator.stop()
+
+The in-process methods (apply, get, list, delete, tick, settle, advance_clock, faults) are synchronous and
+thread-safe, so a test may call them from its own thread while the server runs on a background loop
+(devnet.loop_thread.serve_in_thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from devnet.kube import resources
+from devnet.kube.admin import AdminApi
+from devnet.kube.api import KubeApi
+from devnet.kube.clock import Clock
+from devnet.kube.controller import Controllers
+from devnet.kube.faults import Faults
+from devnet.kube.kubeconfig import write_kubeconfig
+from devnet.kube.selectors import parse_label_selector
+from devnet.kube.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # the apiserver's request size limit
+
+
+class KubeEmulator:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, step_seconds: float = 0.2, *, seed: int = 0,
+                 history_size: int = 50_000) -> None:
+        if step_seconds < 0:
+            raise ValueError("step_seconds must be >= 0")
+        self.host = host
+        self.port = port
+        self.clock = Clock()
+        self.store = Store(self.clock, history_size=history_size, seed=seed)
+        self.faults = Faults()
+        self.controllers = Controllers(self.store, self.clock, self.faults)
+        self._step_seconds = float(step_seconds)
+        self._api = KubeApi(self.store, self.faults, lambda: f"{self._client_host}:{self.port}")
+        self._admin = AdminApi(self)
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_route("*", "/devnet/{tail:.*}", self._admin.handle)
+        app.router.add_route("*", "/{tail:.*}", self._api.handle)
+        # handler_cancellation: a watch whose client went away is cancelled instead of lingering to its timeout.
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        server = site._server
+        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._ticker = asyncio.create_task(self._run_controllers(), name="kube-emulator-controllers")
+        log.info("kube emulator listening on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        await self._api.close_streams()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._loop = None
+
+    async def _run_controllers(self) -> None:
+        assert self._wake is not None
+        while True:
+            step = self._step_seconds
+            woken = False
+            try:
+                if step > 0:
+                    await asyncio.wait_for(self._wake.wait(), step)
+                else:
+                    await self._wake.wait()
+                woken = True
+            except TimeoutError:
+                pass
+            if woken:
+                self._wake.clear()  # step_seconds changed: wait again with the new value
+                continue
+            try:
+                self.tick()
+            except Exception:  # a controller bug must not stop the cluster
+                log.exception("kube emulator: controller tick failed")
+
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._client_host}:{self.port}"
+
+    @property
+    def step_seconds(self) -> float:
+        return self._step_seconds
+
+    @step_seconds.setter
+    def step_seconds(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("step_seconds must be >= 0")
+        self._step_seconds = float(value)
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    def write_kubeconfig(self, path: Path, context: str = "peersync-devnet") -> Path:
+        return write_kubeconfig(path, self.url, context)
+
+    # ------------------------------------------------------------------ in-process API (thread-safe)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create `obj`, or replace it unconditionally if it exists; same defaulting, validation, generation and
+        resourceVersion rules as the HTTP API (an ApiError says why not). Namespaces must exist first."""
+        rt = resources.resolve(str(obj.get("kind", "")))
+        return self.store.apply(rt, obj).copy()
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        stored = self.store.get(resources.resolve(kind), namespace, name)
+        return stored.copy() if stored else None
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        items, _ = self.store.list(resources.resolve(kind), namespace, parse_label_selector(label_selector))
+        return [item.copy() for item in items]
+
+    def delete(self, kind: str, namespace: str, name: str) -> bool:
+        rt = resources.resolve(kind)
+        with self.store.lock:
+            if self.store.get(rt, namespace, name) is None:
+                return False
+            self.store.delete(rt, namespace, name)
+            return True
+
+    def tick(self) -> int:
+        """Advance every controller one deterministic step; returns the number of writes it made."""
+        return self.controllers.tick()
+
+    def settle(self, max_ticks: int = 1000) -> int:
+        """Tick until a tick changes nothing (stuck rollouts count as settled); returns the ticks taken."""
+        for ticks in range(1, max_ticks + 1):
+            if self.tick() == 0:
+                return ticks
+        return max_ticks
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's clock forward, e.g. past a Deployment's progressDeadlineSeconds."""
+        self.clock.advance(seconds)
+
+    @property
+    def clock_offset(self) -> float:
+        return self.clock.offset
+
+    @property
+    def resource_version(self) -> str:
+        return str(self.store.resource_version)
+
+    def inject_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Add a fault (JSON bodies in devnet.kube.faults; ValueError if malformed); returns it with its id."""
+        return self.faults.add(spec).to_json()
+
+    def remove_fault(self, fault_id: str) -> bool:
+        return self.faults.remove(fault_id)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def active_faults(self) -> list[dict[str, Any]]:
+        return self.faults.active()
