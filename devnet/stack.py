@@ -100,7 +100,7 @@ class Devnet:
                 ClusterInfo(
                     id=cluster.id,
                     validator_moniker=cluster.validator,
-                    local_validator=self.chain.operator_address(cluster.validator),
+                    local_validator=self._operator_of(cluster.validator),
                     kube_url=kube.url,
                     kubeconfig=kubeconfig,
                     env_file=self.state_dir / f"env{suffix}",
@@ -128,6 +128,10 @@ class Devnet:
         self.manifest.save()
         atomic_write(self.state_dir / READY, "")
         return self.manifest
+
+    def _operator_of(self, moniker: str) -> str:
+        assert self.chain is not None
+        return next(v.operator_address for v in self.chain.state().validators if v.moniker == moniker)
 
     def settings_for(self, info: ClusterInfo) -> dict[str, str]:
         """The settings of DESIGN.md for one cluster's peersync processes."""

@@ -30,6 +30,7 @@ from devnet.chain.models import (
     FaultsBody,
     NodeBody,
     OptBody,
+    ValidatorStatusBody,
 )
 from devnet.chain.state import PHASES, ChainError
 from devnet.chain.txs import ExecResult
@@ -100,6 +101,7 @@ class Admin:
             "opt_in": self.opt_in,
             "opt_out": self.opt_out,
             "node": self.node,
+            "validator_status": self.validator_status,
             "block_time": self.block_time,
             "blocks": self.blocks,
             "faults": self.faults,
@@ -157,7 +159,9 @@ class Admin:
 
     async def create_validator(self, request: web.Request) -> web.Response:
         body = await self._body(request, CreateValidatorBody)
-        details = body.details if body.details is not None else (f"p2p={body.endpoint}" if body.endpoint else "")
+        details = (
+            body.details if body.details is not None else (f"p2p={body.endpoint}" if body.endpoint else "")
+        )
         handlers.check_description(moniker=body.moniker, details=details)
         pubkey = None
         if body.consensus_pubkey is not None:
@@ -185,7 +189,9 @@ class Admin:
     async def create_consumer(self, request: web.Request) -> web.Response:
         body = await self._body(request, CreateConsumerBody)
         target = phase_name(body.phase)
-        submitter = self.chain.validator(body.submitter) if body.submitter else self.chain.ordered_validators()[0]
+        submitter = (
+            self.chain.validator(body.submitter) if body.submitter else self.chain.ordered_validators()[0]
+        )
         consumer_id = body.consumer_id or self.chain.next_consumer_id()
         pending = handlers.create_consumer(
             self.chain,
@@ -197,7 +203,9 @@ class Admin:
             metadata=body.metadata,
         )
         if target != "CONSUMER_PHASE_REGISTERED" and self.emulator.paused:
-            raise AdminError("block production is paused; create the consumer, then set its phase after resuming")
+            raise AdminError(
+                "block production is paused; create the consumer, then set its phase after resuming"
+            )
         submitted = await self.emulator.submit(pending)
         result: dict[str, Any] = {**submitted.model_dump(), "consumer_id": consumer_id}
         if target != "CONSUMER_PHASE_REGISTERED" and submitted.code == 0:
@@ -224,7 +232,9 @@ class Admin:
         failure = handlers.Failure() if body.fail else None
         return await self._submit(handlers.opt_out(self.chain, validator, consumer, fail=failure))
 
-    async def _submit(self, pending: Any, after_commit: Callable[[ExecResult], None] | None = None) -> web.Response:
+    async def _submit(
+        self, pending: Any, after_commit: Callable[[ExecResult], None] | None = None
+    ) -> web.Response:
         submitted = await self.emulator.submit(pending, after_commit)
         return _reply(submitted, 202 if submitted.pending else 200)
 
@@ -236,7 +246,11 @@ class Admin:
         if body.reachable is not None:
             validator.reachable = body.reachable
             await self.emulator.nodes.reconcile()
-        consumers = [self.chain.consumer(body.consumer)] if body.consumer else self.chain.active_consumers_of(validator)
+        consumers = (
+            [self.chain.consumer(body.consumer)]
+            if body.consumer
+            else self.chain.active_consumers_of(validator)
+        )
         changed = []
         for consumer in consumers:
             node = self.emulator.nodes.find(validator.operator, consumer.consumer_id)
@@ -248,6 +262,22 @@ class Admin:
                 node.catching_up = body.catching_up
             changed.append(consumer.chain_id)
         return _reply({"validator": validator.operator, "reachable": validator.reachable, "nodes": changed})
+
+    async def validator_status(self, request: web.Request) -> web.Response:
+        """Bonding, jailing and power change in EndBlock, not by tx: one block commits the change."""
+        body = await self._body(request, ValidatorStatusBody)
+        validator = self.chain.validator(body.validator)
+        if self.emulator.paused:
+            raise AdminError("block production is paused", 409)
+        if body.status is not None:
+            validator.status = body.status
+        if body.jailed is not None:
+            validator.jailed = body.jailed
+        if body.tokens is not None:
+            validator.tokens = body.tokens
+        validator.touch()
+        height = await self.emulator.commit_now()
+        return _reply({"height": height, "status": validator.status, "jailed": validator.jailed})
 
     async def block_time(self, request: web.Request) -> web.Response:
         body = await self._body(request, BlockTimeBody)
@@ -279,7 +309,9 @@ class Admin:
             self.emulator.pause()
         elif body.pause_blocks is False:
             await self.emulator.resume()
-        return _reply({"faults": faults.snapshot(), "dropped_websockets": dropped, "paused": self.emulator.paused})
+        return _reply(
+            {"faults": faults.snapshot(), "dropped_websockets": dropped, "paused": self.emulator.paused}
+        )
 
     async def state(self, request: web.Request) -> web.Response:
         return _reply(self.emulator.state())

@@ -89,11 +89,16 @@ def ws_tx_payload(record: TxRecord) -> str:
 def _block_id(block_hash: bytes) -> dict[str, Any]:
     if not block_hash:
         return {"hash": "", "parts": {"total": 0, "hash": ""}}
-    return {"hash": upper_hex(block_hash), "parts": {"total": 1, "hash": upper_hex(hashlib.sha256(block_hash).digest())}}
+    return {
+        "hash": upper_hex(block_hash),
+        "parts": {"total": 1, "hash": upper_hex(hashlib.sha256(block_hash).digest())},
+    }
 
 
 def header(block: Block, chain_id: str, validators_hash: bytes) -> dict[str, Any]:
-    data_hash = hashlib.sha256(b"".join(t.signed.hash for t in block.txs)).digest() if block.txs else EMPTY_HASH
+    data_hash = (
+        hashlib.sha256(b"".join(t.signed.hash for t in block.txs)).digest() if block.txs else EMPTY_HASH
+    )
     return {
         "version": {"block": BLOCK_PROTOCOL, "app": "0"},
         "chain_id": chain_id,
@@ -173,12 +178,18 @@ def new_block_payload(block: Block, chain_id: str, validators_hash: bytes) -> st
 
 
 def new_block_header_payload(block: Block, chain_id: str, validators_hash: bytes) -> str:
-    data = {"type": "tendermint/event/NewBlockHeader", "value": {"header": header(block, chain_id, validators_hash)}}
+    data = {
+        "type": "tendermint/event/NewBlockHeader",
+        "value": {"header": header(block, chain_id, validators_hash)},
+    }
     return f'{dumps(data)},"events":{dumps(block_events_map("NewBlockHeader", block))}'
 
 
 def new_block_events_payload(block: Block) -> str:
-    value = {"height": str(block.height), "events": events_jsonpb(block.events), "num_txs": str(len(block.txs))}
+    value = {
+        "height": str(block.height),
+        "events": events_jsonpb(block.events),
+        "num_txs": str(len(block.txs)),
+    }
     data = {"type": "tendermint/event/NewBlockEvents", "value": value}
     return f'{dumps(data)},"events":{dumps(block_events_map("NewBlockEvents", block))}'
-

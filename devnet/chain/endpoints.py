@@ -66,7 +66,8 @@ def bindable(host: str) -> bool:
 def place_nodes(validator: Validator, details: str, allow_cidrs: list[str], reachable: bool | None) -> None:
     """Move `validator`'s nodes to the endpoint its new details name, if they name a devnet one.
 
-    `reachable` (None = unchanged) says whether anything listens at the resulting host.
+    `reachable` says whether anything listens at the resulting host; None keeps the current setting,
+    except that a move to a new host defaults to reachable (a validator that moves brings its nodes up).
     """
     try:
         endpoint = devnet_endpoint(details, allow_cidrs)
@@ -74,7 +75,11 @@ def place_nodes(validator: Validator, details: str, allow_cidrs: list[str], reac
         where = f"nodes stay at {validator.node_host}" if validator.node_host else "validator has no nodes"
         validator.endpoint_note = f"{err}; {where}"
     else:
+        if validator.node_host != endpoint.host and reachable is None:
+            reachable = True
         validator.node_host = endpoint.host
-        validator.endpoint_note = "" if bindable(endpoint.host) else f"{endpoint.host} is not loopback; nothing listens"
+        validator.endpoint_note = (
+            "" if bindable(endpoint.host) else f"{endpoint.host} is not loopback; nothing listens"
+        )
     if reachable is not None:
         validator.reachable = reachable

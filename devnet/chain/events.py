@@ -31,7 +31,10 @@ class Event:
 def events_jsonpb(events: Iterable[Event]) -> list[dict[str, Any]]:
     """jsonpb with EmitDefaults: attribute `index` always printed, as in /tx_search and the gateway."""
     return [
-        {"type": e.type, "attributes": [{"key": a.key, "value": a.value, "index": a.index} for a in e.attributes]}
+        {
+            "type": e.type,
+            "attributes": [{"key": a.key, "value": a.value, "index": a.index} for a in e.attributes],
+        }
         for e in events
     ]
 

@@ -35,7 +35,9 @@ class SurfaceFaults:
 
 @dataclass
 class Faults:
-    surfaces: dict[Surface, SurfaceFaults] = field(default_factory=lambda: {s: SurfaceFaults() for s in SURFACES})
+    surfaces: dict[Surface, SurfaceFaults] = field(
+        default_factory=lambda: {s: SurfaceFaults() for s in SURFACES}
+    )
 
     def fail_next(self, surface: Surface, count: int, status: int | None = None) -> None:
         target = self.surfaces[surface]

@@ -21,8 +21,23 @@ T = TypeVar("T")
 
 # runtime.HTTPStatusFromCode
 HTTP_STATUS = {
-    0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
-    9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
+    0: 200,
+    1: 499,
+    2: 500,
+    3: 400,
+    4: 504,
+    5: 404,
+    6: 409,
+    7: 403,
+    8: 429,
+    9: 400,
+    10: 409,
+    11: 400,
+    12: 501,
+    13: 500,
+    14: 503,
+    15: 500,
+    16: 401,
 }
 INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, INTERNAL = 3, 5, 12, 13
 DEFAULT_LIMIT = 100
@@ -36,7 +51,9 @@ class GatewayError(Exception):
 
     def response(self) -> web.Response:
         body = dumps({"code": self.code, "message": self.message, "details": []})
-        return web.Response(text=body, status=HTTP_STATUS.get(self.code, 500), content_type="application/json")
+        return web.Response(
+            text=body, status=HTTP_STATUS.get(self.code, 500), content_type="application/json"
+        )
 
 
 def invalid_argument(message: str) -> GatewayError:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from google.protobuf.message import Message
+
 from devnet.chain import txs
 from devnet.chain.encoding import dec18, rfc3339_nano
 from devnet.chain.events import Event
@@ -39,9 +41,9 @@ def check_description(**fields: str | None) -> None:
         raise ChainError("empty description: moniker cannot be blank")
 
 
-def _sign(state: ChainState, validator: Validator, message: object) -> SignedTx:
+def _sign(state: ChainState, validator: Validator, message: Message) -> SignedTx:
     return txs.sign_tx(
-        [message],  # type: ignore[list-item]
+        [message],
         validator.keys,
         validator.addr.account,
         state.chain_id,
@@ -83,15 +85,22 @@ def edit_validator(
     fail: Failure | None = None,
 ) -> PendingTx:
     fields = {
-        "moniker": moniker, "identity": identity, "website": website,
-        "security_contact": security_contact, "details": details,
+        "moniker": moniker,
+        "identity": identity,
+        "website": website,
+        "security_contact": security_contact,
+        "details": details,
     }
     check_description(**fields)
     signed = _sign(state, validator, txs.edit_validator_msg(validator.operator, **fields))
 
     def apply() -> ExecResult:
         module_events = [
-            Event.of("edit_validator", ("commission_rate", _commission_string(validator)), ("min_self_delegation", "1"))
+            Event.of(
+                "edit_validator",
+                ("commission_rate", _commission_string(validator)),
+                ("min_self_delegation", "1"),
+            )
         ]
         if fail is not None:
             return _failed(signed, module_events, fail, "WriteFlat")
@@ -109,12 +118,20 @@ def edit_validator(
 
 
 def create_validator(
-    state: ChainState, validator: Validator, *, fail: Failure | None = None, status: str = "BOND_STATUS_BONDED"
+    state: ChainState,
+    validator: Validator,
+    *,
+    fail: Failure | None = None,
+    status: str = "BOND_STATUS_BONDED",
 ) -> PendingTx:
     """`validator` comes from `state.new_validator`; it enters the staking store when the tx commits."""
     message = txs.create_validator_msg(
-        validator.operator, validator.keys.consensus_pubkey, validator.moniker, validator.description.details,
-        validator.tokens, DENOM,
+        validator.operator,
+        validator.keys.consensus_pubkey,
+        validator.moniker,
+        validator.description.details,
+        validator.tokens,
+        DENOM,
     )
     signed = _sign(state, validator, message)
     amount = f"{validator.tokens}{DENOM}"
@@ -156,7 +173,9 @@ def _ics_events(kind: str, consumer: Consumer, validator: Validator, signer: str
     ]
 
 
-def opt_in(state: ChainState, validator: Validator, consumer: Consumer, *, fail: Failure | None = None) -> PendingTx:
+def opt_in(
+    state: ChainState, validator: Validator, consumer: Consumer, *, fail: Failure | None = None
+) -> PendingTx:
     if consumer.phase not in ACTIVE_PHASES:
         raise ChainError(
             f"cannot opt in to a consumer chain that is not in the registered, initialized, or launched phase: "
@@ -179,7 +198,9 @@ def opt_in(state: ChainState, validator: Validator, consumer: Consumer, *, fail:
     return PendingTx(signed, apply)
 
 
-def opt_out(state: ChainState, validator: Validator, consumer: Consumer, *, fail: Failure | None = None) -> PendingTx:
+def opt_out(
+    state: ChainState, validator: Validator, consumer: Consumer, *, fail: Failure | None = None
+) -> PendingTx:
     if consumer.phase not in ACTIVE_PHASES:
         raise ChainError(f"cannot opt out of a consumer chain that is not active: {consumer.consumer_id}")
     if validator.operator not in consumer.opted_in:
@@ -230,9 +251,13 @@ def create_consumer(
             ),
             Event.of("message", ("module", "provider"), ("sender", signer)),
         ]
-        if fail is not None or consumer_id in state.consumers:  # a duplicate can race in while blocks are paused
+        if (
+            fail is not None or consumer_id in state.consumers
+        ):  # a duplicate can race in while blocks are paused
             return _failed(signed, module_events, fail or Failure(), "WriteFlat")
-        consumer = state.add_consumer(consumer_id, chain_id, "CONSUMER_PHASE_REGISTERED", signer, state.latest.time_ns)
+        consumer = state.add_consumer(
+            consumer_id, chain_id, "CONSUMER_PHASE_REGISTERED", signer, state.latest.time_ns
+        )
         consumer.name, consumer.description, consumer.metadata = name, description, metadata
         return ExecResult(
             data=txs.msg_response_data(txs.CREATE_CONSUMER),

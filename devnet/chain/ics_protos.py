@@ -33,7 +33,11 @@ _MESSAGES: dict[str, list[tuple[str, int, int, str]]] = {
         ("consumer_id", 4, _STRING, ""),
     ],
     "MsgOptOutResponse": [],
-    "ConsumerMetadata": [("name", 1, _STRING, ""), ("description", 2, _STRING, ""), ("metadata", 3, _STRING, "")],
+    "ConsumerMetadata": [
+        ("name", 1, _STRING, ""),
+        ("description", 2, _STRING, ""),
+        ("metadata", 3, _STRING, ""),
+    ],
     "MsgCreateConsumer": [
         ("submitter", 1, _STRING, ""),
         ("chain_id", 2, _STRING, ""),

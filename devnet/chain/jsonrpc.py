@@ -92,7 +92,9 @@ def decode_json_value(kind: Kind, value: Any) -> Any:
         if not isinstance(value, str):
             raise ParamError(f'invalid 64-bit integer encoding "{dumps(value)}", expected string')
         if not re.fullmatch(r"-?[0-9]+", value):
-            raise ParamError(f'invalid 64-bit integer value "{value}": strconv.ParseInt: parsing "{value}": invalid syntax')
+            raise ParamError(
+                f'invalid 64-bit integer value "{value}": strconv.ParseInt: parsing "{value}": invalid syntax'
+            )
         return int(value)
     if kind is Kind.STR:
         if not isinstance(value, str):
@@ -224,7 +226,9 @@ class Registry:
         if isinstance(params, list):
             if len(params) != len(method.params):
                 names = " ".join(p.name for p in method.params)
-                raise ParamError(f"expected {len(method.params)} parameters ([{names}]), got {len(params)} ({params})")
+                raise ParamError(
+                    f"expected {len(method.params)} parameters ([{names}]), got {len(params)} ({params})"
+                )
             return {p.name: decode_json_value(p.kind, v) for p, v in zip(method.params, params, strict=True)}
         raise ParamError(f"unknown type for JSON params: {_json_type(params)}. Expected map or array")
 
@@ -303,7 +307,9 @@ class Registry:
             text = f"error converting json params to arguments: {err}"
             return failure(request_id, internal_error(text) if over_ws else invalid_params(text))
         try:
-            result = await self.invoke(method, Call(args=args, request_id=request_id, connection=connection, http=http))
+            result = await self.invoke(
+                method, Call(args=args, request_id=request_id, connection=connection, http=http)
+            )
         except RPCError as err:
             return failure(request_id, err)
         return success(request_id, result)
@@ -321,9 +327,12 @@ class Registry:
         parts.append("</body></html>")
         return web.Response(text="".join(parts), content_type="text/html")
 
+    async def _endpoint_list_get(self, request: web.Request) -> web.Response:
+        return self.endpoint_list(request)
+
     def install(self, app: web.Application) -> None:
         """Routes: POST / (JSON-RPC), GET / (endpoint list) and GET|POST /<method> (URI)."""
         app.router.add_post("/", self.handle_post)
-        app.router.add_get("/", self.endpoint_list)
+        app.router.add_get("/", self._endpoint_list_get)
         app.router.add_route("GET", "/{method}", self.handle_uri)
         app.router.add_route("POST", "/{method}", self.handle_uri)

@@ -37,7 +37,9 @@ class CreateValidatorBody(_Body):
     endpoint: str | None = Field(default=None, description="shorthand for details 'p2p=<endpoint>'")
     tokens: int = Field(default=100_000_000, ge=0)
     status: BondStatus = "BOND_STATUS_BONDED"
-    consensus_pubkey: str | None = Field(default=None, description="base64 ed25519 key (32 bytes); default derived")
+    consensus_pubkey: str | None = Field(
+        default=None, description="base64 ed25519 key (32 bytes); default derived"
+    )
     reachable: bool = True
     fail: bool = False
 
@@ -48,7 +50,9 @@ class CreateConsumerBody(_Body):
     name: str | None = None
     description: str = ""
     metadata: str = ""
-    submitter: str | None = Field(default=None, description="validator signing the tx; default: the first one")
+    submitter: str | None = Field(
+        default=None, description="validator signing the tx; default: the first one"
+    )
     phase: str = Field(default="CONSUMER_PHASE_REGISTERED", description="phase to reach (e.g. LAUNCHED)")
 
 
@@ -68,6 +72,13 @@ class NodeBody(_Body):
     consumer: str | None = Field(default=None, description="consumer id or chain id; omitted = all its nodes")
     catching_up: bool | None = None
     reachable: bool | None = Field(default=None, description="validator-wide: do its nodes listen at all")
+
+
+class ValidatorStatusBody(_Body):
+    validator: str
+    status: BondStatus | None = None
+    jailed: bool | None = None
+    tokens: int | None = Field(default=None, ge=0)
 
 
 class BlockTimeBody(_Body):

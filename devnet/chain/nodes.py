@@ -52,6 +52,9 @@ class Node:
     operator: str
     consumer_id: str
     chain_id: str
+    # Pinned when the node is first deployed: a later on-chain rename does not change a node's key file.
+    node_id: str
+    moniker: str
     catching_up: bool = False
     persistent_peers: list[PeerAddress] = field(default_factory=list)
     dialed_peers: list[PeerAddress] = field(default_factory=list)
@@ -96,7 +99,7 @@ class NodeFleet:
         )
         app = web.Application(middlewares=[faults.middleware("nodes")])
         self._registry.install(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
 
     async def start(self) -> None:
         await self._runner.setup()
@@ -116,7 +119,7 @@ class NodeFleet:
         for consumer in self.chain.ordered_consumers():
             if consumer.phase != "CONSUMER_PHASE_LAUNCHED":
                 continue
-            for operator in consumer.opted_in:
+            for operator in sorted(consumer.opted_in):
                 validator = self.chain.validators.get(operator)
                 if validator is None or not validator.reachable or not validator.node_host:
                     continue
@@ -132,37 +135,43 @@ class NodeFleet:
                 if node.host is not None and wanted.get(key) != node.host:
                     await self._close(node)
             fresh = [key for key in wanted if key not in self.nodes]
+            for operator, consumer_id in fresh:
+                chain_id = self.chain.consumers[consumer_id].chain_id
+                moniker = self.chain.validators[operator].moniker
+                self.nodes[(operator, consumer_id)] = Node(
+                    operator, consumer_id, chain_id, node_id(moniker, chain_id), moniker
+                )
+            by_consumer: dict[str, list[tuple[Node, str]]] = {}
+            for key, host in wanted.items():
+                by_consumer.setdefault(key[1], []).append((self.nodes[key], host))
             for key in fresh:
-                operator, consumer_id = key
-                self.nodes[key] = Node(operator, consumer_id, self.chain.consumers[consumer_id].chain_id)
-            for key in fresh:
-                self.nodes[key].persistent_peers = self._initial_peers(key, wanted)
+                node = self.nodes[key]
+                # A new node starts with its consumer's other validators as persistent peers (its config.toml).
+                node.persistent_peers = [
+                    PeerAddress(other.node_id, host, other.p2p_port)
+                    for other, host in by_consumer[node.consumer_id]
+                    if other is not node
+                ]
+            failed = 0
             for key, host in wanted.items():
                 node = self.nodes[key]
                 if node.host is None:
                     await self._open(node, host)
-
-    def _initial_peers(self, key: NodeKey, wanted: dict[NodeKey, str]) -> list[PeerAddress]:
-        """A new node starts with its consumer's other validators as persistent peers (its config.toml)."""
-        operator, consumer_id = key
-        chain_id = self.chain.consumers[consumer_id].chain_id
-        peers = []
-        for (other, other_consumer), host in wanted.items():
-            if other_consumer == consumer_id and other != operator:
-                moniker = self.chain.validators[other].moniker
-                peers.append(PeerAddress(node_id(moniker, chain_id), host, ports(chain_id).p2p))
-        return peers
+                    failed += bool(node.errors)
+            if failed:
+                # Upstream's port scheme has only 1000 offsets, so chains on one host can collide.
+                log.warning("%d consumer node(s) could not bind; see bind_errors in /devnet/state", failed)
 
     async def _open(self, node: Node, host: str) -> None:
         node.host = host
         node.errors = []
         try:
-            node.p2p_server = await asyncio.start_server(_drop_connection, host, node.p2p_port, reuse_address=True)
+            node.p2p_server = await asyncio.start_server(
+                _drop_connection, host, node.p2p_port, reuse_address=True
+            )
             self._by_p2p[(host, node.p2p_port)] = node
         except OSError as err:
-            node.errors.append(f"p2p {host}:{node.p2p_port}: {err.strerror or err}")
-            log.warning("consumer node %s/%s cannot listen on p2p %s:%s: %s", node.operator, node.chain_id, host,
-                        node.p2p_port, err)
+            node.errors.append(f"p2p {host}:{node.p2p_port}: {_reason(err)}")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -173,9 +182,9 @@ class NodeFleet:
             self._by_rpc[(host, node.rpc_port)] = node
         except OSError as err:
             sock.close()
-            node.errors.append(f"rpc {host}:{node.rpc_port}: {err.strerror or err}")
-            log.warning("consumer node %s/%s cannot listen on rpc %s:%s: %s", node.operator, node.chain_id, host,
-                        node.rpc_port, err)
+            node.errors.append(f"rpc {host}:{node.rpc_port}: {_reason(err)}")
+        for error in node.errors:
+            log.debug("consumer node %s/%s cannot listen: %s", node.operator, node.chain_id, error)
 
     async def _close(self, node: Node) -> None:
         host = node.host
@@ -216,15 +225,14 @@ class NodeFleet:
         return self.chain.validators[node.operator]
 
     def node_info(self, node: Node) -> dict[str, Any]:
-        validator = self._validator(node)
         return {
             "protocol_version": {"p2p": cmt_json.P2P_PROTOCOL, "block": cmt_json.BLOCK_PROTOCOL, "app": "0"},
-            "id": node_id(validator.moniker, node.chain_id),
+            "id": node.node_id,
             "listen_addr": f"tcp://0.0.0.0:{node.p2p_port}",
             "network": node.chain_id,
             "version": cmt_json.COMETBFT_VERSION,
             "channels": CHANNELS,
-            "moniker": validator.moniker,
+            "moniker": node.moniker,
             "other": {"tx_index": "on", "rpc_address": f"tcp://0.0.0.0:{node.rpc_port}"},
         }
 
@@ -252,7 +260,10 @@ class NodeFleet:
             },
             "validator_info": {
                 "address": upper_hex(validator.keys.consensus_address),
-                "pub_key": {"type": "tendermint/PubKeyEd25519", "value": b64(validator.keys.consensus_pubkey)},
+                "pub_key": {
+                    "type": "tendermint/PubKeyEd25519",
+                    "value": b64(validator.keys.consensus_pubkey),
+                },
                 "voting_power": str(validator.power),
             },
         }
@@ -267,7 +278,7 @@ class NodeFleet:
             target = self._by_p2p.get((peer.host, peer.port))
             if target is None or target is node or target.chain_id != node.chain_id:
                 continue
-            if node_id(self._validator(target).moniker, target.chain_id) != peer.id:
+            if target.node_id != peer.id:
                 continue
             seen.add(peer.id)
             connected.append((peer, target))
@@ -320,7 +331,7 @@ class NodeFleet:
 
     def snapshot(self) -> list[dict[str, Any]]:
         out = []
-        for node in self.nodes.values():
+        for node in sorted(self.nodes.values(), key=lambda n: (n.chain_id, self._validator(n).moniker)):
             validator = self._validator(node)
             out.append(
                 {
@@ -328,7 +339,7 @@ class NodeFleet:
                     "moniker": validator.moniker,
                     "consumer_id": node.consumer_id,
                     "chain_id": node.chain_id,
-                    "node_id": node_id(validator.moniker, node.chain_id),
+                    "node_id": node.node_id,
                     "host": node.host,
                     "p2p_port": node.p2p_port,
                     "rpc_port": node.rpc_port,
@@ -368,10 +379,20 @@ def _connection_status(duration_ns: int, start_ns: int) -> dict[str, Any]:
         "SendMonitor": _monitor(start_ns, duration_ns),
         "RecvMonitor": _monitor(start_ns, duration_ns),
         "Channels": [
-            {"ID": 32, "SendQueueCapacity": "100", "SendQueueSize": "0", "Priority": "6", "RecentlySent": "0"},
+            {
+                "ID": 32,
+                "SendQueueCapacity": "100",
+                "SendQueueSize": "0",
+                "Priority": "6",
+                "RecentlySent": "0",
+            },
             {"ID": 48, "SendQueueCapacity": "1", "SendQueueSize": "0", "Priority": "5", "RecentlySent": "0"},
         ],
     }
+
+
+def _reason(err: OSError) -> str:
+    return (err.strerror or str(err)).lower()
 
 
 async def _drop_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -87,10 +87,14 @@ def parse_peer(text: str) -> PeerAddress:
             raise LookupFailed(f"error looking up host ({host}): lookup {host}: no such host") from None
         ip = "127.0.0.1"
     if not re.fullmatch(r"[0-9]+", port_text):
-        raise AddressError(f'invalid address ({port_text}): strconv.ParseUint: parsing "{port_text}": invalid syntax')
+        raise AddressError(
+            f'invalid address ({port_text}): strconv.ParseUint: parsing "{port_text}": invalid syntax'
+        )
     port = int(port_text)
     if port > 65535:
-        raise AddressError(f'invalid address ({port_text}): strconv.ParseUint: parsing "{port_text}": value out of range')
+        raise AddressError(
+            f'invalid address ({port_text}): strconv.ParseUint: parsing "{port_text}": value out of range'
+        )
     return PeerAddress(node_id, ip, port)  # ids compare as strings: upper-case never matches
 
 

@@ -115,7 +115,9 @@ class EventBus:
         return delivered
 
     def wants(self, events: Mapping[str, Sequence[str]], event_types: frozenset[str]) -> bool:
-        return any(s.query.matches(events, event_types) for subs in self._subs.values() for s in subs.values())
+        return any(
+            s.query.matches(events, event_types) for subs in self._subs.values() for s in subs.values()
+        )
 
     @staticmethod
     def _canceled(sub: Subscription, reason: str) -> str:

@@ -26,17 +26,18 @@ from devnet.chain.gateway import (
     param,
     uint64_param,
 )
-from devnet.chain.jsonrpc import RPCError
+from devnet.chain.jsonrpc import Call, RPCError
 from devnet.chain.query import QueryError, parse_query
-from devnet.chain.rpc import page_window, per_page, search_txs
-from devnet.chain.state import ACTIVE_PHASES, PHASES, ChainState, Consumer
+from devnet.chain.rpc import ProviderRPC, page_window, per_page, search_txs
 from devnet.chain.sdk_json import chain_json, validator_json
+from devnet.chain.state import ACTIVE_PHASES, PHASES, ChainState, Consumer
 
 log = logging.getLogger(__name__)
 
 STAKING = "/cosmos/staking/v1beta1"
 TX = "/cosmos/tx/v1beta1"
 PROVIDER = "/interchain_security/ccv/provider"
+TENDERMINT = "/cosmos/base/tendermint/v1beta1"
 FILTERABLE_STATUSES = ("BOND_STATUS_UNBONDED", "BOND_STATUS_UNBONDING", "BOND_STATUS_BONDED")
 ORDER_BY = ("ORDER_BY_UNSPECIFIED", "ORDER_BY_ASC", "ORDER_BY_DESC")
 
@@ -57,15 +58,19 @@ async def gateway_errors(
 
 
 class ProviderREST:
-    def __init__(self, chain: ChainState, faults: Faults) -> None:
+    def __init__(self, chain: ChainState, faults: Faults, rpc: ProviderRPC) -> None:
         self.chain = chain
+        self.rpc = rpc  # the SDK's tendermint service reads the same node the RPC serves
         app = web.Application(middlewares=[faults.middleware("rest"), gateway_errors])
         routes = [
             (f"{STAKING}/validators", self.validators),
             (f"{STAKING}/validators/{{validator_addr}}", self.validator),
             (f"{TX}/txs", self.txs),
             (f"{TX}/txs/{{hash}}", self.tx),
-            ("/cosmos/base/tendermint/v1beta1/syncing", self.syncing),
+            (f"{TENDERMINT}/syncing", self.syncing),
+            (f"{TENDERMINT}/node_info", self.node_info),
+            (f"{TENDERMINT}/blocks/latest", self.latest_block),
+            (f"{TENDERMINT}/blocks/{{height}}", self.block_by_height),
             (f"{PROVIDER}/consumer_chains/{{phase}}", self.consumer_chains),
             (f"{PROVIDER}/consumer_chain/{{consumer_id}}", self.consumer_chain),
             (f"{PROVIDER}/opted_in_validators/{{consumer_id}}", self.opted_in_validators),
@@ -81,6 +86,39 @@ class ProviderREST:
 
     async def syncing(self, request: web.Request) -> web.Response:
         return json_ok('{"syncing":false}')
+
+    async def node_info(self, request: web.Request) -> web.Response:
+        return json_ok(sdk_json.node_info_response(self.rpc.status(Call(args={}))))
+
+    async def latest_block(self, request: web.Request) -> web.Response:
+        return self._block(self.chain.height)
+
+    async def block_by_height(self, request: web.Request) -> web.Response:
+        raw = request.match_info["height"]
+        if not re.fullmatch(r"-?[0-9]+", raw):
+            raise invalid_argument(
+                f'type mismatch, parameter: height, error: strconv.ParseInt: parsing "{raw}": invalid syntax'
+            )
+        height = int(raw)
+        if height > self.chain.height:
+            raise invalid_argument("requested block height is bigger then the chain length")
+        if height < 1:
+            raise internal(f"height must be greater than 0, but got {height}")
+        return self._block(height)
+
+    def _block(self, height: int) -> web.Response:
+        rendered = self.rpc.block(Call(args={"height": height}))
+        block = self.chain.block(height)
+        assert block is not None
+        proposer = next(
+            (
+                v.addr.valcons
+                for v in self.chain.ordered_validators()
+                if v.keys.consensus_address == block.proposer
+            ),
+            "",
+        )
+        return json_ok(sdk_json.block_response(rendered, proposer))
 
     # ---- staking -----------------------------------------------------------------------------------------
 
@@ -133,7 +171,9 @@ class ProviderREST:
         window = hits[start : start + size]
         txs = ",".join(sdk_json.tx_json(r) for r in window)
         responses = ",".join(sdk_json.tx_response_json(r) for r in window)
-        return json_ok(f'{{"txs":[{txs}],"tx_responses":[{responses}],"pagination":null,"total":"{len(hits)}"}}')
+        return json_ok(
+            f'{{"txs":[{txs}],"tx_responses":[{responses}],"pagination":null,"total":"{len(hits)}"}}'
+        )
 
     async def tx(self, request: web.Request) -> web.Response:
         tx_hash = request.match_info["hash"]
@@ -142,7 +182,9 @@ class ProviderREST:
         record = self.chain.tx_by_hash.get(bytes.fromhex(tx_hash))
         if record is None:
             raise not_found(f"tx not found: {tx_hash}")
-        return json_ok(f'{{"tx":{sdk_json.tx_json(record)},"tx_response":{sdk_json.tx_response_json(record)}}}')
+        return json_ok(
+            f'{{"tx":{sdk_json.tx_json(record)},"tx_response":{sdk_json.tx_response_json(record)}}}'
+        )
 
     # ---- ICS provider ------------------------------------------------------------------------------------
 
@@ -187,5 +229,7 @@ class ProviderREST:
         consumer = self._consumer(consumer_id)
         if consumer is None:
             raise invalid_argument(f"cannot find a phase for consumer: {consumer_id}")
-        validators = sdk_json.opted_in_validators(self.chain, consumer) if consumer.phase in ACTIVE_PHASES else []
+        validators = (
+            sdk_json.opted_in_validators(self.chain, consumer) if consumer.phase in ACTIVE_PHASES else []
+        )
         return json_ok(dumps({"validators": [sdk_json.consumer_validator_json(v) for v in validators]}))

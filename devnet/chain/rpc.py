@@ -67,7 +67,9 @@ class ProviderRPC:
         scenario = chain.scenario
         self._node_pubkey = ed25519_public_key(scenario.key_seed("node", scenario.chain_id))
         # The RPC node is a full node (not a validator) with its own consensus key, as in a real deployment.
-        self._node_cons_pubkey = ed25519_public_key(scenario.key_seed("consensus", f"{scenario.chain_id}-rpc-node"))
+        self._node_cons_pubkey = ed25519_public_key(
+            scenario.key_seed("consensus", f"{scenario.chain_id}-rpc-node")
+        )
         self.registry = Registry()
         reg = self.registry
         reg.add("health", lambda call: {})
@@ -95,7 +97,11 @@ class ProviderRPC:
         return node_id_from_pubkey(self._node_pubkey)
 
     def validators_hash(self) -> bytes:
-        keys = b"".join(v.keys.consensus_pubkey for v in self.chain.ordered_validators() if v.status == "BOND_STATUS_BONDED")
+        keys = b"".join(
+            v.keys.consensus_pubkey
+            for v in self.chain.ordered_validators()
+            if v.status == "BOND_STATUS_BONDED"
+        )
         return hashlib.sha256(keys).digest()
 
     # ---- info --------------------------------------------------------------------------------------------
@@ -105,7 +111,11 @@ class ProviderRPC:
         latest, first = chain.latest, chain.blocks[0]
         return {
             "node_info": {
-                "protocol_version": {"p2p": cmt_json.P2P_PROTOCOL, "block": cmt_json.BLOCK_PROTOCOL, "app": "0"},
+                "protocol_version": {
+                    "p2p": cmt_json.P2P_PROTOCOL,
+                    "block": cmt_json.BLOCK_PROTOCOL,
+                    "app": "0",
+                },
                 "id": self.node_id,
                 "listen_addr": "tcp://0.0.0.0:26656",
                 "network": chain.chain_id,
@@ -155,13 +165,17 @@ class ProviderRPC:
         if height <= 0:
             raise internal_error(f"height must be greater than 0, but got {height}")
         if height > latest:
-            raise internal_error(f"height {height} must be less than or equal to the current blockchain height {latest}")
+            raise internal_error(
+                f"height {height} must be less than or equal to the current blockchain height {latest}"
+            )
         block = self.chain.block(height)
         assert block is not None
         return block
 
     def block(self, call: Call) -> dict[str, Any]:
-        return cmt_json.block_json(self._block_at(call.args["height"]), self.chain.chain_id, self.validators_hash())
+        return cmt_json.block_json(
+            self._block_at(call.args["height"]), self.chain.chain_id, self.validators_hash()
+        )
 
     def block_results(self, call: Call) -> dict[str, Any]:
         return cmt_json.block_results(self._block_at(call.args["height"]))

@@ -24,7 +24,10 @@ def validator_json(v: Validator) -> str:
         v.rest_json = dumps(
             {
                 "operator_address": v.operator,
-                "consensus_pubkey": {"@type": "/cosmos.crypto.ed25519.PubKey", "key": b64(v.keys.consensus_pubkey)},
+                "consensus_pubkey": {
+                    "@type": "/cosmos.crypto.ed25519.PubKey",
+                    "key": b64(v.keys.consensus_pubkey),
+                },
                 "jailed": v.jailed,
                 "status": v.status,
                 "tokens": str(v.tokens),
@@ -38,7 +41,10 @@ def validator_json(v: Validator) -> str:
                 },
                 "unbonding_height": "0",
                 "unbonding_time": ZERO_TIME,
-                "commission": {"commission_rates": COMMISSION_RATES, "update_time": rfc3339_nano(v.created_ns)},
+                "commission": {
+                    "commission_rates": COMMISSION_RATES,
+                    "update_time": rfc3339_nano(v.created_ns),
+                },
                 "min_self_delegation": "1",
                 "unbonding_on_hold_ref_count": "0",
                 "unbonding_ids": [],
@@ -120,7 +126,11 @@ def tx_response_json(record: TxRecord) -> str:
 # ---- ICS provider ----------------------------------------------------------------------------------------
 
 INFRACTION_PARAMETERS = {
-    "double_sign": {"slash_fraction": dec18("0.05"), "jail_duration": "9223372036.854775807s", "tombstone": True},
+    "double_sign": {
+        "slash_fraction": dec18("0.05"),
+        "jail_duration": "9223372036.854775807s",
+        "tombstone": True,
+    },
     "downtime": {"slash_fraction": dec18("0"), "jail_duration": "600s", "tombstone": False},
 }
 
@@ -225,3 +235,82 @@ def consumer_validator_json(v: Validator) -> dict[str, Any]:
 def opted_in_validators(chain: ChainState, c: Consumer) -> list[Validator]:
     """Store order of the opted-in set: provider consensus address bytes."""
     return sorted((chain.validators[o] for o in c.opted_in), key=lambda v: v.keys.consensus_address)
+
+
+# ---- cosmos.base.tendermint.v1beta1 (what cosmpy's query_height / query_chain_id read) ---------------------
+
+_HEX_FIELDS = (
+    "last_commit_hash", "data_hash", "validators_hash", "next_validators_hash", "consensus_hash", "app_hash",
+    "last_results_hash", "evidence_hash", "proposer_address",
+)  # fmt: skip
+
+
+def _b64_of_hex(text: str) -> str:
+    return b64(bytes.fromhex(text)) if text else ""
+
+
+def _block_id(cmt_block_id: dict[str, Any]) -> dict[str, Any]:
+    parts = cmt_block_id["parts"]
+    return {
+        "hash": _b64_of_hex(cmt_block_id["hash"]),
+        "part_set_header": {"total": parts["total"], "hash": _b64_of_hex(parts["hash"])},
+    }
+
+
+def block_response(cmt_block: dict[str, Any], proposer_valcons: str) -> str:
+    """GetLatestBlockResponse / GetBlockByHeightResponse from CometBFT's `/block` result.
+
+    Same data, gateway encoding: hashes are base64 instead of upper-case hex, enums are names, and
+    `sdk_block` repeats the block with the proposer as a bech32 consensus address.
+    """
+    cmt = cmt_block["block"]
+    header = dict(cmt["header"])
+    for name in _HEX_FIELDS:
+        header[name] = _b64_of_hex(header[name])
+    header["last_block_id"] = _block_id(header["last_block_id"])
+    last_commit = {
+        "height": cmt["last_commit"]["height"],
+        "round": cmt["last_commit"]["round"],
+        "block_id": _block_id(cmt["last_commit"]["block_id"]),
+        "signatures": [
+            {
+                "block_id_flag": "BLOCK_ID_FLAG_COMMIT",
+                "validator_address": _b64_of_hex(s["validator_address"]),
+                "timestamp": s["timestamp"],
+                "signature": s["signature"],
+            }
+            for s in cmt["last_commit"]["signatures"]
+        ],
+    }
+    block = {"header": header, "data": cmt["data"], "evidence": cmt["evidence"], "last_commit": last_commit}
+    sdk_block = {**block, "header": {**header, "proposer_address": proposer_valcons}}
+    return dumps({"block_id": _block_id(cmt_block["block_id"]), "block": block, "sdk_block": sdk_block})
+
+
+def node_info_response(status: dict[str, Any]) -> str:
+    """GetNodeInfoResponse from CometBFT's `/status` node_info."""
+    info = status["node_info"]
+    return dumps(
+        {
+            "default_node_info": {
+                "protocol_version": info["protocol_version"],
+                "default_node_id": info["id"],
+                "listen_addr": info["listen_addr"],
+                "network": info["network"],
+                "version": info["version"],
+                "channels": b64(bytes.fromhex(info["channels"])),
+                "moniker": info["moniker"],
+                "other": info["other"],
+            },
+            "application_version": {
+                "name": "gaia",
+                "app_name": "gaiad",
+                "version": "v21.0.0",
+                "git_commit": "",
+                "build_tags": "netgo,ledger",
+                "go_version": "go version go1.22.11 linux/amd64",
+                "build_deps": [],
+                "cosmos_sdk_version": "v0.50.11",
+            },
+        }
+    )

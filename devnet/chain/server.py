@@ -20,7 +20,9 @@ from aiohttp import web
 
 from devnet.chain import cmt_json
 from devnet.chain.admin import Admin, admin_errors
+from devnet.chain.encoding import rfc3339_nano, upper_hex
 from devnet.chain.endpoints import place_nodes
+from devnet.chain.events import Event
 from devnet.chain.faults import Faults
 from devnet.chain.models import ConsumerView, DevnetState, NodeView, TxSubmitted, ValidatorView
 from devnet.chain.nodes import NodeFleet, ports
@@ -29,7 +31,6 @@ from devnet.chain.rest import ProviderREST
 from devnet.chain.rpc import ProviderRPC
 from devnet.chain.state import Block, ChainState, Consumer, PendingTx
 from devnet.chain.txs import ExecResult
-from devnet.chain.encoding import rfc3339_nano, upper_hex
 from devnet.chain.websocket import WebsocketHub
 from devnet.scenario import Scenario
 
@@ -70,6 +71,16 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 
 
 class ChainEmulator:
+    """The provider chain of a devnet. Public surface:
+
+    * `await start()` / `await stop()` (stop closes every listener, websocket and task);
+    * `rpc_url`, `rest_url`, `ws_url`, `rpc_port`, `rest_port` (valid once started), `height`,
+      `block_time`, `paused`;
+    * `state()` -> `DevnetState` (call it on the emulator's loop; other threads use `GET /devnet/state`);
+    * the admin API under `/devnet/` on the RPC port (see `admin.py`).
+    Only loopback addresses are ever bound; port 0 picks a free port.
+    """
+
     def __init__(
         self,
         scenario: Scenario,
@@ -85,9 +96,9 @@ class ChainEmulator:
         if self._block_time <= 0:
             raise ValueError("block_time must be positive")
         self.chain = ChainState(scenario)
+        genesis = {v.moniker: v for v in self.chain.ordered_validators()}  # unique in a scenario
         for spec in scenario.validators:
-            validator = self.chain.by_moniker(spec.moniker)
-            place_nodes(validator, spec.published_details(), scenario.allow_cidrs, reachable=True)
+            place_nodes(genesis[spec.moniker], spec.published_details(), scenario.allow_cidrs, reachable=True)
         self.faults = Faults()
         self.bus = EventBus()
         self.nodes = NodeFleet(self.chain, self.faults)
@@ -120,17 +131,25 @@ class ChainEmulator:
         Admin(self).install(rpc_app)
         rpc_app.router.add_get("/websocket", self._hub.handle)
         self.rpc.registry.install(rpc_app)
-        rest_app = ProviderREST(self.chain, self.faults).app
+        rest_app = ProviderREST(self.chain, self.faults, self.rpc).app
 
         for app, sock in ((rpc_app, rpc_sock), (rest_app, rest_sock)):
-            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+            runner = web.AppRunner(
+                app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+            )
             await runner.setup()
             self._runners.append(runner)
-            await web.SockSite(runner, sock, shutdown_timeout=SHUTDOWN_TIMEOUT).start()
+            await web.SockSite(runner, sock).start()
         await self.nodes.start()
         self._clock = asyncio.create_task(self._produce_blocks(), name="chain-emulator-clock")
-        log.info("chain emulator up: rpc %s rest %s (%d validators, %d consumers, %d nodes)", self.rpc_url,
-                 self.rest_url, len(self.chain.validators), len(self.chain.consumers), len(self.nodes.nodes))
+        log.info(
+            "chain emulator up: rpc %s rest %s (%d validators, %d consumers, %d nodes)",
+            self.rpc_url,
+            self.rest_url,
+            len(self.chain.validators),
+            len(self.chain.consumers),
+            len(self.nodes.nodes),
+        )
 
     async def stop(self) -> None:
         if self._clock is not None:
@@ -216,7 +235,7 @@ class ChainEmulator:
                 except Exception:  # the clock must survive a bad hook; the error is logged
                     log.exception("committing a clock block failed")
 
-    async def commit_now(self, block_events: list | None = None) -> int:
+    async def commit_now(self, block_events: list[Event] | None = None) -> int:
         """Commit one block with whatever waits in the mempool; returns its height."""
         queued, self._mempool = self._mempool, []
         block = await self._commit(queued, block_events or [])
@@ -241,13 +260,14 @@ class ChainEmulator:
         await self.nodes.reconcile()
         return block.height
 
-    async def _commit(self, queued: list[_Queued], block_events: list) -> Block:
+    async def _commit(self, queued: list[_Queued], block_events: list[Event]) -> Block:
         async with self._commit_lock:
             block = self._commit_locked(queued, block_events)
-        await self.nodes.reconcile()
+        if queued or block_events:  # an empty clock block cannot move a node
+            await self.nodes.reconcile()
         return block
 
-    def _commit_locked(self, queued: list[_Queued], block_events: list) -> Block:
+    def _commit_locked(self, queued: list[_Queued], block_events: list[Event]) -> Block:
         block = self.chain.commit([q.pending for q in queued], block_events)
         for item, record in zip(queued, block.txs, strict=True):
             if item.after_commit is not None:
@@ -265,7 +285,10 @@ class ChainEmulator:
             chain_id, rpc = self.chain.chain_id, self.rpc
             for kind, render in (
                 ("NewBlock", lambda: cmt_json.new_block_payload(block, chain_id, rpc.validators_hash())),
-                ("NewBlockHeader", lambda: cmt_json.new_block_header_payload(block, chain_id, rpc.validators_hash())),
+                (
+                    "NewBlockHeader",
+                    lambda: cmt_json.new_block_header_payload(block, chain_id, rpc.validators_hash()),
+                ),
                 ("NewBlockEvents", lambda: cmt_json.new_block_events_payload(block)),
             ):
                 events = cmt_json.block_events_map(kind, block)

@@ -28,8 +28,15 @@ PHASES = (
     "CONSUMER_PHASE_STOPPED",
     "CONSUMER_PHASE_DELETED",
 )
-ACTIVE_PHASES = frozenset({"CONSUMER_PHASE_REGISTERED", "CONSUMER_PHASE_INITIALIZED", "CONSUMER_PHASE_LAUNCHED"})
-BOND_STATUSES = ("BOND_STATUS_UNSPECIFIED", "BOND_STATUS_UNBONDED", "BOND_STATUS_UNBONDING", "BOND_STATUS_BONDED")
+ACTIVE_PHASES = frozenset(
+    {"CONSUMER_PHASE_REGISTERED", "CONSUMER_PHASE_INITIALIZED", "CONSUMER_PHASE_LAUNCHED"}
+)
+BOND_STATUSES = (
+    "BOND_STATUS_UNSPECIFIED",
+    "BOND_STATUS_UNBONDED",
+    "BOND_STATUS_UNBONDING",
+    "BOND_STATUS_BONDED",
+)
 DENOM = "stake"
 POWER_REDUCTION = 1_000_000
 
@@ -171,27 +178,47 @@ class ChainState:
         self._next_client = 0
         self._app_version = 0
         genesis_ns = now_ns()
+        genesis_operators: dict[str, str] = {}
         for spec in scenario.validators:
-            v = self.add_validator(spec.moniker, spec.published_details(), spec.tokens, spec.status, genesis_ns)
+            v = self.add_validator(
+                spec.moniker, spec.published_details(), spec.tokens, spec.status, genesis_ns
+            )
             v.jailed = spec.jailed
+            genesis_operators[spec.moniker] = v.operator
         for spec in scenario.consumers:
             consumer = self.add_consumer(
-                spec.consumer_id or str(len(self.consumers)), spec.chain_id, spec.phase, owner="", ns=genesis_ns
+                spec.consumer_id or str(len(self.consumers)),
+                spec.chain_id,
+                spec.phase,
+                owner="",
+                ns=genesis_ns,
             )
-            consumer.opted_in = {self.by_moniker(m).operator for m in spec.opted_in}
+            consumer.opted_in = {genesis_operators[m] for m in spec.opted_in}
         self.commit([], [], genesis_ns)
 
     # ---- validators --------------------------------------------------------------------------------------
 
     def add_validator(
-        self, moniker: str, details: str, tokens: int, status: str, ns: int, consensus_pubkey: bytes | None = None
+        self,
+        moniker: str,
+        details: str,
+        tokens: int,
+        status: str,
+        ns: int,
+        consensus_pubkey: bytes | None = None,
     ) -> Validator:
         validator = self.new_validator(moniker, details, tokens, status, ns, consensus_pubkey)
         self.register_validator(validator)
         return validator
 
     def new_validator(
-        self, moniker: str, details: str, tokens: int, status: str, ns: int, consensus_pubkey: bytes | None = None
+        self,
+        moniker: str,
+        details: str,
+        tokens: int,
+        status: str,
+        ns: int,
+        consensus_pubkey: bytes | None = None,
     ) -> Validator:
         """A validator object with its keys and account, not yet in the staking store."""
         keys = derive_keys(self.scenario, moniker, consensus_pubkey)
@@ -211,7 +238,9 @@ class ChainState:
 
     def check_unique(self, validator: Validator) -> None:
         if validator.operator in self.validators:
-            raise ChainError("validator already exist for this operator address; must use new validator operator address")
+            raise ChainError(
+                "validator already exist for this operator address; must use new validator operator address"
+            )
         if validator.keys.consensus_pubkey in self._by_consensus:
             raise ChainError("validator already exist for this pubkey; must use new validator pubkey")
 
@@ -235,7 +264,9 @@ class ChainState:
         if not matches:
             raise ChainError(f"no validator with moniker {moniker!r}")
         if len(matches) > 1:
-            raise ChainError(f"moniker {moniker!r} is ambiguous ({len(matches)} validators); use the operator address")
+            raise ChainError(
+                f"moniker {moniker!r} is ambiguous ({len(matches)} validators); use the operator address"
+            )
         return matches[0]
 
     def validator(self, ref: str) -> Validator:
@@ -253,11 +284,17 @@ class ChainState:
     def add_consumer(self, consumer_id: str, chain_id: str, phase: str, owner: str, ns: int) -> Consumer:
         if consumer_id in self.consumers:
             raise ChainError(f"consumer id {consumer_id} already exists")
-        consumer = Consumer(consumer_id=consumer_id, chain_id=chain_id, phase="CONSUMER_PHASE_REGISTERED",
-                            owner=owner, name=chain_id, spawn_ns=ns)
+        consumer = Consumer(
+            consumer_id=consumer_id,
+            chain_id=chain_id,
+            phase="CONSUMER_PHASE_REGISTERED",
+            owner=owner,
+            name=chain_id,
+            spawn_ns=ns,
+        )
         self.consumers[consumer_id] = consumer
-        self._ordered_consumers.append(consumer)
-        self._ordered_consumers.sort(key=lambda c: c.store_key)
+        position = bisect.bisect([c.store_key for c in self._ordered_consumers], consumer.store_key)
+        self._ordered_consumers.insert(position, consumer)
         self.set_phase(consumer, phase)
         return consumer
 
@@ -298,7 +335,11 @@ class ChainState:
         return events
 
     def active_consumers_of(self, validator: Validator) -> list[Consumer]:
-        return [c for c in self._ordered_consumers if validator.operator in c.opted_in and c.phase in ACTIVE_PHASES]
+        return [
+            c
+            for c in self._ordered_consumers
+            if validator.operator in c.opted_in and c.phase in ACTIVE_PHASES
+        ]
 
     # ---- blocks ------------------------------------------------------------------------------------------
 
@@ -324,7 +365,11 @@ class ChainState:
             result = item.handler()
             result.events = [*ante_events(item.signed), *result.events]
             hash_hex = upper_hex(item.signed.hash)
-            events_map: dict[str, list[str]] = {"tm.event": ["Tx"], "tx.hash": [hash_hex], "tx.height": [str(height)]}
+            events_map: dict[str, list[str]] = {
+                "tm.event": ["Tx"],
+                "tx.hash": [hash_hex],
+                "tx.height": [str(height)],
+            }
             flatten(result.events, events_map)
             record = TxRecord(
                 signed=item.signed,

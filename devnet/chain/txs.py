@@ -70,7 +70,11 @@ class ExecResult:
 
 
 def sign_tx(
-    messages: Sequence[Message], keys: ValidatorKeys, signer_account: str, chain_id: str, account_number: int,
+    messages: Sequence[Message],
+    keys: ValidatorKeys,
+    signer_account: str,
+    chain_id: str,
+    account_number: int,
     sequence: int,
 ) -> SignedTx:
     body = txv1.TxBody(messages=[pack_any(m) for m in messages])
@@ -106,8 +110,13 @@ def sign_tx(
 
 
 def edit_validator_msg(
-    operator: str, *, moniker: str | None, identity: str | None, website: str | None,
-    security_contact: str | None, details: str | None,
+    operator: str,
+    *,
+    moniker: str | None,
+    identity: str | None,
+    website: str | None,
+    security_contact: str | None,
+    details: str | None,
 ) -> tx_pb2.MsgEditValidator:
     def field_value(value: str | None) -> str:
         return DO_NOT_MODIFY if value is None else value
@@ -178,7 +187,9 @@ def message_events(signed: SignedTx, module_events: Sequence[Event]) -> list[Eve
 
 def msg_response_data(type_url: str, response: Message | None = None) -> bytes:
     """TxMsgData carrying the message's `…Response`, the `data` of a successful tx."""
-    packed = any_pb2.Any(type_url=f"{type_url}Response", value=response.SerializeToString() if response else b"")
+    packed = any_pb2.Any(
+        type_url=f"{type_url}Response", value=response.SerializeToString() if response else b""
+    )
     return TxMsgData(msg_responses=[packed]).SerializeToString()
 
 

@@ -24,7 +24,9 @@ CLOSE_TIMEOUT = 1.0
 
 
 class WSConnection:
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, hub: WebsocketHub) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, hub: WebsocketHub
+    ) -> None:
         self.ws = ws
         self.transport = transport
         self.hub = hub
@@ -82,7 +84,9 @@ class WSConnection:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             return failure(None, parse_error(f"error unmarshaling request: {err}"), with_id=False)
         if not isinstance(request, dict):
-            error = parse_error("error unmarshaling request: json: cannot unmarshal array into Go value of type types.RPCRequest")
+            error = parse_error(
+                "error unmarshaling request: json: cannot unmarshal array into Go value of type types.RPCRequest"
+            )
             return failure(None, error, with_id=False)
         return await self.hub.registry.dispatch(request, connection=self)
 

@@ -3,7 +3,7 @@
 Paths served (verbs GET/POST/PUT/PATCH/DELETE as the apiserver allows them):
   /api/v1/namespaces[/{name}[/status]]
   /api/v1/namespaces/{ns}/{configmaps|pods}[/{name}[/status]]      /api/v1/{configmaps|pods}  (all namespaces)
-  /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}[/{name}[/status]]
+  /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}[/{name}[/status|/scale]]
   /apis/apps/v1/{deployments|statefulsets}                          (all namespaces)
 plus discovery (/api, /apis, /api/v1, /apis/apps, /apis/apps/v1, /version) and /healthz, /readyz, /livez.
 Collection GET understands labelSelector, fieldSelector, watch=true|1, resourceVersion, timeoutSeconds;
@@ -22,11 +22,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from devnet.kube import discovery, errors
+from devnet.kube import discovery, errors, openapi
 from devnet.kube.errors import ApiError
 from devnet.kube.faults import Faults
 from devnet.kube.patch import apply_patch, media_type
-from devnet.kube.resources import BY_GROUP_VERSION_PLURAL, NAMESPACES, PODS, ResourceType
+from devnet.kube.resources import BY_GROUP_VERSION_PLURAL, NAMESPACES, PODS, WORKLOAD_TYPES, ResourceType
+from devnet.kube.scale import scale_of, write_scale
 from devnet.kube.selectors import parse_field_selector, parse_label_selector
 from devnet.kube.store import Store, Stored, encode
 from devnet.kube.tables import table_for, wants_table
@@ -47,13 +48,17 @@ class Target:
     subresource: str | None = None
 
 
-def json_response(body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     payload = body if isinstance(body, bytes) else encode(body)
     return web.Response(body=payload, status=status, content_type=JSON, headers=headers)
 
 
 def error_response(error: ApiError) -> web.Response:
-    headers = {"Retry-After": str(error.retry_after_seconds)} if error.retry_after_seconds else None
+    headers = (
+        {"Retry-After": str(error.retry_after_seconds)} if error.retry_after_seconds is not None else None
+    )
     return json_response(error.status(), status=error.code, headers=headers)
 
 
@@ -84,7 +89,8 @@ def _decode_body(raw: bytes, content_type: str | None) -> Any:
     kind = media_type(content_type)
     if "protobuf" in kind or "cbor" in kind:
         raise errors.ApiError(
-            415, "UnsupportedMediaType",
+            415,
+            "UnsupportedMediaType",
             f"the body of the request was in an unknown format - accepted media types include: {JSON}, "
             "application/yaml",
         )
@@ -129,6 +135,10 @@ class KubeApi:
             return await self._dispatch(request)
         except ApiError as error:
             return error_response(error)
+        except web.HTTPRequestEntityTooLarge as too_large:
+            return error_response(
+                ApiError(413, "RequestEntityTooLarge", f"Request entity too large: {too_large.text}")
+            )
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception as exc:  # never a traceback on the wire, always a Status
@@ -145,8 +155,10 @@ class KubeApi:
         target = parse_target(path)
         if target is None:
             raise errors.no_such_resource()
-        if target.subresource not in (None, "status") or (
-            target.subresource == "status" and not target.rt.has_status
+        if (
+            target.subresource not in (None, "status", "scale")
+            or (target.subresource == "status" and not target.rt.has_status)
+            or (target.subresource == "scale" and target.rt not in WORKLOAD_TYPES)
         ):
             raise errors.no_such_resource()
         if target.name is None:
@@ -162,6 +174,15 @@ class KubeApi:
             return json_response(discovery.api_versions(self.server_address()))
         if path == "/apis":
             return json_response(discovery.api_group_list())
+        if path == "/openapi/v3":
+            return json_response(openapi.root_document())
+        if path.startswith("/openapi/v3/"):
+            gv = path.removeprefix("/openapi/v3/").split("/")
+            group, version = (gv[1], gv[2]) if gv[0] == "apis" and len(gv) == 3 else ("", gv[-1])
+            document = openapi.group_version_document(group, version) if gv[0] in ("api", "apis") else None
+            if document is None:
+                raise errors.no_such_resource()
+            return json_response(document)
         parts = path.strip("/").split("/")
         if parts == ["api", "v1"]:
             doc = discovery.api_resource_list("", "v1")
@@ -198,7 +219,9 @@ class KubeApi:
 
     @staticmethod
     def _list_body(rt: ResourceType, items: list[Stored], rv: int) -> bytes:
-        head = encode({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(rv)}})
+        head = encode(
+            {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(rv)}}
+        )
         return head[:-1] + b',"items":[' + b",".join(item.body for item in items) + b"]}"
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -253,6 +276,8 @@ class KubeApi:
         rt, name, sub = target.rt, target.name or "", target.subresource
         namespace = target.namespace or ""
         method = request.method
+        if sub == "scale":
+            return await self._scale(request, rt, namespace, name)
         if method == "GET":
             if wants_table(request.headers.get("Accept", "")):
                 stored = self.store.require(rt, namespace, name)
@@ -264,27 +289,55 @@ class KubeApi:
                 raise errors.conflict(rt, name)
             if method == "PUT":
                 body = _decode_body(raw, request.content_type)
-                stored = self.store.replace(rt, namespace, name, body, subresource=sub, dry_run=_dry_run(request))
+                stored = self.store.replace(
+                    rt, namespace, name, body, subresource=sub, dry_run=_dry_run(request)
+                )
             else:
                 content_type = request.headers.get("Content-Type")
                 stored = self.store.patch(
-                    rt, namespace, name, lambda current: apply_patch(current, raw, content_type),
-                    subresource=sub, dry_run=_dry_run(request),
+                    rt,
+                    namespace,
+                    name,
+                    lambda current: apply_patch(current, raw, content_type),
+                    subresource=sub,
+                    dry_run=_dry_run(request),
                 )
             return json_response(stored.body)
         if method == "DELETE" and sub is None:
             return self._delete(rt, namespace, name, await request.read(), request)
         raise errors.method_not_allowed()
 
-    def _delete(self, rt: ResourceType, namespace: str, name: str, raw: bytes, request: web.Request) -> web.Response:
+    async def _scale(self, request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
+        if request.method == "GET":
+            return json_response(scale_of(self.store.require(rt, namespace, name)))
+        if request.method not in ("PUT", "PATCH"):
+            raise errors.method_not_allowed()
+        raw = await request.read()
+        if self.faults.take_conflict(rt.plural, namespace, name) and self.store.get(rt, namespace, name):
+            raise errors.conflict(rt, name)
+        if request.method == "PUT":
+            return json_response(
+                write_scale(self.store, rt, namespace, name, _decode_body(raw, request.content_type))
+            )
+        with self.store.lock:
+            current = scale_of(self.store.require(rt, namespace, name))
+            patched = apply_patch(current, raw, request.headers.get("Content-Type"))
+            return json_response(write_scale(self.store, rt, namespace, name, patched))
+
+    def _delete(
+        self, rt: ResourceType, namespace: str, name: str, raw: bytes, request: web.Request
+    ) -> web.Response:
         preconditions: dict[str, Any] = {}
         if raw.strip():
             options = _decode_body(raw, request.content_type)
             if isinstance(options, dict):
                 preconditions = options.get("preconditions") or {}
         deleted = self.store.delete(
-            rt, namespace, name,
-            uid=preconditions.get("uid"), resource_version=preconditions.get("resourceVersion"),
+            rt,
+            namespace,
+            name,
+            uid=preconditions.get("uid"),
+            resource_version=preconditions.get("resourceVersion"),
             dry_run=_dry_run(request),
         )
         if rt is PODS:

@@ -170,7 +170,9 @@ class Controllers:
             if stored is None:
                 self._unready_pods.discard((namespace, name))
                 continue
-            doomed = stored.obj["metadata"]["uid"] in self._doomed_pods or self._faults.pod_never_ready(namespace, name)
+            doomed = stored.obj["metadata"]["uid"] in self._doomed_pods or self._faults.pod_never_ready(
+                namespace, name
+            )
             self._store.write_status(PODS, stored, running_status(stored.obj, not doomed, now))
         for namespace, name in self._faults.pod_faults():
             stored = self._store.get(PODS, namespace, name)
@@ -182,8 +184,10 @@ class Controllers:
         for namespace in sorted(namespaces):
             for pod in self._store.in_namespace(PODS, namespace):
                 owner = owner_of(pod.obj)
-                if owner is not None and owner.get("kind") in ("ReplicaSet", "StatefulSet") and not self._owner_alive(
-                    pod, owner
+                if (
+                    owner is not None
+                    and owner.get("kind") in ("ReplicaSet", "StatefulSet")
+                    and not self._owner_alive(pod, owner)
                 ):
                     self._store.delete(PODS, namespace, pod.name)
 
@@ -194,7 +198,10 @@ class Controllers:
         pod_hash = (pod.obj["metadata"].get("labels") or {}).get("pod-template-hash", "")
         deployment_name = owner["name"].removesuffix("-" + pod_hash)
         deployment = self._store.get(DEPLOYMENTS, pod.namespace, deployment_name)
-        return deployment is not None and replica_set_uid(deployment.obj["metadata"]["uid"], pod_hash) == owner["uid"]
+        return (
+            deployment is not None
+            and replica_set_uid(deployment.obj["metadata"]["uid"], pod_hash) == owner["uid"]
+        )
 
     # ------------------------------------------------------------------ pods
 
@@ -281,10 +288,16 @@ class Controllers:
 
         def split() -> _Rollout:
             pods = self._deployment_pods(deployment)
-            new = [p for p in pods if (p.obj["metadata"].get("labels") or {}).get("pod-template-hash") == pod_hash]
+            new = [
+                p
+                for p in pods
+                if (p.obj["metadata"].get("labels") or {}).get("pod-template-hash") == pod_hash
+            ]
             return _Rollout(new, [p for p in pods if p not in new])
 
-        if not paused and not self._faults.is_stalled(DEPLOYMENTS.plural, deployment.namespace, deployment.name):
+        if not paused and not self._faults.is_stalled(
+            DEPLOYMENTS.plural, deployment.namespace, deployment.name
+        ):
             self._roll_deployment(deployment, pod_hash, split())
         rollout = split()
         total, updated = len(rollout.all), len(rollout.pods_new)
@@ -306,22 +319,51 @@ class Controllers:
             round_up=False,
         )
         if available >= replicas - max_unavailable:
-            available_condition = _condition(previous, "Available", "True", "MinimumReplicasAvailable",
-                                             "Deployment has minimum availability.", now, touched=False)
+            available_condition = _condition(
+                previous,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                now,
+                touched=False,
+            )
         else:
-            available_condition = _condition(previous, "Available", "False", "MinimumReplicasUnavailable",
-                                             "Deployment does not have minimum availability.", now, touched=False)
+            available_condition = _condition(
+                previous,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                now,
+                touched=False,
+            )
 
         old_progressing = next((c for c in previous if c.get("type") == "Progressing"), None)
         if paused:
-            progressing = _condition(previous, "Progressing", "Unknown", "DeploymentPaused",
-                                     "Deployment is paused", now, touched=False)
+            progressing = _condition(
+                previous,
+                "Progressing",
+                "Unknown",
+                "DeploymentPaused",
+                "Deployment is paused",
+                now,
+                touched=False,
+            )
         elif complete:
-            progressing = _condition(previous, "Progressing", "True", "NewReplicaSetAvailable",
-                                     f'ReplicaSet "{rs_name}" has successfully progressed.', now, touched=moved)
+            progressing = _condition(
+                previous,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{rs_name}" has successfully progressed.',
+                now,
+                touched=moved,
+            )
         elif moved or old_progressing is None:
             reason, message = (
-                ("NewReplicaSetCreated", f'Created new replica set "{rs_name}"') if first_sight
+                ("NewReplicaSetCreated", f'Created new replica set "{rs_name}"')
+                if first_sight
                 else ("ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
             )
             progressing = _condition(previous, "Progressing", "True", reason, message, now, touched=True)
@@ -334,17 +376,26 @@ class Controllers:
                 and last_progress is not None
                 and now_seconds - last_progress > deadline
             ):
-                progressing = _condition(previous, "Progressing", "False", "ProgressDeadlineExceeded",
-                                         f'ReplicaSet "{rs_name}" has timed out progressing.', now, touched=True)
+                progressing = _condition(
+                    previous,
+                    "Progressing",
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    f'ReplicaSet "{rs_name}" has timed out progressing.',
+                    now,
+                    touched=True,
+                )
 
-        status = _without_zeros({
-            "observedGeneration": meta.get("generation", 1),
-            "replicas": total,
-            "updatedReplicas": updated,
-            "readyReplicas": ready,
-            "availableReplicas": available,
-            "unavailableReplicas": max(replicas - available, 0),
-        })
+        status = _without_zeros(
+            {
+                "observedGeneration": meta.get("generation", 1),
+                "replicas": total,
+                "updatedReplicas": updated,
+                "readyReplicas": ready,
+                "availableReplicas": available,
+                "unavailableReplicas": max(replicas - available, 0),
+            }
+        )
         status["conditions"] = [available_condition, progressing]
         self._store.write_status(DEPLOYMENTS, deployment, status, {REVISION_ANNOTATION: str(revision)})
         return not complete and not paused
@@ -382,7 +433,9 @@ class Controllers:
     def _revision_of(pod: Stored) -> str:
         return str((pod.obj["metadata"].get("labels") or {}).get("controller-revision-hash", ""))
 
-    def _roll_statefulset(self, sts: Stored, current_rev: str, update_rev: str, pods: dict[int, Stored]) -> None:
+    def _roll_statefulset(
+        self, sts: Stored, current_rev: str, update_rev: str, pods: dict[int, Stored]
+    ) -> None:
         spec = sts.obj["spec"]
         replicas = int(spec.get("replicas", 1))
         strategy = spec.get("updateStrategy") or {}
@@ -450,7 +503,12 @@ class Controllers:
         )
         self._store.write_status(STATEFULSETS, sts, status)
         partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0) if rolling else 0
-        settled = total == replicas and ready == replicas and (
-            not rolling or (updated >= replicas - partition and (partition > 0 or current_rev == update_rev))
+        settled = (
+            total == replicas
+            and ready == replicas
+            and (
+                not rolling
+                or (updated >= replicas - partition and (partition > 0 or current_rev == update_rev))
+            )
         )
         return not settled

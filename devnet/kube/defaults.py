@@ -93,6 +93,16 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
         spec.setdefault("priority", 0)
 
 
+def normalize_status(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Fields the apiserver always serializes, whatever a status writer sent (v37 requires `replicas`)."""
+    if rt is STATEFULSETS:
+        status = obj.get("status")
+        if not isinstance(status, dict):
+            status = obj["status"] = {}
+        status.setdefault("replicas", 0)
+        status.setdefault("availableReplicas", 0)
+
+
 def initial_status(rt: ResourceType) -> dict[str, Any] | None:
     """What a freshly created object's .status is (the apiserver drops any status a client sends on create)."""
     if rt is DEPLOYMENTS:

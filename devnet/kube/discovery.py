@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from devnet.kube.resources import ALL_TYPES, ResourceType
+from devnet.kube.resources import ALL_TYPES, WORKLOAD_TYPES, ResourceType
 
 SERVER_VERSION = {
     "major": "1",
@@ -87,6 +87,18 @@ def _status_subresource(rt: ResourceType) -> dict[str, Any]:
     }
 
 
+def _scale_subresource(rt: ResourceType) -> dict[str, Any]:
+    return {
+        "name": f"{rt.plural}/scale",
+        "singularName": "",
+        "namespaced": rt.namespaced,
+        "group": "autoscaling",
+        "version": "v1",
+        "kind": "Scale",
+        "verbs": ["get", "patch", "update"],
+    }
+
+
 def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     types = [rt for rt in ALL_TYPES if rt.group == group and rt.version == version]
     if not types:
@@ -94,6 +106,8 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     resources: list[dict[str, Any]] = []
     for rt in sorted(types, key=lambda t: t.plural):
         resources.append(_resource(rt))
+        if rt in WORKLOAD_TYPES:
+            resources.append(_scale_subresource(rt))
         if rt.has_status:
             resources.append(_status_subresource(rt))
     result: dict[str, Any] = {

@@ -67,7 +67,10 @@ def already_exists(rt: ResourceType, name: str) -> ApiError:
 def conflict(rt: ResourceType, name: str, why: str | None = None) -> ApiError:
     why = why or "the object has been modified; please apply your changes to the latest version and try again"
     return ApiError(
-        409, "Conflict", f'Operation cannot be fulfilled on {rt.qualified} "{name}": {why}', _details(rt, name)
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {rt.qualified} "{name}": {why}',
+        _details(rt, name),
     )
 
 
@@ -82,8 +85,12 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> 
         summary = f"[{summary}]"
     details = _details(rt, name, kind=rt.kind)
     details["causes"] = [{"reason": reason, "message": msg, "field": field} for field, reason, msg in causes]
-    return ApiError(422, "Invalid", f'{rt.kind}{"." + rt.group if rt.group else ""} "{name}" is invalid: {summary}',
-                    details)
+    return ApiError(
+        422,
+        "Invalid",
+        f'{rt.kind}{"." + rt.group if rt.group else ""} "{name}" is invalid: {summary}',
+        details,
+    )
 
 
 def patch_rejected(message: str) -> ApiError:
@@ -106,7 +113,9 @@ def unsupported_media_type(content_type: str) -> ApiError:
 
 
 def method_not_allowed() -> ApiError:
-    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    return ApiError(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
 
 
 def no_such_resource() -> ApiError:
@@ -132,7 +141,7 @@ REASON_BY_CODE = {
 }
 
 
-def server_error(code: int, message: str | None = None) -> ApiError:
+def server_error(code: int, message: str | None = None, retry_after: int | None = None) -> ApiError:
     reason = REASON_BY_CODE.get(code, "InternalError")
     message = message or {
         429: "Too many requests, please try again later.",
@@ -140,11 +149,12 @@ def server_error(code: int, message: str | None = None) -> ApiError:
         504: "the server was unable to return a response in the time allotted, but may still be processing the request",
     }.get(code, "Internal error occurred: injected fault")
     details: dict[str, Any] = {"causes": [{"message": message}]}
-    retry_after = 1 if code in (429, 503) else None
-    if retry_after:
+    if retry_after is not None:
         details["retryAfterSeconds"] = retry_after
     return ApiError(code, reason, message, details, retry_after_seconds=retry_after)
 
 
 def internal(message: str) -> ApiError:
-    return ApiError(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+    return ApiError(
+        500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]}
+    )

@@ -1,8 +1,10 @@
 """Fault injection: what a test (in-process or over `POST /devnet/faults`) can make the cluster do wrong.
 
 Fault JSON bodies (`type` picks the kind; filters are optional and narrow where a fault applies):
-- `{"type": "error", "status": 503, "count": 2, "method": "PUT", "path_prefix": "/api/v1/"}`
+- `{"type": "error", "status": 503, "count": 2, "method": "PUT", "path_prefix": "/api/v1/", "retry_after": 0}`
   the next `count` (default 1) matching API requests fail with a real Status body of that code (default 500).
+  `retry_after` sets a Retry-After header (default: 1 for 429, none otherwise); note that the v37 client and
+  client-go transparently retry 429/5xx responses that carry one (up to 10 times).
 - `{"type": "conflict", "count": 3, "resource": "configmaps", "namespace": "ns", "name": "peers"}`
   the next `count` (default 1) updates (PUT/PATCH) of a matching existing object get 409 Conflict.
 - `{"type": "latency", "seconds": 0.2, "count": 10, "method": "GET", "path_prefix": "/apis/"}`
@@ -28,7 +30,7 @@ from devnet.kube.errors import ApiError, server_error
 
 FAULT_TYPES = ("error", "conflict", "latency", "stall", "never_ready")
 _FIELDS = {
-    "error": {"status", "count", "method", "path_prefix"},
+    "error": {"status", "count", "method", "path_prefix", "retry_after"},
     "conflict": {"count", "resource", "namespace", "name"},
     "latency": {"seconds", "count", "method", "path_prefix"},
     "stall": {"resource", "namespace", "name"},
@@ -42,6 +44,7 @@ class Fault:
     type: str
     count: int | None = None  # remaining uses; None = until cleared
     status: int | None = None
+    retry_after: int | None = None
     seconds: float | None = None
     method: str | None = None
     path_prefix: str | None = None
@@ -99,13 +102,21 @@ def _parse(spec: Any, fault_id: str) -> Fault:
         if not isinstance(status, int) or not 400 <= status <= 599:
             raise FaultSpecError("status must be an HTTP error code (400-599)")
         fault.status = status
+        retry_after = spec.get("retry_after", 1 if status == 429 else None)
+        if retry_after is not None and (
+            not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0
+        ):
+            raise FaultSpecError("retry_after must be a non-negative integer (seconds)")
+        fault.retry_after = retry_after
     if kind == "latency":
         seconds = spec.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds <= 60:
             raise FaultSpecError("seconds must be a number between 0 and 60")
         fault.seconds = float(seconds)
     if kind in ("stall", "never_ready") and not (fault.namespace and (fault.name or fault.pod)):
-        raise FaultSpecError(f"a {kind} fault needs namespace and name" + (" (or pod)" if kind == "never_ready" else ""))
+        raise FaultSpecError(
+            f"a {kind} fault needs namespace and name" + (" (or pod)" if kind == "never_ready" else "")
+        )
     if kind == "never_ready" and fault.pod:
         fault.count = None  # a named pod stays un-Ready until the fault is cleared
     if kind == "stall" and fault.resource not in (None, "deployments", "statefulsets"):
@@ -163,7 +174,7 @@ class Faults:
         if not self._faults:
             return None
         fault = self._take("error", lambda f: f._matches_request(method, path))
-        return server_error(fault.status or 500) if fault else None
+        return server_error(fault.status or 500, retry_after=fault.retry_after) if fault else None
 
     def take_conflict(self, plural: str, namespace: str, name: str) -> bool:
         if not self._faults:
@@ -180,15 +191,20 @@ class Faults:
         """Called once per pod a controller creates: does this new pod stay un-Ready forever?"""
         if not self._faults:
             return False
-        return self._take(
-            "never_ready", lambda f: f.pod is None and f.namespace == namespace and f.name == workload
-        ) is not None
+        return (
+            self._take(
+                "never_ready", lambda f: f.pod is None and f.namespace == namespace and f.name == workload
+            )
+            is not None
+        )
 
     def pod_never_ready(self, namespace: str, pod: str) -> bool:
         if not self._faults:
             return False
         with self._lock:
-            return any(f.type == "never_ready" and f.namespace == namespace and f.pod == pod for f in self._faults)
+            return any(
+                f.type == "never_ready" and f.namespace == namespace and f.pod == pod for f in self._faults
+            )
 
     def has_pod_faults(self) -> bool:
         with self._lock:

@@ -16,7 +16,9 @@ def kubeconfig(server: str, context: str) -> dict[str, Any]:
         "clusters": [{"name": context, "cluster": {"server": server}}],
         # An empty user: clients send no Authorization header, which the emulator does not ask for.
         "users": [{"name": context, "user": {}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": "default"}}],
+        "contexts": [
+            {"name": context, "context": {"cluster": context, "user": context, "namespace": "default"}}
+        ],
         "current-context": context,
     }
 

@@ -11,32 +11,42 @@ from typing import Any
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
-def namespace(name: str, labels: dict[str, str] | None = None,
-              annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def namespace(
+    name: str, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name, "labels": dict(labels or {})}
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
-def configmap(name: str, namespace: str, data: dict[str, str],
-              annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def configmap(
+    name: str, namespace: str, data: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": dict(data)}
 
 
-def pod_template(app: str, image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
-                 annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def pod_template(
+    app: str, image: str = "ghcr.io/cosmos/gaiad:v19.0.0", annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"labels": {"app": app}}
     if annotations:
         metadata["annotations"] = dict(annotations)
     return {"metadata": metadata, "spec": {"containers": [{"name": "node", "image": image}]}}
 
 
-def deployment(name: str, namespace: str, replicas: int = 1, *, image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
-               template_annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+def deployment(
+    name: str,
+    namespace: str,
+    replicas: int = 1,
+    *,
+    image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
+    template_annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -50,8 +60,15 @@ def deployment(name: str, namespace: str, replicas: int = 1, *, image: str = "gh
     }
 
 
-def statefulset(name: str, namespace: str, replicas: int = 1, *, image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
-                template_annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+def statefulset(
+    name: str,
+    namespace: str,
+    replicas: int = 1,
+    *,
+    image: str = "ghcr.io/cosmos/gaiad:v19.0.0",
+    template_annotations: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",

@@ -1,10 +1,13 @@
 """PATCH bodies: JSON Patch (RFC 6902), JSON Merge Patch (RFC 7386) and strategic merge patch.
 
-Strategic merge patch is emulated as a merge patch on maps plus the map-level directives
-(`$patch: replace|delete`, `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` and `$retainKeys`,
-the latter two ignored). NOT emulated: merging lists of objects by their patch merge key (e.g. `containers`
-by `name`); any list in a strategic patch replaces the stored list wholesale, as in a merge patch. The
-restart patch kubectl and peersync send touches only maps, so this does not affect rollouts.
+Strategic merge patch is emulated as a merge patch on maps plus the directives `$patch: replace|delete`
+(maps and list items), `$deleteFromPrimitiveList/<field>` and `$setElementOrder/<field>` (`$retainKeys` is
+ignored). Lists of objects are merged by their patch merge key for the fields of the types we serve
+(`containers`/`initContainers`/`env`/`volumes`/`imagePullSecrets` by name, container `ports` by containerPort,
+`volumeMounts` by mountPath, `ownerReferences` by uid, `conditions` by type), which is what `kubectl apply`,
+`kubectl set image` and `kubectl edit` rely on. NOT emulated: list-merge for any other list (it replaces
+the stored list wholesale, as a merge patch would), composite merge keys, and `$retainKeys`. The restart patch
+kubectl and peersync send touches only maps.
 
 Any other Content-Type is answered with 415, like the apiserver.
 """
@@ -37,7 +40,9 @@ def apply_patch(current: dict[str, Any], body: bytes, content_type: str | None) 
     if kind == JSON_PATCH:
         return json_patch(current, patch)
     if not isinstance(patch, dict):
-        raise bad_request(f"error decoding patch: a {kind} body must be a JSON object, got {type(patch).__name__}")
+        raise bad_request(
+            f"error decoding patch: a {kind} body must be a JSON object, got {type(patch).__name__}"
+        )
     if kind == MERGE_PATCH:
         return merge_patch(current, patch)
     return strategic_merge_patch(current, patch)
@@ -63,6 +68,49 @@ def merge_patch(target: Any, patch: Any) -> Any:
 # strategic merge patch (maps only)
 
 
+# Patch merge keys (the `patchMergeKey` struct tags) of the list fields in the types the emulator serves.
+MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "imagePullSecrets": "name",
+    "resourceClaims": "name",
+    "ports": "containerPort",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "hostAliases": "ip",
+    "ownerReferences": "uid",
+    "conditions": "type",
+}
+
+
+def _merge_list(target: Any, patch: list[Any], key: str, order: list[Any] | None) -> list[Any]:
+    if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
+        return [copy.deepcopy(item) for item in patch if not (isinstance(item, dict) and "$patch" in item)]
+    result = [item for item in (target if isinstance(target, list) else [])]
+    for item in patch:
+        if not isinstance(item, dict) or key not in item:
+            result.append(copy.deepcopy(item))
+            continue
+        index = next(
+            (i for i, old in enumerate(result) if isinstance(old, dict) and old.get(key) == item[key]), None
+        )
+        if item.get("$patch") == "delete":
+            if index is not None:
+                result.pop(index)
+        elif index is None:
+            result.append({k: copy.deepcopy(v) for k, v in item.items() if k != "$patch"})
+        else:
+            result[index] = strategic_merge_patch(result[index], item)
+    if order:
+        wanted = [entry.get(key) for entry in order if isinstance(entry, dict)]
+        rank = {value: i for i, value in enumerate(wanted)}
+        result.sort(key=lambda item: rank.get(item.get(key) if isinstance(item, dict) else None, len(rank)))
+    return result
+
+
 def strategic_merge_patch(target: Any, patch: dict[str, Any]) -> Any:
     directive = patch.get("$patch")
     if directive == "delete":
@@ -72,6 +120,10 @@ def strategic_merge_patch(target: Any, patch: dict[str, Any]) -> Any:
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys") or key.startswith("$setElementOrder/"):
+            continue
+        if isinstance(value, list) and key in MERGE_KEYS:
+            order = patch.get(f"$setElementOrder/{key}")
+            result[key] = _merge_list(result.get(key), value, MERGE_KEYS[key], order)
             continue
         if key.startswith("$deleteFromPrimitiveList/"):
             field = key.split("/", 1)[1]

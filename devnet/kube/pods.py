@@ -30,8 +30,12 @@ def replica_set_uid(deployment_uid: str, pod_template_hash: str) -> str:
 
 def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
     return {
-        "apiVersion": api_version, "kind": kind, "name": name, "uid": uid,
-        "controller": True, "blockOwnerDeletion": True,
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
     }
 
 
@@ -87,12 +91,19 @@ def running_status(pod: dict[str, Any], ready: bool, now: str) -> dict[str, Any]
     def condition(kind: str, status: str) -> dict[str, Any]:
         old = next((c for c in previous.get("conditions") or [] if c.get("type") == kind), None)
         since = old["lastTransitionTime"] if old and old.get("status") == status else now
-        result: dict[str, Any] = {"type": kind, "status": status, "lastProbeTime": None, "lastTransitionTime": since}
+        result: dict[str, Any] = {
+            "type": kind,
+            "status": status,
+            "lastProbeTime": None,
+            "lastTransitionTime": since,
+        }
         if status == "False":
             result["reason"] = "ContainersNotReady"
-            result["message"] = "containers with unready status: [" + " ".join(
-                c["name"] for c in pod["spec"].get("containers") or []
-            ) + "]"
+            result["message"] = (
+                "containers with unready status: ["
+                + " ".join(c["name"] for c in pod["spec"].get("containers") or [])
+                + "]"
+            )
         return result
 
     uid = pod["metadata"]["uid"]

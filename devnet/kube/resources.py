@@ -42,25 +42,59 @@ class ResourceType:
 
 
 NAMESPACES = ResourceType(
-    plural="namespaces", singular="namespace", kind="Namespace", group="", version="v1",
-    namespaced=False, short_names=("ns",), has_status=True,
+    plural="namespaces",
+    singular="namespace",
+    kind="Namespace",
+    group="",
+    version="v1",
+    namespaced=False,
+    short_names=("ns",),
+    has_status=True,
 )
 CONFIGMAPS = ResourceType(
-    plural="configmaps", singular="configmap", kind="ConfigMap", group="", version="v1",
-    namespaced=True, short_names=("cm",),
+    plural="configmaps",
+    singular="configmap",
+    kind="ConfigMap",
+    group="",
+    version="v1",
+    namespaced=True,
+    short_names=("cm",),
 )
 PODS = ResourceType(
-    plural="pods", singular="pod", kind="Pod", group="", version="v1",
-    namespaced=True, short_names=("po",), has_status=True, categories=("all",),
+    plural="pods",
+    singular="pod",
+    kind="Pod",
+    group="",
+    version="v1",
+    namespaced=True,
+    short_names=("po",),
+    has_status=True,
+    categories=("all",),
 )
 DEPLOYMENTS = ResourceType(
-    plural="deployments", singular="deployment", kind="Deployment", group="apps", version="v1",
-    namespaced=True, short_names=("deploy",), has_status=True, tracks_generation=True,
-    annotations_bump_generation=True, categories=("all",),
+    plural="deployments",
+    singular="deployment",
+    kind="Deployment",
+    group="apps",
+    version="v1",
+    namespaced=True,
+    short_names=("deploy",),
+    has_status=True,
+    tracks_generation=True,
+    annotations_bump_generation=True,
+    categories=("all",),
 )
 STATEFULSETS = ResourceType(
-    plural="statefulsets", singular="statefulset", kind="StatefulSet", group="apps", version="v1",
-    namespaced=True, short_names=("sts",), has_status=True, tracks_generation=True, categories=("all",),
+    plural="statefulsets",
+    singular="statefulset",
+    kind="StatefulSet",
+    group="apps",
+    version="v1",
+    namespaced=True,
+    short_names=("sts",),
+    has_status=True,
+    tracks_generation=True,
+    categories=("all",),
 )
 
 ALL_TYPES: tuple[ResourceType, ...] = (NAMESPACES, CONFIGMAPS, PODS, DEPLOYMENTS, STATEFULSETS)

@@ -103,7 +103,9 @@ def parse_label_selector(text: str | None) -> LabelSelector:
                 raise bad_request(f"unable to parse requirement: '!' cannot precede {op} in {text!r}")
             values = tuple(v.strip() for v in raw.split(",")) if raw.strip() else ()
             if op == "in" and not values:
-                raise bad_request(f"unable to parse requirement: for 'in' operator, values set can't be empty: {text!r}")
+                raise bad_request(
+                    f"unable to parse requirement: for 'in' operator, values set can't be empty: {text!r}"
+                )
             _check_key(key, text)
             for v in values:
                 _check_value(v, text)
@@ -113,7 +115,9 @@ def parse_label_selector(text: str | None) -> LabelSelector:
             _check_key(key, text)
             if op in (">", "<"):
                 if not re.fullmatch(r"-?\d+", value):
-                    raise bad_request(f"unable to parse requirement: for {op!r} operator, value must be an integer")
+                    raise bad_request(
+                        f"unable to parse requirement: for {op!r} operator, value must be an integer"
+                    )
             else:
                 _check_value(value, text)
             requirements.append(Requirement(key, "=" if op == "==" else op, (value,)))
@@ -137,7 +141,9 @@ def selector_from_label_selector_object(selector: Mapping[str, Any] | None) -> L
     operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
     for expr in selector.get("matchExpressions") or []:
         requirements.append(
-            Requirement(expr["key"], operators.get(expr.get("operator", ""), "in"), tuple(expr.get("values") or ()))
+            Requirement(
+                expr["key"], operators.get(expr.get("operator", ""), "in"), tuple(expr.get("values") or ())
+            )
         )
     return LabelSelector(tuple(requirements))
 

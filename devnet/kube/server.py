@@ -38,8 +38,15 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # the apiserver's request size limit
 
 
 class KubeEmulator:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, step_seconds: float = 0.2, *, seed: int = 0,
-                 history_size: int = 50_000) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        step_seconds: float = 0.2,
+        *,
+        seed: int = 0,
+        history_size: int = 50_000,
+    ) -> None:
         if step_seconds < 0:
             raise ValueError("step_seconds must be >= 0")
         self.host = host
@@ -144,7 +151,9 @@ class KubeEmulator:
         stored = self.store.get(resources.resolve(kind), namespace, name)
         return stored.copy() if stored else None
 
-    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         items, _ = self.store.list(resources.resolve(kind), namespace, parse_label_selector(label_selector))
         return [item.copy() for item in items]
 

@@ -28,18 +28,36 @@ from typing import Any
 
 from devnet.kube import errors
 from devnet.kube.clock import Clock
-from devnet.kube.defaults import apply_defaults, initial_status
+from devnet.kube.defaults import apply_defaults, initial_status, normalize_status
 from devnet.kube.resources import ALL_TYPES, NAMESPACES, ResourceType
 from devnet.kube.selectors import FieldSelector, LabelSelector
 from devnet.kube.validation import check_shape, check_update, check_valid, precondition_uid
 
 _METADATA_ORDER = (
-    "name", "generateName", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-    "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers",
+    "name",
+    "generateName",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
 )
 # Fields only the server sets; a client's values are ignored (or checked, for uid).
-_SERVER_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds",
-                    "selfLink", "managedFields")
+_SERVER_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+    "managedFields",
+)
 
 
 def encode(obj: Any) -> bytes:
@@ -303,7 +321,9 @@ class Store:
         new: dict[str, Any] = body
         metadata = new.setdefault("metadata", {})
         if metadata.get("name") and metadata["name"] != name:
-            raise errors.bad_request(f"the name of the object ({metadata['name']}) does not match the name on the URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({metadata['name']}) does not match the name on the URL ({name})"
+            )
         with self.lock:
             old = self.require(rt, namespace, name)
             expected = metadata.get("resourceVersion")
@@ -320,7 +340,9 @@ class Store:
                 updated = self._prepare_main_update(rt, new, old.obj)
             return self._write(rt, updated, old, dry_run)
 
-    def _prepare_main_update(self, rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    def _prepare_main_update(
+        self, rt: ResourceType, new: dict[str, Any], old: dict[str, Any]
+    ) -> dict[str, Any]:
         metadata, old_meta = new["metadata"], old["metadata"]
         for key in _SERVER_METADATA:
             metadata.pop(key, None)
@@ -344,6 +366,7 @@ class Store:
 
     def _write(self, rt: ResourceType, updated: dict[str, Any], old: Stored, dry_run: bool) -> Stored:
         updated["metadata"]["resourceVersion"] = old.obj["metadata"]["resourceVersion"]
+        normalize_status(rt, updated)
         updated = _ordered(rt, updated)
         if updated == old.obj or dry_run:
             # The apiserver does not write an object that did not change: same RV, no watch event.
@@ -375,8 +398,17 @@ class Store:
                     "the namespace of the provided object does not match the namespace sent on the request"
                 )
             if metadata.get("uid", old.obj["metadata"]["uid"]) != old.obj["metadata"]["uid"]:
-                raise errors.invalid(rt, name, [("metadata.uid", "FieldValueInvalid",
-                                                 f'Invalid value: "{metadata.get("uid")}": field is immutable')])
+                raise errors.invalid(
+                    rt,
+                    name,
+                    [
+                        (
+                            "metadata.uid",
+                            "FieldValueInvalid",
+                            f'Invalid value: "{metadata.get("uid")}": field is immutable',
+                        )
+                    ],
+                )
             return self.replace(rt, namespace, name, patched, subresource=subresource, dry_run=dry_run)
 
     def delete(
@@ -394,11 +426,18 @@ class Store:
             old = self.require(rt, namespace, name)
             meta = old.obj["metadata"]
             if uid and uid != meta["uid"]:
-                raise errors.conflict(rt, name, f"Precondition failed: UID in precondition: {uid}, "
-                                      f"UID in object meta: {meta['uid']}")
+                raise errors.conflict(
+                    rt,
+                    name,
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta['uid']}",
+                )
             if resource_version and resource_version != meta["resourceVersion"]:
-                raise errors.conflict(rt, name, f"Precondition failed: ResourceVersion in precondition: "
-                                      f"{resource_version}, ResourceVersion in object meta: {meta['resourceVersion']}")
+                raise errors.conflict(
+                    rt,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: "
+                    f"{resource_version}, ResourceVersion in object meta: {meta['resourceVersion']}",
+                )
             if dry_run:
                 return old
             if rt is NAMESPACES:

@@ -84,8 +84,14 @@ def _columns(rt: ResourceType) -> list[Column]:
         return [
             ("Ready", "string", 0, _pod_ready),
             ("Status", "string", 0, _pod_status),
-            ("Restarts", "string", 0, lambda o: str(sum(
-                c.get("restartCount", 0) for c in status(o).get("containerStatuses") or []))),
+            (
+                "Restarts",
+                "string",
+                0,
+                lambda o: str(
+                    sum(c.get("restartCount", 0) for c in status(o).get("containerStatuses") or [])
+                ),
+            ),
             ("IP", "string", 1, lambda o: status(o).get("podIP") or "<none>"),
             ("Node", "string", 1, lambda o: spec(o).get("nodeName") or "<none>"),
             ("Nominated Node", "string", 1, lambda o: "<none>"),
@@ -93,7 +99,12 @@ def _columns(rt: ResourceType) -> list[Column]:
         ]
     if rt is DEPLOYMENTS:
         return [
-            ("Ready", "string", 0, lambda o: f"{status(o).get('readyReplicas', 0)}/{spec(o).get('replicas', 1)}"),
+            (
+                "Ready",
+                "string",
+                0,
+                lambda o: f"{status(o).get('readyReplicas', 0)}/{spec(o).get('replicas', 1)}",
+            ),
             ("Up-to-date", "integer", 0, lambda o: status(o).get("updatedReplicas", 0)),
             ("Available", "integer", 0, lambda o: status(o).get("availableReplicas", 0)),
             ("Containers", "string", 1, lambda o: ",".join(c.get("name", "") for c in _containers(o))),
@@ -102,7 +113,12 @@ def _columns(rt: ResourceType) -> list[Column]:
         ]
     if rt is STATEFULSETS:
         return [
-            ("Ready", "string", 0, lambda o: f"{status(o).get('readyReplicas', 0)}/{spec(o).get('replicas', 1)}"),
+            (
+                "Ready",
+                "string",
+                0,
+                lambda o: f"{status(o).get('readyReplicas', 0)}/{spec(o).get('replicas', 1)}",
+            ),
             ("Containers", "string", 1, lambda o: ",".join(c.get("name", "") for c in _containers(o))),
             ("Images", "string", 1, lambda o: ",".join(c.get("image", "") for c in _containers(o))),
         ]
@@ -120,20 +136,35 @@ def table_for(rt: ResourceType, items: list[Stored], rv: int, clock: Clock) -> d
         created = clock.parse(obj["metadata"].get("creationTimestamp"))
         return "<unknown>" if created is None else human_duration(now - created)
 
-    ordered: list[Column] = [("Name", "string", 0, lambda o: o["metadata"]["name"]), *head,
-                             ("Age", "string", 0, age), *tail]
+    ordered: list[Column] = [
+        ("Name", "string", 0, lambda o: o["metadata"]["name"]),
+        *head,
+        ("Age", "string", 0, age),
+        *tail,
+    ]
     definitions = [
-        {"name": name, "type": kind, "format": "name" if name == "Name" else "", "description": name,
-         "priority": priority}
+        {
+            "name": name,
+            "type": kind,
+            "format": "name" if name == "Name" else "",
+            "description": name,
+            "priority": priority,
+        }
         for name, kind, priority, _ in ordered
     ]
     rows = []
     for stored in items:
         obj = stored.obj
-        rows.append({
-            "cells": [cell(obj) for _, _, _, cell in ordered],
-            "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]},
-        })
+        rows.append(
+            {
+                "cells": [cell(obj) for _, _, _, cell in ordered],
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj["metadata"],
+                },
+            }
+        )
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

@@ -78,6 +78,7 @@ def check_shape(rt: ResourceType, obj: Any) -> None:
         _expect(metadata.get(key), str, f"ObjectMeta.metadata.{key}", "string")
     _string_map(metadata.get("labels"), "ObjectMeta.metadata.labels")
     _string_map(metadata.get("annotations"), "ObjectMeta.metadata.annotations")
+    _expect(obj.get("status"), dict, f"{rt.kind}.status", f"v1.{rt.kind}Status")
     if rt is CONFIGMAPS:
         _string_map(obj.get("data"), "ConfigMap.data")
         _string_map(obj.get("binaryData"), "ConfigMap.binaryData")
@@ -87,7 +88,9 @@ def check_shape(rt: ResourceType, obj: Any) -> None:
     if rt in (DEPLOYMENTS, STATEFULSETS) and isinstance(spec, dict):
         _expect(spec.get("replicas"), int, f"{rt.kind}Spec.spec.replicas", "int32")
         _expect(spec.get("paused"), bool, "DeploymentSpec.spec.paused", "bool")
-        _expect(spec.get("progressDeadlineSeconds"), int, "DeploymentSpec.spec.progressDeadlineSeconds", "int32")
+        _expect(
+            spec.get("progressDeadlineSeconds"), int, "DeploymentSpec.spec.progressDeadlineSeconds", "int32"
+        )
         _expect(spec.get("selector"), dict, f"{rt.kind}Spec.spec.selector", "v1.LabelSelector")
         template = spec.get("template")
         _expect(template, dict, f"{rt.kind}Spec.spec.template", "v1.PodTemplateSpec")
@@ -97,7 +100,9 @@ def check_shape(rt: ResourceType, obj: Any) -> None:
             _string_map(template_meta.get("labels"), "ObjectMeta.spec.template.metadata.labels")
             _string_map(template_meta.get("annotations"), "ObjectMeta.spec.template.metadata.annotations")
             _expect(template.get("spec"), dict, "PodTemplateSpec.spec.template.spec", "v1.PodSpec")
-            _check_containers_shape((template.get("spec") or {}).get("containers"), "spec.template.spec.containers")
+            _check_containers_shape(
+                (template.get("spec") or {}).get("containers"), "spec.template.spec.containers"
+            )
     if rt is PODS and isinstance(spec, dict):
         _check_containers_shape(spec.get("containers"), "spec.containers")
 
@@ -112,7 +117,9 @@ def _meta_causes(rt: ResourceType, metadata: dict[str, Any]) -> list[Cause]:
     causes: list[Cause] = []
     name = metadata.get("name")
     if not name:
-        causes.append(("metadata.name", "FieldValueRequired", "Required value: name or generateName is required"))
+        causes.append(
+            ("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")
+        )
     elif rt is NAMESPACES:
         if len(name) > 63 or not _DNS_LABEL.match(name):
             causes.append(("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {LABEL_HELP}'))
@@ -120,17 +127,34 @@ def _meta_causes(rt: ResourceType, metadata: dict[str, Any]) -> list[Cause]:
         causes.append(("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {SUBDOMAIN_HELP}'))
     for key, value in (metadata.get("labels") or {}).items():
         if not _LABEL_KEY_RE.match(key):
-            causes.append(("metadata.labels", "FieldValueInvalid", f'Invalid value: "{key}": name part must '
-                           "consist of alphanumeric characters, '-', '_' or '.'"))
+            causes.append(
+                (
+                    "metadata.labels",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{key}": name part must '
+                    "consist of alphanumeric characters, '-', '_' or '.'",
+                )
+            )
         if len(value) > 63 or not _LABEL_VALUE_RE.match(value):
-            causes.append(("metadata.labels", "FieldValueInvalid",
-                           f'Invalid value: "{value}": a valid label must be an empty string or consist of '
-                           "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                           "character"))
+            causes.append(
+                (
+                    "metadata.labels",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{value}": a valid label must be an empty string or consist of '
+                    "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                    "character",
+                )
+            )
     for key in metadata.get("annotations") or {}:
         if not _LABEL_KEY_RE.match(key):
-            causes.append(("metadata.annotations", "FieldValueInvalid", f'Invalid value: "{key}": name part must '
-                           "consist of alphanumeric characters, '-', '_' or '.'"))
+            causes.append(
+                (
+                    "metadata.annotations",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{key}": name part must '
+                    "consist of alphanumeric characters, '-', '_' or '.'",
+                )
+            )
     return causes
 
 
@@ -143,7 +167,9 @@ def _container_causes(containers: Any, field: str) -> list[Cause]:
         if not name:
             causes.append((f"{field}[{i}].name", "FieldValueRequired", "Required value"))
         elif not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.match(name):
-            causes.append((f"{field}[{i}].name", "FieldValueInvalid", f'Invalid value: "{name}": {LABEL_HELP}'))
+            causes.append(
+                (f"{field}[{i}].name", "FieldValueInvalid", f'Invalid value: "{name}": {LABEL_HELP}')
+            )
         if not container.get("image"):
             causes.append((f"{field}[{i}].image", "FieldValueRequired", "Required value"))
     return causes
@@ -151,21 +177,35 @@ def _container_causes(containers: Any, field: str) -> list[Cause]:
 
 def _workload_causes(spec: dict[str, Any] | None) -> list[Cause]:
     if spec is None:
-        return [("spec.selector", "FieldValueRequired", "Required value"),
-                ("spec.template.spec.containers", "FieldValueRequired", "Required value")]
+        return [
+            ("spec.selector", "FieldValueRequired", "Required value"),
+            ("spec.template.spec.containers", "FieldValueRequired", "Required value"),
+        ]
     causes: list[Cause] = []
     if (spec.get("replicas") or 0) < 0:
-        causes.append(("spec.replicas", "FieldValueInvalid",
-                       f"Invalid value: {spec['replicas']}: must be greater than or equal to 0"))
+        causes.append(
+            (
+                "spec.replicas",
+                "FieldValueInvalid",
+                f"Invalid value: {spec['replicas']}: must be greater than or equal to 0",
+            )
+        )
     selector = spec.get("selector")
     template = spec.get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         causes.append(("spec.selector", "FieldValueRequired", "Required value"))
     elif not selector_from_label_selector_object(selector).matches(labels):
-        causes.append(("spec.template.metadata.labels", "FieldValueInvalid",
-                       f"Invalid value: {labels!r}: `selector` does not match template `labels`"))
-    causes += _container_causes((template.get("spec") or {}).get("containers"), "spec.template.spec.containers")
+        causes.append(
+            (
+                "spec.template.metadata.labels",
+                "FieldValueInvalid",
+                f"Invalid value: {labels!r}: `selector` does not match template `labels`",
+            )
+        )
+    causes += _container_causes(
+        (template.get("spec") or {}).get("containers"), "spec.template.spec.containers"
+    )
     return causes
 
 
@@ -175,8 +215,14 @@ def check_valid(rt: ResourceType, obj: dict[str, Any]) -> None:
     if rt is CONFIGMAPS:
         for key in list(obj.get("data") or {}) + list(obj.get("binaryData") or {}):
             if not _CONFIG_KEY.match(key) or len(key) > 253:
-                causes.append((f"data[{key}]", "FieldValueInvalid", f'Invalid value: "{key}": a valid config key '
-                               "must consist of alphanumeric characters, '-', '_' or '.'"))
+                causes.append(
+                    (
+                        f"data[{key}]",
+                        "FieldValueInvalid",
+                        f'Invalid value: "{key}": a valid config key '
+                        "must consist of alphanumeric characters, '-', '_' or '.'",
+                    )
+                )
     elif rt in (DEPLOYMENTS, STATEFULSETS):
         causes += _workload_causes(obj.get("spec"))
     elif rt is PODS:
@@ -186,7 +232,12 @@ def check_valid(rt: ResourceType, obj: dict[str, Any]) -> None:
 
 
 _STATEFULSET_MUTABLE_SPEC = {
-    "replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy", "minReadySeconds",
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
 }
 
 
@@ -196,23 +247,41 @@ def check_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> 
     causes: list[Cause] = []
     new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
     if rt in (DEPLOYMENTS, STATEFULSETS) and new_spec.get("selector") != old_spec.get("selector"):
-        causes.append(("spec.selector", "FieldValueInvalid",
-                       f"Invalid value: {new_spec.get('selector')!r}: field is immutable"))
+        causes.append(
+            (
+                "spec.selector",
+                "FieldValueInvalid",
+                f"Invalid value: {new_spec.get('selector')!r}: field is immutable",
+            )
+        )
     if rt is STATEFULSETS:
         changed = {
-            k for k in set(new_spec) | set(old_spec)
+            k
+            for k in set(new_spec) | set(old_spec)
             if k not in _STATEFULSET_MUTABLE_SPEC and k != "selector" and new_spec.get(k) != old_spec.get(k)
         }
         if changed:
-            causes.append(("spec", "FieldValueForbidden",
-                           "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
-                           "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
-                           "'minReadySeconds' are forbidden"))
-    if rt is CONFIGMAPS and old.get("immutable") and (
-        new.get("data") != old.get("data") or new.get("binaryData") != old.get("binaryData")
-        or not new.get("immutable")
+            causes.append(
+                (
+                    "spec",
+                    "FieldValueForbidden",
+                    "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                    "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                    "'minReadySeconds' are forbidden",
+                )
+            )
+    if (
+        rt is CONFIGMAPS
+        and old.get("immutable")
+        and (
+            new.get("data") != old.get("data")
+            or new.get("binaryData") != old.get("binaryData")
+            or not new.get("immutable")
+        )
     ):
-        causes.append(("data", "FieldValueForbidden", "Forbidden: field is immutable when `immutable` is set"))
+        causes.append(
+            ("data", "FieldValueForbidden", "Forbidden: field is immutable when `immutable` is set")
+        )
     if causes:
         raise invalid(rt, name, causes)
 
@@ -220,7 +289,8 @@ def check_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> 
 def precondition_uid(rt: ResourceType, new_uid: str | None, old_uid: str) -> None:
     if new_uid and new_uid != old_uid:
         raise ApiError(
-            409, "Conflict",
+            409,
+            "Conflict",
             f'Operation cannot be fulfilled on {rt.qualified} "": Precondition failed: UID in precondition: '
             f"{new_uid}, UID in object meta: {old_uid}",
         )

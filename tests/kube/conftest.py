@@ -69,7 +69,14 @@ def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
         pytest.skip("kubectl is not installed")
 
     def run(*args: str, timeout: float = 40) -> subprocess.CompletedProcess[str]:
-        command = [binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kube-cache"), *args]
+        command = [
+            binary,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--cache-dir",
+            str(tmp_path / "kube-cache"),
+            *args,
+        ]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
     return run
