@@ -55,6 +55,10 @@ class RegistryWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(RegistryInput(state=self.state, refresh_seconds=inp.refresh_seconds))
+            try:
+                await workflow.wait_condition(lambda: self.nudged, timeout=every, timeout_summary="next refresh")
+            except TimeoutError:
+                pass
 
     async def _refresh(self) -> None:
         out: RefreshOutput = await workflow.execute_local_activity(

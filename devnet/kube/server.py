@@ -83,12 +83,15 @@ class KubeEmulator:
         log.info("kube emulator listening on %s", self.url)
 
     async def stop(self) -> None:
+        open("/tmp/kx/dbg.log", "a").write(f"stop start {self._ticker}\n")
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
+        open("/tmp/kx/dbg.log", "a").write(f"ticker done\n")
         await self._api.close_streams()
+        open("/tmp/kx/dbg.log", "a").write(f"streams done\n")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
