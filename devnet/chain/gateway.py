@@ -128,7 +128,7 @@ def enum_param(value: str, name: str, names: Sequence[str]) -> int:
         return names.index(value)
     if re.fullmatch(r"-?[0-9]+", value) and 0 <= int(value) < len(names):
         return int(value)
-    raise _mismatch(name, f"{value!r} is not a valid value".replace("'", '"'))
+    raise _mismatch(name, f'"{value}" is not a valid value')
 
 
 @dataclass(frozen=True)

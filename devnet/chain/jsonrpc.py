@@ -67,11 +67,18 @@ def server_error(data: str) -> RPCError:
 
 
 class Kind(Enum):
+    """The Go type of an RPC argument; decoding follows that type's cmtjson rules."""
+
     STR = "string"
     INT = "int"
     BOOL = "bool"
-    STR_LIST = "slice"
-    BYTES = "slice "  # []byte; distinct value, same Go kind name
+    STR_LIST = "[]string"
+    BYTES = "[]byte"
+
+    @property
+    def go_kind(self) -> str:
+        """reflect.Kind's name, as upstream error texts print it."""
+        return "slice" if self.value.startswith("[]") else self.value
 
 
 class ParamError(ValueError):
@@ -137,7 +144,7 @@ def decode_uri_value(kind: Kind, raw: str) -> Any:
         return int(raw)
     if is_hex:
         if kind not in (Kind.STR, Kind.BYTES):
-            raise ParamError(f"got a hex string arg, but expected '{kind.value.strip()}'")
+            raise ParamError(f"got a hex string arg, but expected '{kind.go_kind}'")
         try:
             data = bytes.fromhex(raw[2:])
         except ValueError:

@@ -246,7 +246,8 @@ class KubeApi:
                 if remaining <= 0:
                     break
                 try:
-                    line = await asyncio.wait_for(watcher.queue.get(), remaining)
+                    async with asyncio.timeout(remaining):  # not wait_for, which can swallow a cancel in 3.11
+                        line = await watcher.queue.get()
                 except TimeoutError:
                     break
                 if line is None:

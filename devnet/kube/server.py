@@ -83,15 +83,12 @@ class KubeEmulator:
         log.info("kube emulator listening on %s", self.url)
 
     async def stop(self) -> None:
-        open("/tmp/kx/dbg.log", "a").write(f"stop start {self._ticker}\n")
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
-        open("/tmp/kx/dbg.log", "a").write(f"ticker done\n")
         await self._api.close_streams()
-        open("/tmp/kx/dbg.log", "a").write(f"streams done\n")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -101,18 +98,14 @@ class KubeEmulator:
         assert self._wake is not None
         while True:
             step = self._step_seconds
-            woken = False
             try:
-                if step > 0:
-                    await asyncio.wait_for(self._wake.wait(), step)
-                else:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel that races the event.
+                async with asyncio.timeout(step if step > 0 else None):
                     await self._wake.wait()
-                woken = True
-            except TimeoutError:
-                pass
-            if woken:
                 self._wake.clear()  # step_seconds changed: wait again with the new value
                 continue
+            except TimeoutError:
+                pass
             try:
                 self.tick()
             except Exception:  # a controller bug must not stop the cluster
