@@ -270,7 +270,12 @@ class PeersyncActivities:
     @activity.defn
     def read_applied_peers(self, inp: ConsumerInput) -> AppliedPeersOut:
         applied = _kube_call(lambda: self.kube.read_applied(inp.consumer.namespace))
-        return AppliedPeersOut(peers=applied.peers, problems=applied.problems, peers_hash=applied.peers_hash)
+        return AppliedPeersOut(
+            peers=applied.peers,
+            problems=applied.problems,
+            peers_hash=applied.peers_hash,
+            workload_hash=applied.workload_hash,
+        )
 
     @activity.defn
     def write_peers(self, inp: WriteInput) -> WriteOutput:

@@ -58,6 +58,7 @@ class AppliedPeers(BaseModel):
     problems: list[str]
     peers_hash: str
     configmap_hash: str | None
+    workload_hash: str | None
 
 
 class WriteOutcome(BaseModel):
@@ -137,6 +138,7 @@ class Kube:
         text = (cm.data or {}).get(ns.layout.key, "")
         found = read_peers(ns.layout.format, text)
         peers = [p.render() for p in found.peers]
+        template = (self._read_workload(ns).get("spec") or {}).get("template") or {}
         return AppliedPeers(
             namespace=namespace,
             layout=ns.layout,
@@ -144,6 +146,7 @@ class Kube:
             problems=found.problems,
             peers_hash=peer_set_hash(peers),
             configmap_hash=(cm.metadata.annotations or {}).get(HASH_ANNOTATION),
+            workload_hash=((template.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION),
         )
 
     def write_peers(self, namespace: str, peers: list[str]) -> WriteOutcome:

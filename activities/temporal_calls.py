@@ -15,10 +15,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from workers.settings import Settings
-from workflows.activity_contracts import OverrideInput, StartChangesInput, SyncCallInput
+from workflows.activity_contracts import OverrideInput, SlotCallInput, StartChangesInput, SyncCallInput
 from workflows.consumer_sync import ConsumerSyncState, ConsumerSyncWorkflow
 from workflows.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest, SyncResult
-from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id
+from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id, rollout_slots_id
+from workflows.rollout_slots import RolloutSlotsWorkflow, SlotRequest, SlotsState
 
 HEARTBEAT_EVERY = 3.0
 
@@ -40,13 +41,40 @@ async def sync_now(
     )
 
 
+async def ensure_rollout_slots(
+    client: Client, settings: Settings, request: SlotRequest | None = None
+) -> None:
+    """Start the cluster's RolloutSlotsWorkflow if needed, and send it `request` (or the current capacity)."""
+    signal, arg = ("acquire", request) if request else ("configure", settings.max_parallel_rollouts)
+    await client.start_workflow(
+        RolloutSlotsWorkflow.run,
+        SlotsState(cluster_id=settings.cluster_id, capacity=settings.max_parallel_rollouts),
+        id=rollout_slots_id(settings.cluster_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal=signal,
+        start_signal_args=[arg],
+        static_summary=f"rollout slots of cluster {settings.cluster_id}",
+    )
+
+
 class TemporalCalls:
     def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
         self.client = client
 
     def all(self) -> list[object]:
-        return [self.request_consumer_sync, self.start_endpoint_changes, self.set_override]
+        return [
+            self.request_consumer_sync,
+            self.start_endpoint_changes,
+            self.set_override,
+            self.acquire_rollout_slot,
+        ]
+
+    @activity.defn
+    async def acquire_rollout_slot(self, inp: SlotCallInput) -> None:
+        """Queue for a cluster-wide rollout slot; the first asker starts the slots workflow."""
+        await ensure_rollout_slots(self.client, self.settings, SlotRequest(holder=inp.holder))
 
     @activity.defn
     async def request_consumer_sync(self, inp: SyncCallInput) -> SyncResult:

@@ -18,15 +18,16 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.defs import PeersyncActivities
-from activities.temporal_calls import TemporalCalls
+from activities.temporal_calls import TemporalCalls, ensure_rollout_slots
 from workers.settings import Settings
 from workflows.consumer_sync import ConsumerSyncWorkflow
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.ids import registry_id
 from workflows.registry import RegistryInput, RegistryWorkflow
 from workflows.registry_state import RegistryState
+from workflows.rollout_slots import RolloutSlotsWorkflow
 
-WORKFLOWS = [RegistryWorkflow, EndpointChangeWorkflow, ConsumerSyncWorkflow]
+WORKFLOWS = [RegistryWorkflow, EndpointChangeWorkflow, ConsumerSyncWorkflow, RolloutSlotsWorkflow]
 MAX_CONCURRENT_ACTIVITIES = 20
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
@@ -83,6 +84,7 @@ async def run_worker(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         async with worker:
             await ensure_registry(client, settings)
+            await ensure_rollout_slots(client, settings)
             print(
                 f"peersync worker: cluster {settings.cluster_id}, task queue {settings.task_queue}",
                 flush=True,

@@ -52,6 +52,7 @@ class AppliedPeersOut(Contract):
     peers: list[str]
     problems: list[str]
     peers_hash: str
+    workload_hash: str | None = Field(None, description="peer-set hash the workload's pods were rolled onto")
 
 
 class WriteInput(Contract):
@@ -97,3 +98,7 @@ class SyncCallInput(Contract):
 class OverrideInput(Contract):
     operator_address: str
     endpoint: str | None
+
+
+class SlotCallInput(Contract):
+    holder: str = Field(description="workflow id that gets the `slot_granted` signal")

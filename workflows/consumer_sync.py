@@ -8,11 +8,12 @@ the rollout is keyed on the peer-set hash, so repeating a sync restarts nothing.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import policies
@@ -23,12 +24,15 @@ with workflow.unsafe.imports_passed_through():
         ProbeInput,
         RestartInput,
         RestartOutput,
+        SlotCallInput,
         WaitInput,
         WaitOutput,
         WriteInput,
         WriteOutput,
     )
     from workflows.contracts import ConsumerRef, SyncRequest, SyncResult
+    from workflows.ids import rollout_slots_id
+    from workflows.rollout_slots import SlotRelease
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
 
 KEEP_RESULTS = 16
@@ -53,6 +57,9 @@ class ConsumerSyncWorkflow:
         self.state = state
         self.running: int | None = None
         self.step = "idle"
+        self._slot_granted = False
+        self._current: SyncResult | None = None
+        self._releases: set[asyncio.Future[None]] = set()
 
     @workflow.run
     async def run(self, state: ConsumerSyncState) -> None:
@@ -71,12 +78,24 @@ class ConsumerSyncWorkflow:
             batch, self.state.pending = self.state.pending, []
             number = self.state.completed + 1
             self.running = number
-            result = await self._sync(number, batch)
+            try:
+                result = await self._sync(number, batch)
+            except ActivityError as exc:
+                result = self._failed(number, exc)
             self.state.results[number] = result
             for old in [n for n in self.state.results if n <= number - KEEP_RESULTS]:
                 del self.state.results[old]
             self.state.completed, self.running = number, None
             self._show("idle", f"sync #{number}: {self._describe(result)}")
+
+    def _failed(self, number: int, exc: ActivityError) -> SyncResult:
+        reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause or exc)
+        if self._current is not None and self._current.sync_number == number:
+            return self._current.model_copy(update={"error": reason})
+        return SyncResult(
+            consumer=self.state.consumer, sync_number=number, changed=False, old_peers=[], new_peers=[],
+            peers_hash="", restarted=False, error=reason,
+        )  # fmt: skip
 
     @workflow.update
     async def sync(self, request: SyncRequest) -> SyncResult:
@@ -134,6 +153,7 @@ class ConsumerSyncWorkflow:
             peers_hash="",
             restarted=False,
         )
+        self._current = result
         self._show("writing", f"{len(peers)} peers")
         written: WriteOutput = await workflow.execute_activity(
             "write_peers",
@@ -143,19 +163,31 @@ class ConsumerSyncWorkflow:
             **policies.KUBE_WRITE.options(),
         )
         result.peers_hash = written.peers_hash
+        if applied.workload_hash == written.peers_hash:
+            result.rollout = "pods already run this peer set"
+            return result
         if self.state.require_approval and not any(r.approved for r in batch):
             result.rollout = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"
             return result
-        self._show("restarting", f"peers {written.peers_hash}")
+        await self._acquire_slot()
+        try:
+            await self._roll_out(result)
+        finally:
+            self._release_slot()
+        return result
+
+    async def _roll_out(self, result: SyncResult) -> None:
+        ref = self.state.consumer
+        self._show("restarting", f"peers {result.peers_hash}")
         restarted: RestartOutput = await workflow.execute_activity(
             "restart_workload",
             RestartInput(
                 consumer=ref,
-                peers_hash=written.peers_hash,
+                peers_hash=result.peers_hash,
                 restarted_at=workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             ),
             result_type=RestartOutput,
-            summary=f"roll {ref.namespace} onto {written.peers_hash}",
+            summary=f"roll {ref.namespace} onto {result.peers_hash}",
             **policies.KUBE_WRITE.options(),
         )
         result.restarted = restarted.restarted
@@ -168,7 +200,29 @@ class ConsumerSyncWorkflow:
             **policies.ROLLOUT_WAIT.options(),
         )
         result.rollout = waited.message
-        return result
+
+    async def _acquire_slot(self) -> None:
+        """Wait for one of the cluster's rollout slots (PEERSYNC_MAX_PARALLEL_ROLLOUTS)."""
+        self._slot_granted = False
+        self._show("waiting-for-slot", "another consumer of this cluster is rolling out")
+        await workflow.execute_activity(
+            "acquire_rollout_slot",
+            SlotCallInput(holder=workflow.info().workflow_id),
+            summary="ask for a rollout slot",
+            **policies.TEMPORAL_CALL.options(),
+        )
+        await workflow.wait_condition(lambda: self._slot_granted)
+
+    def _release_slot(self) -> None:
+        slots = workflow.get_external_workflow_handle(rollout_slots_id(self.state.consumer.cluster_id))
+        # Fire and forget: if the slots workflow is gone there is nothing to release, and the lease expires.
+        self._releases.add(
+            asyncio.ensure_future(slots.signal("release", SlotRelease(holder=workflow.info().workflow_id)))
+        )
+
+    @workflow.signal(description="The cluster's RolloutSlotsWorkflow granted this consumer a rollout slot.")
+    def slot_granted(self) -> None:
+        self._slot_granted = True
 
     async def _gate_new_peers(
         self, desired: DesiredPeers, applied: AppliedPeersOut

@@ -217,6 +217,8 @@ class EndpointChangeWorkflow:
         row.step = "done"
         row.state = "restarted" if result.restarted else ("written" if result.changed else "unchanged")
         row.detail = result.rollout
+        if result.error:
+            row.state, row.detail = "failed", result.error
         self._render()
         return result
 

@@ -23,3 +23,7 @@ def consumer_sync_id(cluster_id: str, namespace: str) -> str:
 def cluster_of_task_queue(queue: str) -> str:
     """Workflows learn their cluster from the task queue they run on (peersync-<cluster_id>)."""
     return queue.removeprefix("peersync-")
+
+
+def rollout_slots_id(cluster_id: str) -> str:
+    return f"rollout-slots-{cluster_id}"

@@ -56,7 +56,9 @@ class RegistryWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(RegistryInput(state=self.state, refresh_seconds=inp.refresh_seconds))
             try:
-                await workflow.wait_condition(lambda: self.nudged, timeout=every, timeout_summary="next refresh")
+                await workflow.wait_condition(
+                    lambda: self.nudged, timeout=every, timeout_summary="next refresh"
+                )
             except TimeoutError:
                 pass
 

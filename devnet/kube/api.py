@@ -25,11 +25,12 @@ from aiohttp import web
 from devnet.kube import discovery, errors, openapi
 from devnet.kube.errors import ApiError
 from devnet.kube.faults import Faults
+from devnet.kube.objects import Stored, encode
 from devnet.kube.patch import apply_patch, media_type
 from devnet.kube.resources import BY_GROUP_VERSION_PLURAL, NAMESPACES, PODS, WORKLOAD_TYPES, ResourceType
 from devnet.kube.scale import scale_of, write_scale
 from devnet.kube.selectors import parse_field_selector, parse_label_selector
-from devnet.kube.store import Store, Stored, encode
+from devnet.kube.store import Store
 from devnet.kube.tables import table_for, wants_table
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,13 @@ class KubeApi:
         timeout = _int_param(query, "timeoutSeconds")
         timeout = DEFAULT_WATCH_SECONDS if timeout is None or timeout <= 0 else timeout
         loop = asyncio.get_running_loop()
-        watcher = self.store.watch(target.rt, target.namespace, labels, fields, since or None, loop)
+        clock = self.store.clock
+
+        def as_table(stored: Stored) -> bytes:  # `kubectl get -w` asks for Table events
+            return encode(table_for(target.rt, [stored], stored.resource_version, clock))
+
+        render = as_table if wants_table(request.headers.get("Accept", "")) else None
+        watcher = self.store.watch(target.rt, target.namespace, labels, fields, since or None, loop, render)
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()
         task = asyncio.current_task()

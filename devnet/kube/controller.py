@@ -31,6 +31,7 @@ from typing import Any
 
 from devnet.kube.clock import Clock
 from devnet.kube.faults import Faults
+from devnet.kube.objects import Stored
 from devnet.kube.pods import (
     build_pod,
     is_ready,
@@ -41,7 +42,8 @@ from devnet.kube.pods import (
     template_hash,
 )
 from devnet.kube.resources import DEPLOYMENTS, PODS, STATEFULSETS, WORKLOAD_TYPES
-from devnet.kube.store import Event, Store, Stored
+from devnet.kube.store import Store
+from devnet.kube.watch import Event
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 WorkloadKey = tuple[str, str, str]  # (plural, namespace, name)
@@ -125,9 +127,14 @@ class Controllers:
             self._dirty.add((event.rt.plural, namespace, name))
             if event.type == "DELETED":
                 self._gc_namespaces.add(namespace)
+                uid = obj["metadata"]["uid"]
+                for memory in (self._revisions, self._progress, self._sts_templates):
+                    memory.pop(uid, None)
             return
         if event.rt is not PODS:
             return
+        if event.type == "DELETED":
+            self._doomed_pods.discard(obj["metadata"]["uid"])
         if event.type == "DELETED" or is_ready(obj):
             self._unready_pods.discard((namespace, name))
         else:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from devnet.kube import errors
+from devnet.kube.objects import Stored
 from devnet.kube.resources import ResourceType
-from devnet.kube.store import Store, Stored
+from devnet.kube.store import Store
 
 
 def _selector_string(selector: dict[str, Any] | None) -> str:

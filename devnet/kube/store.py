@@ -23,31 +23,17 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from devnet.kube import errors
 from devnet.kube.clock import Clock
 from devnet.kube.defaults import apply_defaults, initial_status, normalize_status
+from devnet.kube.objects import Stored, encode, ordered
 from devnet.kube.resources import ALL_TYPES, NAMESPACES, ResourceType
 from devnet.kube.selectors import FieldSelector, LabelSelector
 from devnet.kube.validation import check_shape, check_update, check_valid, precondition_uid
+from devnet.kube.watch import Event, Watcher, event_line
 
-_METADATA_ORDER = (
-    "name",
-    "generateName",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-)
 # Fields only the server sets; a client's values are ignored (or checked, for uid).
 _SERVER_METADATA = (
     "uid",
@@ -58,110 +44,6 @@ _SERVER_METADATA = (
     "selfLink",
     "managedFields",
 )
-
-
-def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _ordered(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    """kind, apiVersion, metadata, body fields, status: the apiserver's field order, for readable output."""
-    metadata = obj["metadata"]
-    ordered_meta = {k: metadata[k] for k in _METADATA_ORDER if k in metadata}
-    ordered_meta.update((k, v) for k, v in metadata.items() if k not in ordered_meta)
-    result: dict[str, Any] = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": ordered_meta}
-    result.update((k, v) for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata", "status"))
-    if "status" in obj and obj["status"] is not None:
-        result["status"] = obj["status"]
-    return result
-
-
-@dataclass(frozen=True)
-class Stored:
-    """An object as stored. `obj` is shared and must never be mutated; `body` is its JSON, encoded once."""
-
-    obj: dict[str, Any]
-    body: bytes
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
-
-    @property
-    def namespace(self) -> str:
-        return str(self.obj["metadata"].get("namespace", ""))
-
-    @property
-    def resource_version(self) -> int:
-        return int(self.obj["metadata"]["resourceVersion"])
-
-    def copy(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.body)
-        return result
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # ADDED | MODIFIED | DELETED
-    rt: ResourceType
-    new: Stored  # for DELETED: the last state, carrying the deletion's resourceVersion
-    old: Stored | None
-
-    @property
-    def resource_version(self) -> int:
-        return self.new.resource_version
-
-
-class Watcher:
-    """One open watch: filters store events and queues newline-terminated JSON lines for its HTTP response."""
-
-    def __init__(
-        self,
-        rt: ResourceType,
-        namespace: str | None,
-        labels: LabelSelector,
-        fields: FieldSelector,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.rt = rt
-        self.namespace = namespace
-        self.labels = labels
-        self.fields = fields
-        self.loop = loop
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.closed = False
-
-    def matches(self, stored: Stored) -> bool:
-        obj = stored.obj
-        if self.namespace is not None and obj["metadata"].get("namespace") != self.namespace:
-            return False
-        return self.labels.matches(obj["metadata"].get("labels")) and self.fields.matches(obj)
-
-    def line_for(self, event: Event) -> bytes | None:
-        """The event as this watcher sees it: an object leaving the selection is DELETED, entering it ADDED."""
-        if event.rt is not self.rt:
-            return None
-        now_in = self.matches(event.new)
-        if event.type == "MODIFIED":
-            was_in = event.old is not None and self.matches(event.old)
-            kind = "MODIFIED" if (now_in and was_in) else "ADDED" if now_in else "DELETED" if was_in else None
-        else:
-            kind = event.type if now_in else None
-        return event_line(kind, event.new.body) if kind else None
-
-    def offer(self, line: bytes | None) -> None:
-        if self.closed:
-            return
-        if line is None:
-            self.closed = True
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, line)
-        except RuntimeError:  # the loop is gone: nobody is reading any more
-            self.closed = True
-
-
-def event_line(kind: str, body: bytes) -> bytes:
-    return b'{"type":"' + kind.encode() + b'","object":' + body + b"}\n"
 
 
 Listener = Callable[[Event], None]
@@ -300,7 +182,7 @@ class Store:
             obj.pop("status", None)
             if status is not None:
                 obj["status"] = status
-            obj = _ordered(rt, obj)
+            obj = ordered(rt, obj)
             if dry_run:
                 obj["metadata"]["resourceVersion"] = ""
                 return Stored(obj, encode(obj))
@@ -367,7 +249,7 @@ class Store:
     def _write(self, rt: ResourceType, updated: dict[str, Any], old: Stored, dry_run: bool) -> Stored:
         updated["metadata"]["resourceVersion"] = old.obj["metadata"]["resourceVersion"]
         normalize_status(rt, updated)
-        updated = _ordered(rt, updated)
+        updated = ordered(rt, updated)
         if updated == old.obj or dry_run:
             # The apiserver does not write an object that did not change: same RV, no watch event.
             return old if updated == old.obj else Stored(updated, encode(updated))
@@ -489,15 +371,16 @@ class Store:
         fields: FieldSelector,
         since: int | None,
         loop: asyncio.AbstractEventLoop,
+        render: Callable[[Stored], bytes] | None = None,
     ) -> Watcher:
         """Register a watcher and queue its first lines: the current state as ADDED (no RV, or "0"), or the
         history after `since`; an RV older than the kept history gets a 410 ERROR event and the watch ends."""
-        watcher = Watcher(rt, namespace, labels, fields, loop)
+        watcher = Watcher(rt, namespace, labels, fields, loop, render)
         with self.lock:
             if since is None:
                 items, _ = self.list(rt, namespace, labels, fields)
                 for stored in items:
-                    watcher.offer(event_line("ADDED", stored.body))
+                    watcher.offer(event_line("ADDED", watcher.body_of(stored)))
             elif since < self._history_floor:
                 error = errors.expired(since, self._history_floor + 1)
                 watcher.offer(event_line("ERROR", encode(error.status())))

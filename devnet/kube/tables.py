@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from devnet.kube.clock import Clock
+from devnet.kube.objects import Stored
 from devnet.kube.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS, STATEFULSETS, ResourceType
-from devnet.kube.store import Stored
 
 
 def wants_table(accept: str) -> bool:

@@ -62,21 +62,21 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 
 
 @pytest.fixture
-def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
-    """Run the real kubectl against the emulator, its discovery cache in the test's temp dir."""
+def kubectl_command(kubeconfig: Path, tmp_path: Path) -> list[str]:
+    """kubectl pointed at the emulator, with its discovery cache in the test's temp dir."""
     binary = shutil.which("kubectl")
     if binary is None:
         pytest.skip("kubectl is not installed")
+    return [binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kube-cache")]
+
+
+@pytest.fixture
+def kubectl(kubectl_command: list[str]) -> Kubectl:
+    """Run the real kubectl against the emulator."""
 
     def run(*args: str, timeout: float = 40) -> subprocess.CompletedProcess[str]:
-        command = [
-            binary,
-            "--kubeconfig",
-            str(kubeconfig),
-            "--cache-dir",
-            str(tmp_path / "kube-cache"),
-            *args,
-        ]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [*kubectl_command, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     return run

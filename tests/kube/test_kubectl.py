@@ -157,3 +157,25 @@ def test_set_image_merges_containers_by_name(
     assert (node.name, node.image, sidecar.name) == ("node", "ghcr.io/cosmos/gaiad:v20.0.0", "sidecar")
     assert node.ports[0].container_port == 26656 and node.env[0].value == "consumer-a"
     assert d.metadata.generation == 2
+
+
+def test_get_watch_prints_table_rows_for_each_change(
+    kubectl_command: list[str], emulator: KubeEmulator, namespace: str
+) -> None:
+    emulator.apply(manifests.deployment("node", namespace, 2))
+    emulator.settle()
+    command = [*kubectl_command, "get", "deploy", "-n", namespace, "-w", "--request-timeout=20s"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watcher:
+        assert watcher.stdout is not None
+        try:
+            assert watcher.stdout.readline().split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+            assert watcher.stdout.readline().split()[:2] == ["node", "2/2"]
+            # kubectl lists, then watches from the list's resourceVersion, so nothing between is lost.
+            emulator.apply(manifests.deployment("node", namespace, 3))
+            emulator.settle()
+            rows = []
+            while not rows or rows[-1][:2] != ["node", "3/3"]:
+                rows.append(watcher.stdout.readline().split())
+            assert all(len(row) == 5 for row in rows)  # full server-side columns, not the NAME/AGE fallback
+        finally:
+            watcher.kill()
