@@ -387,11 +387,15 @@ class Store:
                 watcher.offer(None)
                 return watcher
             else:
-                for event in self._history:
-                    if event.resource_version > since:
-                        line = watcher.line_for(event)
-                        if line is not None:
-                            watcher.offer(line)
+                newer: list[Event] = []
+                for event in reversed(self._history):  # usually only the last few events are newer
+                    if event.resource_version <= since:
+                        break
+                    newer.append(event)
+                for event in reversed(newer):
+                    line = watcher.line_for(event)
+                    if line is not None:
+                        watcher.offer(line)
             self._watchers.add(watcher)
         return watcher
 

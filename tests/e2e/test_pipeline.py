@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.e2e.harness import World, eventually
 from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
+from workflows.ids import consumer_sync_id, endpoint_change_id
 
 
 async def test_bob_moves_and_consumers_1_and_2_follow_with_one_rollout_each(world: World) -> None:
@@ -32,5 +32,37 @@ async def test_bob_moves_and_consumers_1_and_2_follow_with_one_rollout_each(worl
 
 
 async def _registry_has(world: World, n: int) -> bool:
-    code, out, err = await world.peersync("registry", "--json")
+    code, out, _err = await world.peersync("registry", "--json")
     return code == 0 and out.count('"operator_address"') == n
+
+
+async def _rollout_window(world: World, namespace: str) -> tuple[float, float]:
+    """When the consumer's restart was scheduled and when its rollout wait completed (history times)."""
+    history = await world.handle(consumer_sync_id("alice", namespace)).fetch_history()
+    scheduled: dict[int, str] = {}
+    start = end = None
+    for event in history.events:
+        attrs = event.activity_task_scheduled_event_attributes
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = attrs.activity_type.name
+            if attrs.activity_type.name == "restart_workload":
+                start = event.event_time.ToDatetime().timestamp()
+        if event.HasField("activity_task_completed_event_attributes"):
+            done = event.activity_task_completed_event_attributes
+            if scheduled.get(done.scheduled_event_id) == "wait_rollout":
+                end = event.event_time.ToDatetime().timestamp()
+    assert start is not None and end is not None, f"{namespace} did not roll out"
+    return start, end
+
+
+async def test_rollouts_never_overlap_with_one_slot(world: World) -> None:
+    """PEERSYNC_MAX_PARALLEL_ROLLOUTS=1: consumer-1 and consumer-2 are synced together but roll one at a time."""
+    world.kube().step_seconds = 0.3  # slow enough that overlapping rollouts would show
+    await world.start_worker(PEERSYNC_MAX_PARALLEL_ROLLOUTS="1")
+    await eventually(lambda: _registry_has(world, 4), what="the registry's first refresh")
+    height = await world.edit_validator("bob", f"p2p={world.subnet}.22")
+    await world.finished(endpoint_change_id("alice", world.operator("bob"), height), EndpointChangeResult)
+    a = await _rollout_window(world, "alice-consumer-1")
+    b = await _rollout_window(world, "alice-consumer-2")
+    first, second = sorted([a, b])
+    assert first[1] <= second[0], f"rollouts overlapped: {a} {b}"

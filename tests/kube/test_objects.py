@@ -252,6 +252,10 @@ def test_unknown_paths_and_methods(emulator: KubeEmulator, namespace: str) -> No
     not_allowed = raw_request(f"{emulator.url}/api/v1/configmaps", "POST", {"metadata": {"name": "x"}})
     assert not_allowed.status == 405 and not_allowed.json()["reason"] == "MethodNotAllowed"
     assert raw_request(f"{emulator.url}/openapi/v2").status == 404
+    too_big = raw_request(
+        f"{emulator.url}/api/v1/namespaces/{namespace}/configmaps", "POST", b"{" + b" " * (4 << 20) + b"}"
+    )
+    assert too_big.status == 413 and too_big.json()["reason"] == "RequestEntityTooLarge"
 
 
 def test_patch_content_types(core: client.CoreV1Api, emulator: KubeEmulator, namespace: str) -> None:
