@@ -175,6 +175,7 @@ class PeersyncActivities:
             moniker=record.moniker,
             endpoint=endpoint,
             require_approval=self.settings.require_approval,
+            probe_budget_seconds=self.settings.probe_budget.total_seconds(),
         )
 
     @activity.defn

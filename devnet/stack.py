@@ -26,6 +26,7 @@ from devnet.temporal import TemporalDevServer, TemporalOptions
 from devnet.world import seed_cluster
 
 HOST = "127.0.0.1"
+CHAIN_HEIGHT = "chain-height"  # the emulated chain's last height, so a restart continues above it
 SERVICE_READY_TIMEOUT = 60.0
 
 
@@ -82,8 +83,10 @@ class Devnet:
             rpc_port=port_or_free(opts.chain_rpc_port),
             rest_port=port_or_free(opts.chain_rest_port),
             block_time=opts.block_time,
+            initial_height=self._saved_height() + 1,
         )
         await self._enter(self.chain)
+        self._stack.push_callback(self._save_height)
 
         clusters = []
         for index, cluster in enumerate(self.scenario.clusters):
@@ -128,6 +131,16 @@ class Devnet:
         self.manifest.save()
         atomic_write(self.state_dir / READY, "")
         return self.manifest
+
+    def _saved_height(self) -> int:
+        try:
+            return int((self.state_dir / CHAIN_HEIGHT).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def _save_height(self) -> None:
+        if self.chain is not None:
+            atomic_write(self.state_dir / CHAIN_HEIGHT, str(self.chain.height))
 
     def _operator_of(self, moniker: str) -> str:
         assert self.chain is not None

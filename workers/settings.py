@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     reconcile_every: timedelta = Field(
         timedelta(minutes=5), validation_alias=_env("PEERSYNC_RECONCILE_EVERY")
     )
+    probe_budget: timedelta = Field(
+        timedelta(minutes=5),
+        validation_alias=_env("PEERSYNC_PROBE_BUDGET"),
+        description="how long a new endpoint may take to answer before its change is shown as blocked",
+    )
     metrics_address: str | None = Field(
         None,
         validation_alias=_env("PEERSYNC_METRICS_ADDRESS"),
@@ -97,7 +102,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{text!r} is not a CIDR ({exc})") from None
         return networks
 
-    @field_validator("registry_refresh", "reconcile_every", mode="before")
+    @field_validator("registry_refresh", "reconcile_every", "probe_budget", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
@@ -105,7 +110,7 @@ class Settings(BaseSettings):
             return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
         return value
 
-    @field_validator("registry_refresh", "reconcile_every", mode="after")
+    @field_validator("registry_refresh", "reconcile_every", "probe_budget", mode="after")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -115,6 +115,9 @@ class ValidatedChange(Contract):
     require_approval: bool = Field(
         False, description="PEERSYNC_REQUIRE_APPROVAL of the worker that validated"
     )
+    probe_budget_seconds: float | None = Field(
+        None, gt=0, description="PEERSYNC_PROBE_BUDGET of the worker that validated; None: policies.PROBE"
+    )
 
 
 class ConsumerRef(Contract):

@@ -8,6 +8,7 @@ step boundaries; a ConfigMap is never left half-written because each write is on
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from pydantic import ValidationError
 from temporalio import workflow
@@ -41,6 +42,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
 
 TOO_LATE = frozenset({*FINAL_PHASES, Phase.SYNCING})
+
+
+def _probe_budget(change: ValidatedChange) -> policies.StepBudget:
+    """The worker's PEERSYNC_PROBE_BUDGET, read from history (the validate result), else the default."""
+    if change.probe_budget_seconds is None:
+        return policies.PROBE
+    return policies.PROBE.with_total(timedelta(seconds=change.probe_budget_seconds))
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
@@ -166,13 +174,19 @@ class EndpointChangeWorkflow:
     async def _probe(self, change: ValidatedChange, ports: list[int]) -> None:
         if not ports:
             return
+        probing = workflow.start_activity(
+            "probe_endpoint",
+            ProbeInput(endpoint=change.endpoint, ports=ports),
+            summary=f"TCP {change.endpoint} ports {ports}",
+            **_probe_budget(change).options(),
+        )
+        # The probe may retry for its whole budget; a cancel must not wait for it (nothing is written yet).
+        await workflow.wait_condition(lambda: probing.done() or self.cancel_request is not None)
+        if not probing.done():
+            probing.cancel()
+            self._check_cancel()
         try:
-            await workflow.execute_activity(
-                "probe_endpoint",
-                ProbeInput(endpoint=change.endpoint, ports=ports),
-                summary=f"TCP {change.endpoint} ports {ports}",
-                **policies.PROBE.options(),
-            )
+            await probing
         except ActivityError as exc:
             reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
             self._set_phase(Phase.BLOCKED, f"{reason}; approve to force, or cancel")

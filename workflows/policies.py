@@ -7,7 +7,7 @@ which every policy lists as non-retryable, so none of them is ever retried anywh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
@@ -53,6 +53,10 @@ class StepBudget:
             non_retryable_error_types=NON_RETRYABLE,
         )
 
+    def with_total(self, total: timedelta) -> StepBudget:
+        """The same retries within another total budget (an attempt never outlasts the total)."""
+        return replace(self, total=total, attempt=min(self.attempt, total))
+
     def options(self) -> dict[str, object]:
         """Keyword arguments for workflow.execute_activity / start_activity."""
         opts: dict[str, object] = {
@@ -73,7 +77,8 @@ CHAIN_READ = StepBudget(
 KUBE_WRITE = StepBudget(
     attempt=timedelta(seconds=30), total=timedelta(minutes=10), maximum=timedelta(seconds=20)
 )
-# The reachability gate: a new endpoint gets 5 minutes to come up before the change is shown as blocked.
+# The reachability gate: a new endpoint gets 5 minutes to come up before the change is shown as blocked
+# (PEERSYNC_PROBE_BUDGET overrides the total; the validate step carries it into the workflow's history).
 PROBE = StepBudget(
     attempt=timedelta(seconds=20),
     total=timedelta(minutes=5),

@@ -88,6 +88,7 @@ class ChainEmulator:
         rpc_port: int = 0,
         rest_port: int = 0,
         block_time: float | None = None,
+        initial_height: int = 1,
     ) -> None:
         self.scenario = scenario
         self.host = _loopback_only(host)
@@ -95,7 +96,7 @@ class ChainEmulator:
         self._block_time = block_time if block_time is not None else scenario.block_time
         if self._block_time <= 0:
             raise ValueError("block_time must be positive")
-        self.chain = ChainState(scenario)
+        self.chain = ChainState(scenario, initial_height)
         genesis = {v.moniker: v for v in self.chain.ordered_validators()}  # unique in a scenario
         for spec in scenario.validators:
             place_nodes(genesis[spec.moniker], spec.published_details(), scenario.allow_cidrs, reachable=True)

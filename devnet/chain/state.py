@@ -161,8 +161,11 @@ class PendingTx:
 
 
 class ChainState:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, initial_height: int = 1) -> None:
         self.scenario = scenario
+        # A devnet restarted beside a kept Temporal history continues above its old heights, as a real
+        # chain would, so height-keyed workflow ids never repeat.
+        self._base_height = max(initial_height, 1) - 1
         self.chain_id = scenario.chain_id
         self.prefix = scenario.bech32_prefix
         self.validators: dict[str, Validator] = {}
@@ -345,15 +348,15 @@ class ChainState:
 
     @property
     def height(self) -> int:
-        return self.blocks[-1].height if self.blocks else 0
+        return self.blocks[-1].height if self.blocks else self._base_height
 
     @property
     def latest(self) -> Block:
         return self.blocks[-1]
 
     def block(self, height: int) -> Block | None:
-        if 1 <= height <= len(self.blocks):
-            return self.blocks[height - 1]
+        if self.blocks and self.blocks[0].height <= height <= self.blocks[-1].height:
+            return self.blocks[height - self.blocks[0].height]
         return None
 
     def commit(self, pending: Iterable[PendingTx], block_events: list[Event], ns: int | None = None) -> Block:
