@@ -20,6 +20,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from devnet.files import READY, DevnetManifest
+from devnet.mission import run_mission
 from devnet.processes import ChildProcess
 from devnet.summary import read_world, render
 from workflows.search_attributes import ALL_KEYS
@@ -112,17 +113,29 @@ async def live_summary(manifest: DevnetManifest, devnet: ChildProcess) -> None:
 
 async def main(state_dir: Path, exit_when_verified: bool) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
-    argv = [sys.executable, "-m", "workers.cli", "devnet", "--state-dir", str(state_dir)]
+    argv = [
+        sys.executable,
+        "-m",
+        "workers.cli",
+        "devnet",
+        "--state-dir",
+        str(state_dir),
+        "--services",
+        "worker",
+    ]
     devnet = ChildProcess("devnet", argv, log_file=state_dir / "devnet.log")
     await devnet.start()
     try:
         console.print(f"starting the devnet in {state_dir} (log: {state_dir / 'devnet.log'}) ...")
         manifest = await wait_ready(devnet, state_dir)
         hints(manifest)
+        console.print(render(await read_world(manifest)))
+        for line in await verify(manifest):
+            console.print(f"[green]ok[/] {line}")
+        for line in await run_mission(manifest, console):
+            console.print(f"[green]ok[/] {line}")
+        console.print(render(await read_world(manifest)))
         if exit_when_verified:
-            console.print(render(await read_world(manifest)))
-            for line in await verify(manifest):
-                console.print(f"[green]ok[/] {line}")
             return 0
         console.print("Ctrl-C stops the devnet.")
         await live_summary(manifest, devnet)

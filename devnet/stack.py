@@ -53,6 +53,7 @@ class Devnet:
         self.kubes: dict[str, KubeEmulator] = {}
         self.children: list[ChildProcess] = []
         self.manifest: DevnetManifest | None = None
+        self.temporal: TemporalDevServer | None = None
 
     async def start(self) -> DevnetManifest:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +76,7 @@ class Devnet:
             )
         )
         self.children.append(temporal.process)
+        self.temporal = temporal
         await self._enter(temporal)
 
         self.chain = ChainEmulator(
@@ -86,7 +88,7 @@ class Devnet:
             initial_height=self._saved_height() + 1,
         )
         await self._enter(self.chain)
-        self._stack.push_callback(self._save_height)
+        self._stack.callback(self._save_height)
 
         clusters = []
         for index, cluster in enumerate(self.scenario.clusters):
@@ -141,6 +143,12 @@ class Devnet:
     def _save_height(self) -> None:
         if self.chain is not None:
             atomic_write(self.state_dir / CHAIN_HEIGHT, str(self.chain.height))
+
+    async def restart_temporal(self) -> None:
+        """Stop the Temporal dev server and start it again on the same port and SQLite file (fault tests)."""
+        assert self.temporal is not None
+        await self.temporal.stop()
+        await self.temporal.start()
 
     def _operator_of(self, moniker: str) -> str:
         assert self.chain is not None

@@ -23,6 +23,10 @@ from devnet.files import ClusterInfo, DevnetManifest
 from devnet.processes import ChildProcess
 from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
 from devnet.stack import Devnet, DevnetOptions
+from workflows.consumer_sync import ConsumerSyncState
+from workflows.contracts import Progress, RegistryView
+from workflows.ids import consumer_sync_id, registry_id
+from workflows.registry import RegistryWorkflow
 
 T = TypeVar("T")
 MONIKERS = ["alice", "bob", "carol", "dave"]
@@ -75,6 +79,33 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 30.0, w
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
         await asyncio.sleep(0.1)
+
+
+class KubeLog:
+    """Every write the kube emulator commits, in order (a store listener): counts writes and rollouts."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, str, dict[str, Any]]] = []
+
+    def __call__(self, event: Any) -> None:
+        new = event.new
+        self.events.append((event.type, event.rt.kind, new.namespace, new.name, new.obj))
+
+    def objects(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        return [obj for _, k, ns, _, obj in self.events if k == kind and ns == namespace]
+
+    def configmap_writes(self, namespace: str) -> int:
+        """MODIFIED events of the namespace's ConfigMaps (a write that changed nothing is no event)."""
+        return sum(1 for t, k, ns, _, _ in self.events if t == "MODIFIED" and k == "ConfigMap" and ns == namespace)
+
+    def generations(self, kind: str, namespace: str) -> list[int]:
+        """The distinct metadata.generation values the workload went through, in order."""
+        seen: list[int] = []
+        for obj in self.objects(kind, namespace):
+            gen = int(obj["metadata"].get("generation", 0))
+            if not seen or seen[-1] != gen:
+                seen.append(gen)
+        return seen
 
 
 class World:
@@ -199,7 +230,65 @@ class World:
     def generation(self, namespace: str, cluster_id: str = "alice") -> int:
         return int(self.workload(namespace, cluster_id)["metadata"]["generation"])
 
+    def record_kube(self, cluster_id: str = "alice") -> KubeLog:
+        """From now on, log every object write of the cluster (the store calls listeners on its commits)."""
+        log = KubeLog()
+        self.kube(cluster_id).store.add_listener(log)
+        return log
+
+    def patch_workload_spec(self, namespace: str, spec: dict[str, Any], cluster_id: str = "alice") -> None:
+        """Merge `spec` into the namespace's workload (as an operator's `kubectl apply` would)."""
+        obj = self.workload(namespace, cluster_id)
+        obj["spec"].update(spec)
+        self.kube(cluster_id).apply(obj)
+
+    # ---- the registry ------------------------------------------------------------------------------
+
+    async def registry(self, cluster_id: str = "alice") -> list[RegistryView]:
+        return await self.handle(registry_id(cluster_id)).query(RegistryWorkflow.table)
+
+    async def registry_row(self, moniker: str, cluster_id: str = "alice") -> RegistryView:
+        return next(r for r in await self.registry(cluster_id) if r.moniker == moniker)
+
+    async def nudge_registry(self, cluster_id: str = "alice") -> None:
+        """What the watcher does on a new block: ask for a refresh now instead of at the next timer."""
+        await self.handle(registry_id(cluster_id)).signal(RegistryWorkflow.refresh)
+
+    async def registry_ready(self, validators: int = 4, cluster_id: str = "alice") -> list[RegistryView]:
+        async def ready() -> list[RegistryView] | None:
+            try:
+                rows = await self.registry(cluster_id)
+            except RPCError:  # not started, or no worker has answered its first task yet
+                return None
+            return rows if len(rows) == validators else None
+
+        return await eventually(ready, 30, "the registry's first refresh")
+
+    async def registry_sees(self, moniker: str, height: int, cluster_id: str = "alice") -> RegistryView:
+        """Nudge the registry until its row for `moniker` shows the edit committed at `height`."""
+
+        async def seen() -> RegistryView | None:
+            row = await self.registry_row(moniker, cluster_id)
+            if row.height >= height:
+                return row
+            await self.nudge_registry(cluster_id)
+            return None
+
+        return await eventually(seen, 30, f"the registry to see {moniker}'s edit at height {height}")
+
     # ---- Temporal ----------------------------------------------------------------------------------
+
+    async def progress(self, workflow_id: str) -> Progress:
+        return await self.handle(workflow_id).query("progress", result_type=Progress)
+
+    async def consumer_sync(self, namespace: str, cluster_id: str = "alice") -> ConsumerSyncState:
+        return await self.handle(consumer_sync_id(cluster_id, namespace)).query(
+            "status", result_type=ConsumerSyncState
+        )
+
+    async def restart_temporal(self) -> None:
+        """Stop the dev server and start it again on the same port and SQLite file."""
+        await self.devnet.restart_temporal()
 
     def handle(self, workflow_id: str, result_type: type | None = None) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id, result_type=result_type)

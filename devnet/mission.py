@@ -1,0 +1,162 @@
+"""The scripted scenario `make demo` runs: bob moves his P2P endpoint on the chain; peersync must give
+consumer-1 and consumer-2 (where bob is opted in) the new peer list with exactly one rollout each, and
+leave consumer-3 alone. Everything is observed from outside, as an operator would: Temporal queries, the
+Kubernetes API, the chain's REST."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import aiohttp
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from pydantic import BaseModel
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from devnet.files import ClusterInfo, DevnetManifest
+from devnet.summary import read_world
+from workflows.contracts import EndpointChangeResult, Progress, RegistryView
+from workflows.ids import endpoint_change_id, registry_id
+
+MOVER = "bob"
+TIMEOUT = 120.0
+
+
+class MissionFailed(RuntimeError):
+    pass
+
+
+class Snapshot(BaseModel):
+    peers: dict[str, str]  # namespace -> ConfigMap text
+    generations: dict[str, int]
+    chains: dict[str, str]  # namespace -> consumer chain id
+
+
+def snapshot(info: ClusterInfo) -> Snapshot:
+    api = k8s_config.new_client_from_config(config_file=str(info.kubeconfig))
+    core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
+    peers, gens, chains = {}, {}, {}
+    for ns in info.namespaces:
+        meta = core.read_namespace(ns).metadata
+        notes = meta.annotations
+        chains[ns] = meta.labels["peersync.io/chain-id"]
+        cm = core.read_namespaced_config_map(notes["peersync.io/configmap"], ns)
+        peers[ns] = cm.data[notes["peersync.io/peers-key"]]
+        kind, name = notes["peersync.io/workload"].split("/")
+        read = apps.read_namespaced_deployment if kind == "deployment" else apps.read_namespaced_stateful_set
+        gens[ns] = read(name, ns).metadata.generation
+    api.close()
+    return Snapshot(peers=peers, generations=gens, chains=chains)
+
+
+def new_address(manifest: DevnetManifest, current: str) -> str:
+    """A fresh address for the mover inside the devnet's allowed range."""
+    net = ipaddress.ip_network(manifest.allow_cidrs[0])
+    taken = int(ipaddress.ip_address(current.split(":")[0]))
+    for host in net.hosts():
+        if int(host) > taken + 10:
+            return str(host)
+    raise MissionFailed(f"no free address in {net}")
+
+
+async def registry_rows(client: Client, cluster_id: str) -> list[RegistryView]:
+    try:
+        return await client.get_workflow_handle(registry_id(cluster_id)).query(
+            "table", result_type=list[RegistryView]
+        )
+    except RPCError:
+        return []
+
+
+async def until(check, what: str, timeout: float = TIMEOUT):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := await check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise MissionFailed(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+    return value
+
+
+def progress_table(wf_id: str, p: Progress) -> Table:
+    title = f"{p.validator} → {p.endpoint}: [bold]{p.phase.value}[/]" + (" (paused)" if p.paused else "")
+    table = Table(title=title, caption=wf_id)
+    for col in ("namespace", "chain", "step", "state", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in p.consumers:
+        table.add_row(c.namespace, c.chain_id, c.step, c.state, c.detail or "")
+    for s in p.skipped:
+        table.add_row("-", s.chain_id, "skipped", s.reason, "")
+    return table
+
+
+async def run_mission(manifest: DevnetManifest, console: Console) -> list[str]:
+    """Drive the change and check its outcome; return the checks that passed."""
+    info = manifest.clusters[0]
+    client = await Client.connect(
+        manifest.temporal_address,
+        namespace=manifest.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+    rows = await until(lambda: registry_rows(client, info.id), "the registry's first refresh")
+    mover = next(r for r in rows if r.moniker == MOVER)
+    before = await asyncio.to_thread(snapshot, info)
+    target = new_address(manifest, mover.effective or "127.0.0.1")
+    console.print(
+        f"[bold]{MOVER}[/] publishes [bold]p2p={target}[/] on the chain (was {mover.effective}) ..."
+    )
+    async with aiohttp.ClientSession() as http:
+        body = {"validator": MOVER, "details": f"p2p={target}"}
+        async with http.post(f"{manifest.chain_rpc_url}/devnet/edit_validator", json=body) as resp:
+            height = int((await resp.json())["height"])
+    wf_id = endpoint_change_id(info.id, mover.operator_address, height)
+    handle = client.get_workflow_handle(wf_id, result_type=EndpointChangeResult)
+
+    async def running_or_done() -> bool:
+        try:
+            await handle.describe()
+            return True
+        except RPCError:
+            return False
+
+    await until(running_or_done, f"workflow {wf_id} to start")
+    with Live(console=console, refresh_per_second=4) as live:
+        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            live.update(progress_table(wf_id, await handle.query("progress", result_type=Progress)))
+            await asyncio.sleep(0.25)
+        live.update(progress_table(wf_id, await handle.query("progress", result_type=Progress)))
+    result = await handle.result()
+    world = await read_world(manifest)
+    opted = {c.chain_id for c in world.consumers if MOVER in c.opted_in}
+    return verify(before, await asyncio.to_thread(snapshot, info), result, target, opted)
+
+
+def verify(
+    before: Snapshot, after: Snapshot, result: EndpointChangeResult, target: str, opted: set[str]
+) -> list[str]:
+    """What the chain says must have changed (consumers the mover is opted in to) against the cluster."""
+    checks = []
+    moved = {ns for ns, chain in after.chains.items() if chain in opted}
+    if moved != {c.consumer.namespace for c in result.consumers}:
+        raise MissionFailed(
+            f"peersync synced {[c.consumer.namespace for c in result.consumers]}, expected {moved}"
+        )
+    for ns in sorted(after.peers):
+        gained = f"@{target}:" in after.peers[ns]
+        bumps = after.generations[ns] - before.generations[ns]
+        if ns in moved:
+            if not gained or bumps != 1:
+                raise MissionFailed(f"{ns}: new peer present={gained}, rollouts={bumps} (want True, 1)")
+            checks.append(f"{ns}: {MOVER} at {target} in the peer list, exactly one rollout")
+        else:
+            if after.peers[ns] != before.peers[ns] or bumps:
+                raise MissionFailed(f"{ns} was touched although {MOVER} is not opted in there")
+            checks.append(f"{ns}: untouched ({MOVER} not opted in)")
+    if result.phase.value != "done":
+        raise MissionFailed(f"the change ended {result.phase.value}")
+    return checks
