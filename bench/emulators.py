@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import signal
 import statistics
@@ -67,8 +68,15 @@ async def throughput(urls: list[str], total: int, concurrency: int = 16) -> floa
         return total / (time.perf_counter() - t0)
 
 
+def _rfc3339_seconds(text: str) -> float:
+    """CometBFT block times carry nanoseconds, which datetime cannot parse; keep microseconds."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    stamp = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.UTC).timestamp()
+    return stamp + float(f"0.{frac or 0}")
+
+
 async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits: int = 50) -> list[float]:
-    """Milliseconds from the admin call returning (its block is committed) to the event arriving."""
+    """Milliseconds from the block's commit time (its header time) to the event arriving at a subscriber."""
     ws_url = manifest.chain_rpc_url.replace("http://", "ws://") + "/websocket"
     latencies = []
     async with websockets.connect(ws_url) as ws, aiohttp.ClientSession() as session:
@@ -82,13 +90,15 @@ async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits
                 "details": f"p2p=127.1.0.{i % 200 + 1} bench {i}",
             }
             async with session.post(f"{manifest.chain_rpc_url}/devnet/edit_validator", json=body) as resp:
-                committed = time.perf_counter()
                 height = (await resp.json())["height"]
             while True:
                 event = json.loads(await ws.recv())
+                received = time.time()
                 if event["result"]["events"]["tx.height"] == [str(height)]:
                     break
-            latencies.append((time.perf_counter() - committed) * 1000)
+            async with session.get(f"{manifest.chain_rpc_url}/block", params={"height": str(height)}) as resp:
+                header_time = (await resp.json())["result"]["block"]["header"]["time"]
+            latencies.append((received - _rfc3339_seconds(header_time)) * 1000)
     return latencies
 
 
