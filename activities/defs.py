@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.chain_rest import ChainRest
 from activities.chain_view import edit_heights, launched_memberships, validator_records
+from activities.desired import desired_peers
 from activities.endpoint import EndpointError, parse_endpoint
 from activities.kube_ops import (
     Kube,
@@ -30,7 +31,6 @@ from activities.kube_ops import (
     explain,
 )
 from activities.peer_formats import LayoutError
-from activities.peers import peer_for
 from activities.policy import EndpointPolicy
 from activities.probe import probe
 from activities.upstream import upstream_ports
@@ -234,27 +234,15 @@ class PeersyncActivities:
     @activity.defn
     async def compute_desired_peers(self, inp: ConsumerInput) -> DesiredPeers:
         """The chain now: opted-in validators of the consumer minus the local one, at their endpoints."""
-        ref = inp.consumer
-        pinned = await self._pinned()
+        pinned = await self.pinned()
         async with self.chain() as chain:
-            records = {r.valcons: r for r in await self._records(chain)}
-            opted = await chain.opted_in(ref.consumer_id)
-        by_validator, missing = {}, []
-        for valcons in opted:
-            record = records.get(valcons)
-            if record is None or record.operator_address == self.settings.local_validator:
-                continue
-            op = record.operator_address
-            published = record.canonical if record.status == EndpointStatus.VALID else None
-            endpoint = pinned.overrides.get(op) or published or pinned.fallbacks.get(op)
-            if endpoint is None:
-                missing.append(record.operator_address)
-                continue
-            peer = peer_for(record.moniker, parse_endpoint(endpoint, self.policy), ref.chain_id)
-            by_validator[record.operator_address] = peer.render()
-        return DesiredPeers(peers=sorted(by_validator.values()), by_validator=by_validator, missing=missing)
+            records = await self._records(chain)
+            opted = await chain.opted_in(inp.consumer.consumer_id)
+        return desired_peers(
+            records, opted, pinned, self.settings.local_validator, inp.consumer.chain_id, self.policy
+        )
 
-    async def _pinned(self) -> PinnedEndpoints:
+    async def pinned(self) -> PinnedEndpoints:
         """What the registry holds beyond the chain: operator overrides, and last-valid endpoints."""
         if self.client is None:
             return PinnedEndpoints()

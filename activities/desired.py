@@ -1,0 +1,36 @@
+"""The peer list a consumer's nodes should have, from the chain's records and the registry's pins. Pure."""
+
+from __future__ import annotations
+
+from activities.endpoint import parse_endpoint
+from activities.peers import peer_for
+from activities.policy import EndpointPolicy
+from workflows.activity_contracts import DesiredPeers
+from workflows.contracts import EndpointStatus, ValidatorRecord
+from workflows.registry_state import PinnedEndpoints
+
+
+def desired_peers(
+    records: list[ValidatorRecord],
+    opted_in: list[str],
+    pinned: PinnedEndpoints,
+    local_validator: str | None,
+    chain_id: str,
+    policy: EndpointPolicy,
+) -> DesiredPeers:
+    """Every opted-in validator but the local one, at the endpoint in effect: the operator's override,
+    else the valid published one, else the last valid one the registry saw."""
+    by_valcons = {r.valcons: r for r in records}
+    by_validator, missing = {}, []
+    for valcons in opted_in:
+        record = by_valcons.get(valcons)
+        if record is None or record.operator_address == local_validator:
+            continue
+        op = record.operator_address
+        published = record.canonical if record.status == EndpointStatus.VALID else None
+        endpoint = pinned.overrides.get(op) or published or pinned.fallbacks.get(op)
+        if endpoint is None:
+            missing.append(op)
+            continue
+        by_validator[op] = peer_for(record.moniker, parse_endpoint(endpoint, policy), chain_id).render()
+    return DesiredPeers(peers=sorted(by_validator.values()), by_validator=by_validator, missing=missing)
