@@ -120,7 +120,7 @@ class PeersyncActivities:
 
     # ---- chain -------------------------------------------------------------------------------------
 
-    async def _records(self, chain: ChainRest) -> list[ValidatorRecord]:
+    async def records(self, chain: ChainRest) -> list[ValidatorRecord]:
         return await validator_records(chain, self.policy, self.settings.bech32_prefix)
 
     @activity.defn
@@ -129,7 +129,7 @@ class PeersyncActivities:
         async with self.chain() as chain:
             status = await chain.get("/cosmos/base/tendermint/v1beta1/blocks/latest")
             height = int(status["block"]["header"]["height"])
-            buckets = changed_buckets(await self._records(chain), inp.known)
+            buckets = changed_buckets(await self.records(chain), inp.known)
             known_ops = {r.operator_address for records in buckets.values() for r in records}
             # Only the changed validators need the exact height of their edit (for deterministic ids).
             heights = (
@@ -141,7 +141,7 @@ class PeersyncActivities:
     async def validate_change(self, inp: ValidateInput) -> ValidatedChange:
         req = inp.request
         async with self.chain() as chain:
-            records = await self._records(chain)
+            records = await self.records(chain)
         matches = [r for r in records if req.validator in (r.operator_address, r.moniker)]
         by_address = [r for r in matches if r.operator_address == req.validator]
         if by_address:
@@ -182,7 +182,7 @@ class PeersyncActivities:
     async def discover_affected_consumers(self, inp: DiscoverInput) -> Discovery:
         """Launched consumers the validator is opted in to that this cluster runs, and why others are not."""
         async with self.chain() as chain:
-            records = {r.operator_address: r for r in await self._records(chain)}
+            records = {r.operator_address: r for r in await self.records(chain)}
             memberships = await launched_memberships(chain)
         record = records.get(inp.operator_address)
         if record is None:
@@ -236,7 +236,7 @@ class PeersyncActivities:
         """The chain now: opted-in validators of the consumer minus the local one, at their endpoints."""
         pinned = await self.pinned()
         async with self.chain() as chain:
-            records = await self._records(chain)
+            records = await self.records(chain)
             opted = await chain.opted_in(inp.consumer.consumer_id)
         return desired_peers(
             records, opted, pinned, self.settings.local_validator, inp.consumer.chain_id, self.policy

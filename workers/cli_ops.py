@@ -13,12 +13,16 @@ from typing import Annotated, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from activities.kube_ops import Kube, api_client
 from activities.temporal_calls import sync_now
 from workers.cli_common import fail, state
+from workers.plan import ChangePlan, plan_change
 from workers.settings import Settings
 from workers.worker import connect
 from workflows.activity_contracts import OverrideInput
@@ -28,6 +32,7 @@ from workflows.contracts import (
     ConsumerRef,
     EndpointChangeRequest,
     EndpointChangeResult,
+    Phase,
     Progress,
     RegistryView,
     SyncRequest,
@@ -36,6 +41,7 @@ from workflows.contracts import (
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.ids import registry_id
 from workflows.registry import RegistryWorkflow
+from workflows.search_attributes import PHASE, VALIDATOR
 
 T = TypeVar("T")
 console = Console()
@@ -102,6 +108,10 @@ def update(
     endpoint: Annotated[str | None, typer.Option(help="host[:port] to pin as an operator override.")] = None,
     clear: Annotated[bool, typer.Option(help="Clear the operator override of this validator.")] = False,
     wait: Annotated[bool, typer.Option(help="Wait for the change to finish and print its result.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the plan (consumers, old -> new peers, restarts) and change nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Process a validator's endpoint now: the chain's current one, or --endpoint as an override."""
     settings = _run(ctx)
@@ -111,6 +121,16 @@ def update(
         request = EndpointChangeRequest(validator=validator, endpoint=endpoint, override=endpoint is not None)
     except ValidationError as exc:
         fail(f"invalid input: {exc.errors()[0]['msg']}")
+
+    if dry_run:
+        if clear:
+            fail("--dry-run shows a change; --clear has nothing to show")
+        plan = _call(_plan(settings, request))
+        if as_json:
+            print(plan.model_dump_json(indent=2))
+        else:
+            _print_plan(plan)
+        _exit()
 
     async def go() -> str:
         client = await connect(settings)
@@ -137,26 +157,60 @@ def update(
     _exit()
 
 
+async def _plan(settings: Settings, request: EndpointChangeRequest) -> ChangePlan:
+    try:
+        client = await connect(settings)
+    except RuntimeError:
+        client = None  # without Temporal the plan lacks only the registry's pins
+    try:
+        return await plan_change(settings, client, request)
+    except ApplicationError as exc:
+        fail(f"refused: {exc.message}")
+
+
+def _print_plan(plan: ChangePlan) -> None:
+    console.print(
+        f"[bold]{plan.moniker}[/] ({plan.validator}) -> [bold]{plan.endpoint}[/] (dry run: nothing changed)"
+    )
+    table = Table()
+    for col in ("namespace", "chain", "peers now", "peers after", "restart"):
+        table.add_column(col, overflow="fold")
+    for c in plan.consumers:
+        table.add_row(
+            c.namespace,
+            c.chain_id,
+            "\n".join(c.old_peers),
+            "\n".join(c.new_peers),
+            "yes" if c.restart else "no",
+        )
+    for s in plan.skipped:
+        table.add_row("-", s.chain_id, s.reason, "", "no")
+    console.print(table)
+
+
 def sync(
     ctx: typer.Context,
-    namespace: Annotated[str, typer.Option(help="Consumer namespace to sync now.")],
-    chain_id: Annotated[str, typer.Option(help="Its consumer chain id.")],
-    consumer_id: Annotated[str, typer.Option(help="Its provider consumer id.")],
+    consumer: Annotated[str, typer.Option(help="Consumer chain id (or its namespace) to sync now.")],
     approve: Annotated[
         bool, typer.Option(help="Approve a restart when PEERSYNC_REQUIRE_APPROVAL is on.")
     ] = False,
 ) -> None:
     """Recompute one consumer's peers from the chain and apply them (rollout only if they changed)."""
     settings = _run(ctx)
+    kube = Kube(api_client(settings.kubeconfig), settings.cluster_id)
+    managed, _ = kube.managed_namespaces()
+    found = [ns for ns in managed if consumer in (ns.chain_id, ns.name)]
+    if len(found) != 1:
+        fail(f"no namespace labelled peersync.io/cluster={settings.cluster_id} runs consumer {consumer!r}")
+    ns = found[0]
     ref = ConsumerRef(
-        cluster_id=settings.cluster_id, namespace=namespace, chain_id=chain_id, consumer_id=consumer_id
+        cluster_id=settings.cluster_id, namespace=ns.name, chain_id=ns.chain_id, consumer_id=ns.consumer_id
     )
 
     async def go() -> SyncResult:
         client = await connect(settings)
-        return await sync_now(
-            client, settings, ref, SyncRequest(requested_by="cli", reason="peersync sync", approved=approve)
-        )
+        request = SyncRequest(requested_by="cli", reason="peersync sync", approved=approve)
+        return await sync_now(client, settings, ref, request)
 
     print(_call(go()).model_dump_json(indent=2))
     _exit()
@@ -208,9 +262,85 @@ def cancel(
     _exit()
 
 
-def status(ctx: typer.Context, workflow_id: WorkflowId, as_json: JsonFlag = False) -> None:
-    """Progress of an endpoint change: phase and one row per affected consumer."""
+class WorkflowRow(BaseModel):
+    workflow_id: str
+    status: str
+    phase: str | None
+    validator: str | None
+    started: str
+
+
+async def _recent(settings: Settings, limit: int = 20) -> list[WorkflowRow]:
+    client = await connect(settings)
+    query = f"WorkflowType = 'EndpointChangeWorkflow' AND PeersyncCluster = '{settings.cluster_id}'"
+    rows = []
+    async for wf in client.list_workflows(query, limit=limit):
+        attrs = wf.typed_search_attributes
+        rows.append(
+            WorkflowRow(
+                workflow_id=wf.id,
+                status=wf.status.name if wf.status else "?",
+                phase=attrs.get(PHASE),
+                validator=attrs.get(VALIDATOR),
+                started=wf.start_time.isoformat(timespec="seconds"),
+            )
+        )
+    return rows
+
+
+def _progress_table(workflow_id: str, progress: Progress) -> Table:
+    title = f"{progress.validator} -> {progress.endpoint}: {progress.phase.value}"
+    table = Table(
+        title=title + (" (paused)" if progress.paused else ""), caption=progress.reason or workflow_id
+    )
+    for col in ("namespace", "chain", "step", "state", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in progress.consumers:
+        table.add_row(c.namespace, c.chain_id, c.step, c.state, c.detail or "")
+    for s in progress.skipped:
+        table.add_row("-", s.chain_id, "skipped", s.reason, "")
+    return table
+
+
+async def _watch(settings: Settings, workflow_id: str) -> Progress:
+    client = await connect(settings)
+    handle = client.get_workflow_handle(workflow_id)
+    progress = await handle.query("progress", result_type=Progress)
+    with Live(_progress_table(workflow_id, progress), console=console, refresh_per_second=4) as live:
+        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            progress = await handle.query("progress", result_type=Progress)
+            live.update(_progress_table(workflow_id, progress))
+            await asyncio.sleep(0.5)
+        progress = await handle.query("progress", result_type=Progress)
+        live.update(_progress_table(workflow_id, progress))
+    return progress
+
+
+def status(
+    ctx: typer.Context,
+    workflow_id: Annotated[
+        str | None, typer.Argument(help="An endpoint change; omitted: the recent ones.")
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow it live until it ends.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Progress of an endpoint change (phase and one row per consumer), or the list of recent changes."""
     settings = _run(ctx)
+    if workflow_id is None:
+        rows = _call(_recent(settings))
+        if as_json:
+            print(json.dumps([r.model_dump() for r in rows], indent=2))
+            _exit()
+        table = Table(title=f"endpoint changes of cluster {settings.cluster_id}")
+        for col in ("workflow id", "status", "phase", "validator", "started"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r.workflow_id, r.status, r.phase or "", r.validator or "", r.started)
+        console.print(table)
+        _exit()
+    if watch and not as_json:
+        progress = _call(_watch(settings, workflow_id))
+        _exit(0 if progress.phase == Phase.DONE else 1)
 
     async def go() -> Progress:
         client = await connect(settings)
@@ -219,16 +349,6 @@ def status(ctx: typer.Context, workflow_id: WorkflowId, as_json: JsonFlag = Fals
     progress = _call(go())
     if as_json:
         print(progress.model_dump_json(indent=2))
-        _exit()
-    table = Table(
-        title=f"{progress.validator} -> {progress.endpoint}: {progress.phase.value}"
-        + (" (paused)" if progress.paused else "")
-    )
-    for col in ("namespace", "chain", "step", "state", "detail"):
-        table.add_column(col, overflow="fold")
-    for c in progress.consumers:
-        table.add_row(c.namespace, c.chain_id, c.step, c.state, c.detail or "")
-    console.print(table)
-    if progress.reason:
-        console.print(progress.reason)
+    else:
+        console.print(_progress_table(workflow_id, progress))
     _exit()

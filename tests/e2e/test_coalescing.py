@@ -23,6 +23,7 @@ async def test_ten_changes_during_one_rollout_cost_one_more_rollout(world: World
     await world.kube_fault(DEPLOYMENT)
 
     # Change 1: bob moves; consumer-1's sync #1 writes, restarts and waits on the held rollout.
+    import time; t0 = time.monotonic(); print("start")
     first = await _change(world, "bob", 21)
     await eventually(lambda: _generation_is(world, gen0 + 1), what="consumer-1's first rollout to start")
 
@@ -36,6 +37,7 @@ async def test_ten_changes_during_one_rollout_cost_one_more_rollout(world: World
         final.update({m: host for m, host in edits})
         # Each change's request is parked on consumer-1 behind the running sync before the next round.
         await eventually(lambda ids=ids: _queued(world, ids), what=f"round {round_ + 1} to queue on consumer-1")
+        print("round", round_, time.monotonic() - t0)
     assert len({first, *burst}) == 10
     assert world.generation(NS) == gen0 + 1  # nothing restarted while the burst arrived
 
@@ -43,6 +45,7 @@ async def test_ten_changes_during_one_rollout_cost_one_more_rollout(world: World
     results: dict[str, EndpointChangeResult] = {}
     for wf_id in [first, *burst]:
         results[wf_id] = await world.finished(wf_id, EndpointChangeResult)
+        print("done", wf_id[-6:], time.monotonic() - t0)
 
     assert all(r.phase == Phase.DONE for r in results.values()), {k: r.phase for k, r in results.items()}
     syncs = {wf_id: _consumer_1(r).sync_number for wf_id, r in results.items()}
