@@ -146,17 +146,22 @@ class EndpointChangeWorkflow:
             )
         await self._boundary(Phase.PROBING)
         await self._probe(change, sorted({a.p2p_port for a in discovery.affected}))
+        if change.require_approval and not self.approved:
+            await self._boundary(Phase.AWAITING_APPROVAL)
+            self.progress.awaiting_approval = True
+            self._render()
+            await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
+            self.progress.awaiting_approval = False
+        await self._boundary(Phase.SYNCING)
         if self.request.override:
+            # Pinned only once the change is committed: a paused, unapproved or cancelled change leaves no
+            # override behind for the next sync of these consumers to pick up.
             await workflow.execute_activity(
                 "set_override",
                 OverrideInput(operator_address=change.operator_address, endpoint=change.endpoint),
                 summary=f"pin {change.endpoint}",
                 **policies.TEMPORAL_CALL.options(),
             )
-        if change.require_approval and not self.approved:
-            await self._boundary(Phase.AWAITING_APPROVAL)
-            await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
-        await self._boundary(Phase.SYNCING)
         results = await asyncio.gather(*(self._sync(i, a.consumer) for i, a in enumerate(discovery.affected)))
         failed = [r for r in results if r.error]
         self._set_phase(

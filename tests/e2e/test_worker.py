@@ -1,0 +1,30 @@
+"""The worker process: Prometheus metrics from the Temporal runtime, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+
+from devnet.ports import free_port
+from tests.e2e.harness import World, eventually
+
+
+async def test_worker_serves_metrics_and_stops_cleanly_on_sigterm(world: World) -> None:
+    port = free_port()
+    worker = await world.start_worker(PEERSYNC_METRICS_ADDRESS=f"127.0.0.1:{port}")
+
+    async def metrics() -> str:
+        try:
+            async with world.http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                text = await resp.text()
+        except OSError:
+            return ""
+        return text if "temporal_worker_task_slots_available" in text else ""
+
+    text = await eventually(metrics, what="the worker's metrics endpoint")
+    assert 'task_queue="peersync-alice"' in text
+
+    assert worker.proc is not None
+    worker.proc.send_signal(signal.SIGTERM)
+    assert await worker.wait() == 0
+    log = (world.tmp / "worker-alice-0.log").read_text()
+    assert "Traceback" not in log
