@@ -10,7 +10,12 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
@@ -36,9 +41,16 @@ async def sync_now(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary=f"peers of {ref.chain_id} in {ref.namespace}",
     )
-    return await client.execute_update_with_start_workflow(
-        ConsumerSyncWorkflow.sync, request, start_workflow_operation=op, id=update_id
+    # Wait for "accepted" first, then for the result: the start operation is settled by then, so a caller
+    # cancelled while the sync runs (a cancelled activity) leaves no unretrieved start future behind.
+    update = await client.start_update_with_start_workflow(
+        ConsumerSyncWorkflow.sync,
+        request,
+        start_workflow_operation=op,
+        id=update_id,
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
     )
+    return await update.result()
 
 
 async def ensure_rollout_slots(
@@ -56,6 +68,11 @@ async def ensure_rollout_slots(
         start_signal_args=[arg],
         static_summary=f"rollout slots of cluster {settings.cluster_id}",
     )
+
+
+def _retrieve(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class TemporalCalls:
@@ -90,6 +107,7 @@ class TemporalCalls:
             raise ApplicationError(f"sync of {ref.namespace} failed: {exc.cause}", type="SyncFailed") from exc
         finally:
             call.cancel()
+            call.add_done_callback(_retrieve)  # a cancelled call's error is expected, not "never retrieved"
 
     @activity.defn
     async def start_endpoint_changes(self, inp: StartChangesInput) -> list[str]:
@@ -98,7 +116,9 @@ class TemporalCalls:
 
         started = []
         for change in inp.changes:
-            wf_id = endpoint_change_id(self.settings.cluster_id, change.operator_address, change.height)
+            wf_id = change.workflow_id or endpoint_change_id(
+                self.settings.cluster_id, change.operator_address, change.height
+            )
             request = EndpointChangeRequest(
                 validator=change.operator_address,
                 endpoint=change.endpoint,

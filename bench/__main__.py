@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import sys
 
-from bench import emulators
+from bench import emulators, pipeline
 from bench.report import section, write_results
 
-BENCHES = {"emulators": emulators}
+BENCHES = {"emulators": emulators, "pipeline": pipeline}
 
 
 def main() -> int:

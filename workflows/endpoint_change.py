@@ -217,6 +217,9 @@ class EndpointChangeWorkflow:
                 ),
                 result_type=SyncResult,
                 summary=f"sync {consumer.namespace}",
+                # Cancelled from Temporal: close only once the worker has stopped the call (it heartbeats),
+                # so the activity ends as cancelled rather than failing against a closed workflow.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 **policies.SYNC_REQUEST.options(),
             )
         except ActivityError as exc:

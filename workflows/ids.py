@@ -16,6 +16,11 @@ def endpoint_change_id(cluster_id: str, operator_address: str, height: int) -> s
     return f"endpoint-change-{cluster_id}-{operator_address}-{height}"
 
 
+def override_cleared_id(cluster_id: str, operator_address: str, height: int, seq: int) -> str:
+    """The change that takes a validator back to the chain's endpoint when its override is cleared."""
+    return f"{endpoint_change_id(cluster_id, operator_address, height)}-override-cleared-{seq}"
+
+
 def consumer_sync_id(cluster_id: str, namespace: str) -> str:
     return f"consumer-sync-{cluster_id}-{namespace}"
 

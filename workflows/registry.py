@@ -21,9 +21,20 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import CLUSTER
 
 
+# Patch id: refresh at once on start, then once per period (before it, the loop waited a period twice).
+REFRESH_FIRST = "registry-refresh-first"
+
+
 class RegistryInput(BaseModel):
     state: RegistryState
     refresh_seconds: float = 60.0
+
+
+class RegistryStats(BaseModel):
+    validators: int
+    height: int
+    refreshes: int
+    changes_started: int
 
 
 class RefreshRequest(BaseModel):
@@ -44,12 +55,14 @@ class RegistryWorkflow:
         workflow.upsert_search_attributes([CLUSTER.value_set(self.state.cluster_id)])
         every = timedelta(seconds=inp.refresh_seconds)
         while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: self.nudged, timeout=every, timeout_summary="next refresh"
-                )
-            except TimeoutError:
-                pass
+            if not workflow.patched(REFRESH_FIRST):
+                # Runs recorded before the fix also waited here, so each timer refresh waited twice.
+                try:
+                    await workflow.wait_condition(
+                        lambda: self.nudged, timeout=every, timeout_summary="next refresh"
+                    )
+                except TimeoutError:
+                    pass
             self.nudged = False  # nudges that arrive during the refresh below coalesce into one more
             await self._refresh()
             if workflow.info().is_continue_as_new_suggested():
@@ -72,6 +85,7 @@ class RegistryWorkflow:
             retry_policy=policies.CHAIN_READ.retry,
         )
         events = self.state.apply_refresh(out.height, out.buckets, out.edit_heights)
+        events += self.state.take_pending_changes(exclude={e.operator_address for e in events})
         if events:
             started: list[str] = await workflow.execute_activity(
                 "start_endpoint_changes",
@@ -90,19 +104,35 @@ class RegistryWorkflow:
     def refresh(self, req: RefreshRequest | None = None) -> None:
         self.nudged = True
 
-    @workflow.update(description="Pin (endpoint) or clear (null) an operator override.")
+    @workflow.update(
+        description="Pin (endpoint) or clear (null) an operator override; the validator by operator "
+        "address or unique moniker. Clearing starts a change back to the chain's endpoint."
+    )
     def set_override(self, inp: OverrideInput) -> RegistryView:
-        self.state.set_override(inp.operator_address, inp.endpoint)
-        return next(v for v in self.state.view() if v.operator_address == inp.operator_address)
+        op = self.state.resolve(inp.operator_address).record.operator_address
+        if self.state.set_override(op, inp.endpoint) is not None:
+            self.nudged = True  # the next refresh starts the change to the endpoint now in effect
+        return next(v for v in self.state.view() if v.operator_address == op)
 
     @set_override.validator
     def _override_known(self, inp: OverrideInput) -> None:
-        if inp.operator_address not in self.state.entries:
-            raise ValueError(f"validator {inp.operator_address} is not in the registry")
+        try:
+            self.state.resolve(inp.operator_address)
+        except KeyError as exc:
+            raise ValueError(f"{exc.args[0]} in the registry") from None
 
     @workflow.query(description="The table: one row per validator.")
     def table(self) -> list[RegistryView]:
         return self.state.view()
+
+    @workflow.query(description="Counters: validators, last height, refreshes, changes started.")
+    def stats(self) -> RegistryStats:
+        return RegistryStats(
+            validators=len(self.state.entries),
+            height=self.state.height,
+            refreshes=self.state.refreshes,
+            changes_started=self.state.changes_started,
+        )
 
     @workflow.query(description="Endpoints in effect that the chain does not publish right now.")
     def pinned(self) -> PinnedEndpoints:

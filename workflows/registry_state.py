@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, Field
 
 from workflows.contracts import EndpointStatus, RegistryEntry, RegistryView, ValidatorRecord
+from workflows.ids import override_cleared_id
 
 BUCKETS = 16
 
@@ -59,6 +60,9 @@ class ChangeEvent(BaseModel):
     moniker: str
     endpoint: str
     height: int
+    workflow_id: str | None = Field(
+        None, description="id of the change to start; None: ids.endpoint_change_id(cluster, operator, height)"
+    )
 
 
 class PinnedEndpoints(BaseModel):
@@ -78,6 +82,11 @@ class RegistryState(BaseModel):
     height: int = 0
     refreshes: int = 0
     changes_started: int = 0
+    overrides_cleared: int = 0
+    pending_changes: list[ChangeEvent] = Field(
+        default_factory=list,
+        description="changes not from a refresh (a cleared override), started by the next",
+    )
 
     def fingerprints(self) -> dict[str, str]:
         return bucket_fingerprints(e.record for e in self.entries.values())
@@ -113,8 +122,12 @@ class RegistryState(BaseModel):
                 old.override_height,
             )
             newer = old.override_height is None or height > old.override_height
-            if old.override is not None and old.record.details != record.details and newer:
-                # The chain published something newer than the operator's override: the chain wins again.
+            republished = record.status == EndpointStatus.VALID and (
+                old.record.status != EndpointStatus.VALID or record.canonical != old.record.canonical
+            )
+            if old.override is not None and republished and newer:
+                # The chain published a (new) valid endpoint after the operator's override: the chain wins
+                # again. Other edits of the details (a website, a note, an invalid endpoint) keep the override.
                 entry.override = entry.override_height = None
         if record.status == EndpointStatus.VALID:
             entry.last_valid = record.canonical
@@ -129,12 +142,37 @@ class RegistryState(BaseModel):
             height=height,
         )
 
-    def set_override(self, operator_address: str, endpoint: str | None) -> RegistryEntry:
-        """Pin (or, with None, clear) an operator override; it takes effect at once."""
+    def set_override(self, operator_address: str, endpoint: str | None) -> ChangeEvent | None:
+        """Pin (or, with None, clear) an operator override; it takes effect at once.
+
+        A pin is applied to the consumers by the EndpointChangeWorkflow that sets it. A clear has no such
+        workflow behind it, so when it moves the effective endpoint it queues a change (pending_changes)
+        back to the one now in effect, and returns it.
+        """
         entry = self.entries[operator_address]
+        before = entry.effective
         entry.override = endpoint
         entry.override_height = None if endpoint is None else self.height
-        return entry
+        if endpoint is not None or entry.effective in (None, before):
+            return None
+        self.overrides_cleared += 1
+        event = ChangeEvent(
+            operator_address=operator_address,
+            moniker=entry.record.moniker,
+            endpoint=entry.effective,
+            height=self.height,
+            workflow_id=override_cleared_id(
+                self.cluster_id, operator_address, self.height, self.overrides_cleared
+            ),
+        )
+        self.pending_changes = [e for e in self.pending_changes if e.operator_address != operator_address]
+        self.pending_changes.append(event)
+        return event
+
+    def take_pending_changes(self, exclude: set[str]) -> list[ChangeEvent]:
+        """The queued changes, minus those of validators a refresh just produced a change for."""
+        taken, self.pending_changes = self.pending_changes, []
+        return [e for e in taken if e.operator_address not in exclude]
 
     def pinned(self) -> PinnedEndpoints:
         return PinnedEndpoints(

@@ -192,3 +192,13 @@ async def endpoint_change_runs(world: World) -> list[tuple[str, str]]:
         (wf.id, wf.run_id)
         async for wf in world.client.list_workflows('WorkflowType = "EndpointChangeWorkflow"')
     ]
+
+
+async def quiet(world: World) -> bool:
+    """No EndpointChangeWorkflow is running and no running workflow has an activity in flight."""
+    async for wf in world.client.list_workflows('ExecutionStatus = "Running"'):
+        if wf.workflow_type == "EndpointChangeWorkflow":
+            return False
+        if (await world.handle(wf.id).describe()).raw_description.pending_activities:
+            return False
+    return True

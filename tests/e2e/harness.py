@@ -96,7 +96,9 @@ class KubeLog:
 
     def configmap_writes(self, namespace: str) -> int:
         """MODIFIED events of the namespace's ConfigMaps (a write that changed nothing is no event)."""
-        return sum(1 for t, k, ns, _, _ in self.events if t == "MODIFIED" and k == "ConfigMap" and ns == namespace)
+        return sum(
+            1 for t, k, ns, _, _ in self.events if t == "MODIFIED" and k == "ConfigMap" and ns == namespace
+        )
 
     def generations(self, kind: str, namespace: str) -> list[int]:
         """The distinct metadata.generation values the workload went through, in order."""
@@ -187,7 +189,7 @@ class World:
     async def admin(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         async with self.http.post(f"{self.manifest.chain_rpc_url}/devnet/{path}", json=body) as resp:
             payload = await resp.json()
-            assert resp.status == 200, payload
+            assert resp.status in (200, 202), payload  # 202: a tx held while blocks are paused
             return payload
 
     async def edit_validator(self, validator: str, details: str, **extra: Any) -> int:
