@@ -31,6 +31,7 @@ from activities.kube_ops import (
     explain,
 )
 from activities.peer_formats import LayoutError
+from activities.peers import parse_peer
 from activities.policy import EndpointPolicy
 from activities.probe import probe
 from activities.upstream import upstream_ports
@@ -43,6 +44,8 @@ from workflows.activity_contracts import (
     DiscoverInput,
     ProbeInput,
     ProbeOutput,
+    ProbePeersInput,
+    ProbePeersOutput,
     RefreshInput,
     RefreshOutput,
     RestartInput,
@@ -111,6 +114,7 @@ class PeersyncActivities:
             self.validate_change,
             self.discover_affected_consumers,
             self.probe_endpoint,
+            self.probe_peers,
             self.compute_desired_peers,
             self.read_applied_peers,
             self.write_peers,
@@ -230,6 +234,17 @@ class PeersyncActivities:
             # Retryable on purpose: the policy's backoff is the "wait for the node to come up" loop.
             raise ApplicationError(report.summary(), type=policies.UNREACHABLE)
         return ProbeOutput(reachable=True, summary=report.summary())
+
+    @activity.defn
+    async def probe_peers(self, inp: ProbePeersInput) -> ProbePeersOutput:
+        """Dial every peer at once; report those that did not answer (no retry: the caller decides)."""
+        parsed = [parse_peer(p) for p in inp.peers]
+        reports = await asyncio.gather(*(probe(p.endpoint, [p.port], self.policy) for p in parsed))
+        return ProbePeersOutput(
+            unreachable={
+                peer: r.summary() for peer, r in zip(inp.peers, reports, strict=True) if not r.reachable
+            }
+        )
 
     @activity.defn
     async def compute_desired_peers(self, inp: ConsumerInput) -> DesiredPeers:

@@ -1,23 +1,24 @@
-"""Activities that talk to Temporal itself: a workflow can only signal another, so asking a
-ConsumerSyncWorkflow for a sync *and getting its answer* is an update-with-start made from here.
+"""Activities that talk to Temporal itself (a workflow can only signal another workflow).
 
-Retries are safe: the update id is fixed by the caller, so a retried call attaches to the same update
-instead of asking for another sync; starts use deterministic ids with USE_EXISTING.
+A workflow asks a ConsumerSyncWorkflow for a sync with signal-with-start from here, carrying a reply-to
+and a request id; the answer comes back as a signal. No activity waits for a sync, so no worker slot is
+held while rollouts run (waiting activities would starve the syncs' own activities of slots). Retries are
+safe: the request id dedupes a request sent twice; starts use deterministic ids with USE_EXISTING.
+The CLI, which can wait, uses update-with-start instead (`sync_now`).
 """
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workers.settings import Settings
 from workflows.activity_contracts import OverrideInput, SlotCallInput, StartChangesInput, SyncCallInput
@@ -26,7 +27,14 @@ from workflows.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest,
 from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id, rollout_slots_id
 from workflows.rollout_slots import RolloutSlotsWorkflow, SlotRequest, SlotsState
 
-HEARTBEAT_EVERY = 3.0
+
+def _consumer_sync_start(settings: Settings, ref: ConsumerRef) -> dict[str, Any]:
+    return {
+        "id": consumer_sync_id(ref.cluster_id, ref.namespace),
+        "task_queue": settings.task_queue,
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        "static_summary": f"peers of {ref.chain_id} in {ref.namespace}",
+    }
 
 
 async def sync_now(
@@ -36,10 +44,7 @@ async def sync_now(
     op = WithStartWorkflowOperation(
         ConsumerSyncWorkflow.run,
         ConsumerSyncState(consumer=ref, require_approval=settings.require_approval),
-        id=consumer_sync_id(ref.cluster_id, ref.namespace),
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"peers of {ref.chain_id} in {ref.namespace}",
+        **_consumer_sync_start(settings, ref),
     )
     # Wait for "accepted" first, then for the result: the start operation is settled by then, so a caller
     # cancelled while the sync runs (a cancelled activity) leaves no unretrieved start future behind.
@@ -70,11 +75,6 @@ async def ensure_rollout_slots(
     )
 
 
-def _retrieve(task: asyncio.Future[object]) -> None:
-    if not task.cancelled():
-        task.exception()
-
-
 class TemporalCalls:
     def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
@@ -82,7 +82,7 @@ class TemporalCalls:
 
     def all(self) -> list[object]:
         return [
-            self.request_consumer_sync,
+            self.enqueue_consumer_sync,
             self.start_endpoint_changes,
             self.set_override,
             self.acquire_rollout_slot,
@@ -94,20 +94,16 @@ class TemporalCalls:
         await ensure_rollout_slots(self.client, self.settings, SlotRequest(holder=inp.holder))
 
     @activity.defn
-    async def request_consumer_sync(self, inp: SyncCallInput) -> SyncResult:
-        ref = inp.consumer
-        call = asyncio.ensure_future(sync_now(self.client, self.settings, ref, inp.request, inp.update_id))
-        try:
-            while True:
-                done, _ = await asyncio.wait({call}, timeout=HEARTBEAT_EVERY)
-                if done:
-                    return call.result()
-                activity.heartbeat("waiting for the consumer sync")
-        except WorkflowUpdateFailedError as exc:
-            raise ApplicationError(f"sync of {ref.namespace} failed: {exc.cause}", type="SyncFailed") from exc
-        finally:
-            call.cancel()
-            call.add_done_callback(_retrieve)  # a cancelled call's error is expected, not "never retrieved"
+    async def enqueue_consumer_sync(self, inp: SyncCallInput) -> None:
+        """Hand a sync request to the consumer's ConsumerSyncWorkflow (started if need be) and return at
+        once: the answer comes back as a `sync_done` signal, so no activity slot is held while it runs."""
+        await self.client.start_workflow(
+            ConsumerSyncWorkflow.run,
+            ConsumerSyncState(consumer=inp.consumer, require_approval=self.settings.require_approval),
+            **_consumer_sync_start(self.settings, inp.consumer),
+            start_signal="enqueue",
+            start_signal_args=[inp.request],
+        )
 
     @activity.defn
     async def start_endpoint_changes(self, inp: StartChangesInput) -> list[str]:

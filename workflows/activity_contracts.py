@@ -36,6 +36,14 @@ class ProbeOutput(Contract):
     summary: str
 
 
+class ProbePeersInput(Contract):
+    peers: list[str] = Field(description="canonical peer strings whose host:port to dial")
+
+
+class ProbePeersOutput(Contract):
+    unreachable: dict[str, str] = Field(description="peer -> why it did not answer")
+
+
 class ConsumerInput(Contract):
     consumer: ConsumerRef
 
@@ -92,7 +100,6 @@ class StartChangesInput(Contract):
 class SyncCallInput(Contract):
     consumer: ConsumerRef
     request: SyncRequest
-    update_id: str = Field(description="dedupes retries of this call onto one update")
 
 
 class OverrideInput(Contract):

@@ -9,7 +9,6 @@ the rollout is keyed on the peer-set hash, so repeating a sync restarts nothing.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
@@ -21,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
         AppliedPeersOut,
         ConsumerInput,
         DesiredPeers,
-        ProbeInput,
+        ProbePeersInput,
+        ProbePeersOutput,
         RestartInput,
         RestartOutput,
         SlotCallInput,
@@ -30,12 +30,13 @@ with workflow.unsafe.imports_passed_through():
         WriteInput,
         WriteOutput,
     )
-    from workflows.contracts import ConsumerRef, SyncRequest, SyncResult
+    from workflows.contracts import ConsumerRef, SyncReply, SyncRequest, SyncResult
     from workflows.ids import rollout_slots_id
     from workflows.rollout_slots import SlotRelease
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
 
 KEEP_RESULTS = 16
+KEEP_ANSWERED = 256
 
 
 class ConsumerSyncState(BaseModel):
@@ -44,10 +45,7 @@ class ConsumerSyncState(BaseModel):
     completed: int = 0
     results: dict[int, SyncResult] = Field(default_factory=dict)
     pending: list[SyncRequest] = Field(default_factory=list)
-
-
-def _host_port(peer: str) -> str:
-    return peer.split("@", 1)[1]
+    answered: dict[str, int] = Field(default_factory=dict, description="request id -> sync that answered it")
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
@@ -87,6 +85,26 @@ class ConsumerSyncWorkflow:
                 del self.state.results[old]
             self.state.completed, self.running = number, None
             self._show("idle", f"sync #{number}: {self._describe(result)}")
+            await self._reply(batch, result)
+
+    async def _reply(self, batch: list[SyncRequest], result: SyncResult) -> None:
+        for req in batch:
+            if req.request_id is None:
+                continue
+            self.state.answered[req.request_id] = result.sync_number
+            if req.reply_to is not None:
+                await self._send_reply(req, result)
+        while len(self.state.answered) > KEEP_ANSWERED:
+            del self.state.answered[next(iter(self.state.answered))]
+
+    async def _send_reply(self, req: SyncRequest, result: SyncResult) -> None:
+        assert req.reply_to is not None and req.request_id is not None
+        try:
+            await workflow.get_external_workflow_handle(req.reply_to).signal(
+                "sync_done", SyncReply(request_id=req.request_id, result=result)
+            )
+        except Exception as exc:  # the asker is gone (cancelled, terminated): nobody to tell
+            workflow.logger.info("cannot answer %s: %s", req.reply_to, exc)
 
     def _failed(self, number: int, exc: ActivityError) -> SyncResult:
         reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause or exc)
@@ -96,6 +114,16 @@ class ConsumerSyncWorkflow:
             consumer=self.state.consumer, sync_number=number, changed=False, old_peers=[], new_peers=[],
             peers_hash="", restarted=False, error=reason,
         )  # fmt: skip
+
+    @workflow.signal(description="Ask for a sync; the result is signalled back to `reply_to` as `sync_done`.")
+    async def enqueue(self, request: SyncRequest) -> None:
+        done = self.state.answered.get(request.request_id or "")
+        if done is not None and done in self.state.results:
+            await self._send_reply(request, self.state.results[done])  # a retried ask: answer again
+        elif request.request_id is None or all(
+            r.request_id != request.request_id for r in self.state.pending
+        ):
+            self.state.pending.append(request)
 
     @workflow.update
     async def sync(self, request: SyncRequest) -> SyncResult:
@@ -228,27 +256,25 @@ class ConsumerSyncWorkflow:
         self, desired: DesiredPeers, applied: AppliedPeersOut
     ) -> tuple[list[str], list[str]]:
         """A new endpoint that does not answer never replaces a working old one (invariant 5)."""
+        new = [p for p in desired.peers if p not in applied.peers]
+        unreachable: dict[str, str] = {}
+        if new:
+            probed: ProbePeersOutput = await workflow.execute_activity(
+                "probe_peers",
+                ProbePeersInput(peers=new),
+                result_type=ProbePeersOutput,
+                summary=f"TCP {len(new)} new peer(s)",
+                **policies.PEER_PROBE.options(),
+            )
+            unreachable = probed.unreachable
         old_by_node = {p.split("@", 1)[0]: p for p in applied.peers}
         peers, kept = [], []
         for peer in desired.peers:
-            if peer in applied.peers:
+            if peer not in unreachable:
                 peers.append(peer)
                 continue
-            host_port = _host_port(peer)
-            host, _, port = host_port.rpartition(":")
-            try:
-                await workflow.execute_activity(
-                    "probe_endpoint",
-                    ProbeInput(endpoint=host, ports=[int(port)]),
-                    summary=f"TCP {host_port}",
-                    start_to_close_timeout=timedelta(seconds=20),
-                    schedule_to_close_timeout=timedelta(minutes=1),
-                    retry_policy=policies.PROBE.retry,
-                )
-                peers.append(peer)
-            except ActivityError:
-                kept.append(peer)
-                old = old_by_node.get(peer.split("@", 1)[0])
-                if old is not None:
-                    peers.append(old)
+            kept.append(peer)
+            old = old_by_node.get(peer.split("@", 1)[0])
+            if old is not None:
+                peers.append(old)
         return sorted(peers), kept

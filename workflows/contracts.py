@@ -183,6 +183,8 @@ class SyncRequest(Contract):
     requested_by: str = Field(description="workflow id or `cli` / `reconcile`")
     reason: str = ""
     approved: bool = Field(False, description="an operator approved restarts (PEERSYNC_REQUIRE_APPROVAL)")
+    request_id: str | None = Field(None, description="dedupes a request sent twice (activity retries)")
+    reply_to: str | None = Field(None, description="workflow id to signal `sync_done` with the result")
 
 
 class SyncResult(Contract):
@@ -198,6 +200,13 @@ class SyncResult(Contract):
     restarted: bool
     rollout: str | None = None
     error: str | None = None
+
+
+class SyncReply(Contract):
+    """What ConsumerSyncWorkflow signals back (`sync_done`) to a workflow that asked for a sync."""
+
+    request_id: str
+    result: SyncResult
 
 
 class EndpointChangeResult(Contract):

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         EndpointChangeResult,
         Phase,
         Progress,
+        SyncReply,
         SyncRequest,
         SyncResult,
         ValidatedChange,
@@ -61,6 +62,7 @@ class EndpointChangeWorkflow:
         )
         self.approved = False
         self.cancel_request: CancelRequest | None = None
+        self.replies: dict[str, SyncResult] = {}
 
     # ---- human control ---------------------------------------------------------------------------------
 
@@ -90,6 +92,10 @@ class EndpointChangeWorkflow:
     def _cancel_allowed(self, req: CancelRequest) -> None:
         if self.progress.phase in TOO_LATE:
             raise ValueError(f"too late to cancel: the change is {self.progress.phase.value}")
+
+    @workflow.signal(description="A ConsumerSyncWorkflow answers a sync this change asked for.")
+    def sync_done(self, reply: SyncReply) -> None:
+        self.replies[reply.request_id] = reply.result
 
     @workflow.query(name="progress", description="Phase and one row per affected consumer.")
     def progress_query(self) -> Progress:
@@ -203,24 +209,20 @@ class EndpointChangeWorkflow:
         row = self.progress.consumers[index]
         row.step, row.state = "sync", "running"
         self._render()
+        request_id = f"{workflow.info().workflow_id}/{consumer.namespace}"
+        request = SyncRequest(
+            requested_by=workflow.info().workflow_id,
+            reason=f"{self.progress.validator} moved",
+            approved=self.approved,
+            request_id=request_id,
+            reply_to=workflow.info().workflow_id,
+        )
         try:
-            result: SyncResult = await workflow.execute_activity(
-                "request_consumer_sync",
-                SyncCallInput(
-                    consumer=consumer,
-                    request=SyncRequest(
-                        requested_by=workflow.info().workflow_id,
-                        reason=f"{self.progress.validator} moved",
-                        approved=self.approved,
-                    ),
-                    update_id=f"{workflow.info().workflow_id}-{consumer.namespace}",
-                ),
-                result_type=SyncResult,
-                summary=f"sync {consumer.namespace}",
-                # Cancelled from Temporal: close only once the worker has stopped the call (it heartbeats),
-                # so the activity ends as cancelled rather than failing against a closed workflow.
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                **policies.SYNC_REQUEST.options(),
+            await workflow.execute_activity(
+                "enqueue_consumer_sync",
+                SyncCallInput(consumer=consumer, request=request),
+                summary=f"ask {consumer.namespace} to sync",
+                **policies.TEMPORAL_CALL.options(),
             )
         except ActivityError as exc:
             reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
@@ -236,6 +238,8 @@ class EndpointChangeWorkflow:
                 restarted=False,
                 error=reason,
             )
+        await workflow.wait_condition(lambda: request_id in self.replies)
+        result = self.replies[request_id]
         row.step = "done"
         row.state = "restarted" if result.restarted else ("written" if result.changed else "unchanged")
         row.detail = result.rollout

@@ -85,6 +85,9 @@ PROBE = StepBudget(
     initial=timedelta(seconds=2),
     maximum=timedelta(seconds=30),
 )
+# Dialling a consumer's new peers at sync time: one quick concurrent round (the change's own probe has
+# already waited for the endpoint); an unreachable peer keeps its old address instead.
+PEER_PROBE = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=2))
 # Waiting for a rollout: heartbeats carry progress (and cancellation); StatefulSets have no deadline of
 # their own, so the attempt budget is the deadline.
 ROLLOUT_WAIT = StepBudget(

@@ -69,10 +69,16 @@ def snapshot(world: World) -> dict[str, tuple[str, int]]:
 # ---- command lines ----------------------------------------------------------------------------------
 
 
+async def peersync_ok(world: World, *args: str, **env: str) -> str:
+    """`peersync ...` that must succeed; returns its stdout."""
+    code, out, err = await world.peersync(*args, **env)
+    assert code == 0, (args, code, out, err)
+    return out
+
+
 async def update(world: World, *args: str, **env: str) -> str:
     """`peersync update ...`; returns the id of the workflow it started."""
-    code, out, err = await world.peersync("update", *args, **env)
-    assert code == 0, (code, out, err)
+    out = await peersync_ok(world, "update", *args, **env)
     match = re.search(r"started (\S+)", out)
     assert match, out
     return match.group(1)

@@ -24,6 +24,7 @@ from tests.e2e.control_kit import (
     endpoint_change_runs,
     holding,
     one_line_refusal,
+    peersync_ok,
     quiet,
     snapshot,
     status,
@@ -46,7 +47,7 @@ def assert_moved(world: World, before: dict[str, tuple[str, int]], host: str) ->
     """bob's peers point at `host` in the affected namespaces, each rolled out exactly once; consumer-3
     (bob not opted in) untouched."""
     for ns in AFFECTED:
-        text, generation = before[ns]
+        _, generation = before[ns]
         assert f"@{host}:" in world.configmap_text(ns), world.configmap_text(ns)
         assert f"@{world.subnet}.2:" not in world.configmap_text(ns)
         assert world.generation(ns) == generation + 1, ns
@@ -74,13 +75,14 @@ async def test_pause_holds_at_the_next_step_boundary_and_resume_completes(world:
         # Nothing answers at the new address yet: the probe step retries (the gate before any consumer).
         wf_id = await update(world, "--validator", "bob", "--endpoint", new)
         await wait_phase(world, wf_id, Phase.PROBING)
-        code, out, err = await world.peersync("pause", wf_id)
-        assert code == 0, err
+        await peersync_ok(world, "pause", wf_id)
         await eventually(lambda: _paused(world, wf_id), what="the pause to be seen")
 
         # The node comes up: the probe passes mid-pause, and the workflow holds at the boundary before syncing.
         await node.up()
-        await eventually(lambda: holding(world, wf_id, after="probe_endpoint"), what="the hold at the boundary")
+        await eventually(
+            lambda: holding(world, wf_id, after="probe_endpoint"), what="the hold at the boundary"
+        )
         progress = await world.progress(wf_id)
         assert progress.paused and progress.phase == Phase.PROBING
         assert "(paused)" in await current_details(world, wf_id)
@@ -88,8 +90,7 @@ async def test_pause_holds_at_the_next_step_boundary_and_resume_completes(world:
         assert snapshot(world) == before  # no ConfigMap written, nothing restarted while paused
         assert (await world.registry_row("bob")).override is None  # not even the override pinned yet
 
-        code, out, err = await world.peersync("resume", wf_id)
-        assert code == 0, err
+        await peersync_ok(world, "resume", wf_id)
         result = await world.finished(wf_id, EndpointChangeResult)
     assert result.phase == Phase.DONE
     assert sorted(c.consumer.namespace for c in result.consumers) == list(AFFECTED)
@@ -118,8 +119,7 @@ async def test_cancel_before_any_restart_ends_the_change_without_writes(world: W
         await wait_phase(world, waiting, Phase.AWAITING_APPROVAL)
 
         for wf_id in (probing, waiting):
-            code, out, err = await world.peersync("cancel", wf_id, "--reason", "wrong address")
-            assert code == 0, err
+            out = await peersync_ok(world, "cancel", wf_id, "--reason", "wrong address")
             assert "wrong address" in out
         for wf_id in (probing, waiting):
             await assert_operator_cancelled(world, wf_id)
@@ -135,7 +135,12 @@ async def test_cancel_is_too_late_once_syncing_and_a_temporal_cancel_stops_the_r
     await world.start_worker()
     await world.registry_ready()
     gen0 = world.generation("alice-consumer-1")
-    stall = {"type": "stall", "resource": "deployments", "namespace": "alice-consumer-1", "name": "consumer-1"}
+    stall = {
+        "type": "stall",
+        "resource": "deployments",
+        "namespace": "alice-consumer-1",
+        "name": "consumer-1",
+    }
     await world.kube_fault(stall)  # consumer-1's rollout makes no progress until the fault is cleared
     async with Node(f"{world.subnet}.22") as node:
         await node.up()
@@ -145,7 +150,7 @@ async def test_cancel_is_too_late_once_syncing_and_a_temporal_cancel_stops_the_r
             lambda: _generation_is(world, "alice-consumer-1", gen0 + 1), what="consumer-1's rollout to start"
         )
 
-        code, out, err = await world.peersync("cancel", wf_id)
+        code, _, err = await world.peersync("cancel", wf_id)
         one_line_refusal(code, err, "too late")
         assert (await world.progress(wf_id)).phase == Phase.SYNCING  # the refused cancel changed nothing
 
@@ -192,8 +197,7 @@ async def test_unreachable_endpoint_is_blocked_then_approve_lets_it_through(worl
 
         # The node answers now (it came up after the budget); the operator lets the change through.
         await node.up()
-        code, out, err = await world.peersync("approve", wf_id)
-        assert code == 0, err
+        await peersync_ok(world, "approve", wf_id)
         result = await world.finished(wf_id, EndpointChangeResult)
     assert result.phase == Phase.DONE
     assert all(c.changed and c.restarted and not c.kept_unreachable for c in result.consumers)
@@ -208,8 +212,7 @@ async def test_unreachable_endpoint_is_blocked_then_cancel_ends_it_without_write
     await wait_phase(world, wf_id, Phase.BLOCKED)
     assert "blocked" in await current_details(world, wf_id)
 
-    code, out, err = await world.peersync("cancel", wf_id, "--reason", "typo in the address")
-    assert code == 0, err
+    await peersync_ok(world, "cancel", wf_id, "--reason", "typo in the address")
     await assert_operator_cancelled(world, wf_id)
     assert "typo in the address" in (await world.progress(wf_id)).reason
     assert snapshot(world) == before
@@ -227,8 +230,7 @@ async def test_approve_forces_a_still_unreachable_endpoint_through(world: World)
     new = f"{world.subnet}.22"
     wf_id = await update(world, "--validator", "bob", "--endpoint", new)
     await wait_phase(world, wf_id, Phase.BLOCKED)
-    code, out, err = await world.peersync("approve", wf_id)
-    assert code == 0, err
+    await peersync_ok(world, "approve", wf_id)
     result = await world.finished(wf_id, EndpointChangeResult, timeout=15)
     assert result.phase == Phase.DONE
     assert all(f"@{new}:" in world.configmap_text(ns) for ns in AFFECTED)
@@ -252,8 +254,7 @@ async def test_require_approval_holds_every_restart_until_approved(world: World)
         assert "awaiting-approval" in await current_details(world, wf_id)
         assert snapshot(world) == before  # nothing written, nothing restarted
 
-        code, out, err = await world.peersync("approve", wf_id)
-        assert code == 0, err
+        await peersync_ok(world, "approve", wf_id)
         result = await world.finished(wf_id, EndpointChangeResult)
     assert result.phase == Phase.DONE
     assert not (await world.progress(wf_id)).awaiting_approval
@@ -269,7 +270,12 @@ async def test_the_same_change_twice_is_one_workflow(world: World) -> None:
     await world.registry_ready()
     new = f"{world.subnet}.22"
     bob = world.operator("bob")
-    stall = {"type": "stall", "resource": "deployments", "namespace": "alice-consumer-1", "name": "consumer-1"}
+    stall = {
+        "type": "stall",
+        "resource": "deployments",
+        "namespace": "alice-consumer-1",
+        "name": "consumer-1",
+    }
     await world.kube_fault(stall)  # keep the first run busy while the change is asked for again
 
     height = await world.edit_validator("bob", f"p2p={new}")
@@ -280,7 +286,9 @@ async def test_the_same_change_twice_is_one_workflow(world: World) -> None:
     # The registry's start path again (as a retried `start_endpoint_changes` activity would), while it runs ...
     settings = load_settings(**_settings(world))
     calls = TemporalCalls(settings, world.client)
-    change = StartChangesInput(changes=[ChangeEvent(operator_address=bob, moniker="bob", endpoint=new, height=height)])
+    change = StartChangesInput(
+        changes=[ChangeEvent(operator_address=bob, moniker="bob", endpoint=new, height=height)]
+    )
     await ActivityEnvironment().run(calls.start_endpoint_changes, change)
     world.kube().clear_faults()
     result = await world.finished(wf_id, EndpointChangeResult)
