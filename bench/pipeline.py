@@ -154,9 +154,9 @@ async def burst(tmp: Path, movers: int = 20, consumers: int = 10) -> list[Row]:
             )
 
         await eventually(converged, timeout=180, what="burst convergence")
+        elapsed = time.monotonic() - t0
         # Let any further (coalesced) syncs finish before counting rollouts.
         await asyncio.sleep(3)
-        elapsed = time.monotonic() - t0
         rollouts = [world.generation(ns) - before[ns] for ns in namespaces]
         naive_s, naive_rollouts = await _naive(world, namespaces, movers)
     return [

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -43,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
 
 TOO_LATE = frozenset({*FINAL_PHASES, Phase.SYNCING})
+# Phases worth a search-attribute update; the quick ones in between show in the details and the query.
+INDEXED_PHASES = frozenset({*FINAL_PHASES, Phase.BLOCKED, Phase.AWAITING_APPROVAL, Phase.SYNCING})
 
 
 def _probe_budget(change: ValidatedChange) -> policies.StepBudget:
@@ -63,6 +66,7 @@ class EndpointChangeWorkflow:
         self.approved = False
         self.cancel_request: CancelRequest | None = None
         self.replies: dict[str, SyncResult] = {}
+        self._attributes: list[SearchAttributeUpdate[str]] = []
 
     # ---- human control ---------------------------------------------------------------------------------
 
@@ -106,7 +110,7 @@ class EndpointChangeWorkflow:
     @workflow.run
     async def run(self, request: EndpointChangeRequest) -> EndpointChangeResult:
         cluster = cluster_of_task_queue(workflow.info().task_queue)
-        workflow.upsert_search_attributes([CLUSTER.value_set(cluster)])
+        self._attributes.append(CLUSTER.value_set(cluster))
         try:
             return await self._run(cluster)
         except ApplicationError as exc:
@@ -124,22 +128,24 @@ class EndpointChangeWorkflow:
             raise
 
     async def _run(self, cluster: str) -> EndpointChangeResult:
-        change: ValidatedChange = await workflow.execute_activity(
+        # Validate, discover and probe are short reads: local activities, one history marker each, no
+        # extra workflow tasks (history per change stays small; see bench/RESULTS.md).
+        change: ValidatedChange = await workflow.execute_local_activity(
             "validate_change",
             ValidateInput(request=self.request),
             result_type=ValidatedChange,
             summary=f"validate {self.request.validator} {self.request.endpoint or '(chain)'}",
-            **policies.CHAIN_READ.options(),
+            **policies.CHAIN_READ.local_options(),
         )
         self.progress.validator, self.progress.endpoint = change.moniker, change.endpoint
-        workflow.upsert_search_attributes([VALIDATOR.value_set(change.operator_address)])
+        self._attributes.append(VALIDATOR.value_set(change.operator_address))
         await self._boundary(Phase.DISCOVERING)
-        discovery: Discovery = await workflow.execute_activity(
+        discovery: Discovery = await workflow.execute_local_activity(
             "discover_affected_consumers",
             DiscoverInput(operator_address=change.operator_address),
             result_type=Discovery,
             summary=f"consumers with {change.moniker}",
-            **policies.CHAIN_READ.options(),
+            **policies.CHAIN_READ.local_options(),
         )
         self.progress.skipped = discovery.skipped
         self.progress.consumers = [
@@ -147,8 +153,8 @@ class EndpointChangeWorkflow:
             for a in discovery.affected
         ]
         if discovery.affected:
-            workflow.upsert_search_attributes(
-                [CONSUMER.value_set(",".join(a.consumer.chain_id for a in discovery.affected))]
+            self._attributes.append(
+                CONSUMER.value_set(",".join(a.consumer.chain_id for a in discovery.affected))
             )
         await self._boundary(Phase.PROBING)
         await self._probe(change, sorted({a.p2p_port for a in discovery.affected}))
@@ -185,11 +191,11 @@ class EndpointChangeWorkflow:
     async def _probe(self, change: ValidatedChange, ports: list[int]) -> None:
         if not ports:
             return
-        probing = workflow.start_activity(
+        probing = workflow.start_local_activity(
             "probe_endpoint",
             ProbeInput(endpoint=change.endpoint, ports=ports),
             summary=f"TCP {change.endpoint} ports {ports}",
-            **_probe_budget(change).options(),
+            **_probe_budget(change).local_options(),
         )
         # The probe may retry for its whole budget; a cancel must not wait for it (nothing is written yet).
         await workflow.wait_condition(lambda: probing.done() or self.cancel_request is not None)
@@ -218,11 +224,11 @@ class EndpointChangeWorkflow:
             reply_to=workflow.info().workflow_id,
         )
         try:
-            await workflow.execute_activity(
+            await workflow.execute_local_activity(
                 "enqueue_consumer_sync",
                 SyncCallInput(consumer=consumer, request=request),
                 summary=f"ask {consumer.namespace} to sync",
-                **policies.TEMPORAL_CALL.options(),
+                **policies.TEMPORAL_CALL.local_options(),
             )
         except ActivityError as exc:
             reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
@@ -267,7 +273,11 @@ class EndpointChangeWorkflow:
 
     def _set_phase(self, phase: Phase, reason: str | None = None) -> None:
         self.progress.phase, self.progress.reason = phase, reason
-        workflow.upsert_search_attributes([PHASE.value_set(phase.value)])
+        if phase in INDEXED_PHASES:
+            # One upsert (one history event) per phase an operator filters on, carrying any attribute
+            # learnt since the last one.
+            workflow.upsert_search_attributes([*self._attributes, PHASE.value_set(phase.value)])
+            self._attributes = []
         self._render()
 
     def _render(self) -> None:

@@ -68,6 +68,10 @@ class StepBudget:
             opts["heartbeat_timeout"] = self.heartbeat
         return opts
 
+    def local_options(self) -> dict[str, object]:
+        """The same budget for workflow.execute_local_activity (which has no heartbeats)."""
+        return {k: v for k, v in self.options().items() if k != "heartbeat_timeout"}
+
 
 # Reads from the chain: cheap and safe to repeat; a chain that is down for 10 minutes fails the step.
 CHAIN_READ = StepBudget(

@@ -119,7 +119,7 @@ class RegistryWorkflow:
         try:
             self.state.resolve(inp.operator_address)
         except KeyError as exc:
-            raise ValueError(f"{exc.args[0]} in the registry") from None
+            raise ValueError(f"registry: {exc.args[0]}") from None
 
     @workflow.query(description="The table: one row per validator.")
     def table(self) -> list[RegistryView]:

@@ -103,6 +103,8 @@ async def test_stalled_rollout_fails_that_consumer_with_the_deadline_reason(worl
         e.activity_task_failed_event_attributes.failure.application_failure_info.type for e in failed
     ] == ["RolloutFailed"]
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    consumer_sync = await world.handle(f"consumer-sync-alice-{C1}").describe()
+    assert list(consumer_sync.raw_description.pending_activities) == []
     sync = await world.consumer_sync(C1)
     assert not sync.pending and sync.results[sync.completed].error
 
@@ -198,11 +200,13 @@ async def test_temporal_restart_mid_workflow_the_change_completes(world: World) 
     await eventually(lambda: _generation_above(world, C1, before[C1]), what="consumer-1's rollout to start")
     assert (await world.progress(wf_id)).phase == Phase.SYNCING
 
+    worker = world.workers[0]
     await world.restart_temporal()  # same port, same SQLite file
     world.kube().clear_faults()
     result: EndpointChangeResult = await world.finished(wf_id, EndpointChangeResult)
 
     assert result.phase == Phase.DONE, result
+    assert worker.proc is not None and worker.proc.returncode is None  # the same worker rode it out
     _assert_bob_at(world, new)
     _one_rollout_each(world, before, log)
     # The registry survived too: it still answers and still refreshes.

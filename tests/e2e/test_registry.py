@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import statistics
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -196,9 +197,8 @@ async def crowded_world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 QUIET_REFRESHES = 5
-QUIET_REFRESH_MAX_BYTES = (
-    1500  # measured ~850 B; the table in full is ~15 KB here (target: 2 KB at 300, bench)
-)
+# Measured ~850 B and 6 events; the table in full is ~15 KB here. (Target: <= 2 KB at 300 validators: bench.)
+QUIET_REFRESH_MAX_BYTES = 1500
 
 
 async def test_a_quiet_refresh_adds_little_history(crowded_world: World) -> None:
@@ -228,4 +228,4 @@ async def test_a_quiet_refresh_adds_little_history(crowded_world: World) -> None
     # And the timer drives one refresh per period (refresh_seconds is 1 s in the harness), not one per two.
     times = [history.events[i].event_time.ToDatetime() for i in markers[len(first) - 1 :]]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-    assert max(gaps) < 1.8, gaps
+    assert statistics.median(gaps) < 1.6, gaps

@@ -62,7 +62,9 @@ def test_the_committed_histories_cover_every_workflow_type() -> None:
 
 async def test_a_changed_workflow_is_caught(tmp_path: Path) -> None:
     """The guard works: a history whose recorded commands differ from the code's fails the replay."""
-    path = next(p for p in committed() if json.loads(p.read_text())["workflow_type"] == "EndpointChangeWorkflow")
+    path = next(
+        p for p in committed() if json.loads(p.read_text())["workflow_type"] == "EndpointChangeWorkflow"
+    )
     data = json.loads(path.read_text())
     events = data["history"]["events"]
     # Rename the first activity the history scheduled: the code schedules validate_change there.
@@ -91,7 +93,9 @@ async def test_live_histories_replay(world: World) -> None:
 
     # 1. bob moves while consumer-1's rollout can only die: the change ends failed for that consumer.
     world.patch_workload_spec(C1, {"progressDeadlineSeconds": 1})
-    await world.kube_fault({"type": "stall", "resource": "deployments", "namespace": C1, "name": "consumer-1"})
+    await world.kube_fault(
+        {"type": "stall", "resource": "deployments", "namespace": C1, "name": "consumer-1"}
+    )
     height = await world.edit_validator("bob", f"p2p={sub}.22")
     await world.nudge_registry()
     failed = endpoint_change_id("alice", world.operator("bob"), height)
@@ -129,7 +133,7 @@ async def test_live_histories_replay(world: World) -> None:
     assert failures == {}
 
     if target := os.environ.get("PEERSYNC_RECORD_HISTORIES"):
-        await _record(world, histories, Path(target))
+        _record(histories, Path(target))
 
 
 async def _iterate(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
@@ -137,7 +141,7 @@ async def _iterate(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHi
         yield history
 
 
-async def _record(world: World, histories: list[WorkflowHistory], target: Path) -> None:
+def _record(histories: list[WorkflowHistory], target: Path) -> None:
     """One file per workflow type and outcome; ids and addresses are whatever this run used."""
     target.mkdir(parents=True, exist_ok=True)
     names = {
@@ -153,10 +157,10 @@ async def _record(world: World, histories: list[WorkflowHistory], target: Path) 
             name = "endpoint_change_failed_rollout"
         if name is None:
             continue
-        description = await world.handle(wf_id).describe()
+        started = history.events[0].workflow_execution_started_event_attributes
         payload = {
             "workflow_id": wf_id,
-            "workflow_type": description.workflow_type,
+            "workflow_type": started.workflow_type.name,
             "history": history.to_json_dict(),
         }
         (target / f"{name}.json").write_text(json.dumps(payload, separators=(",", ":")) + "\n")
