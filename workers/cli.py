@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workers import cli_devnet, cli_ops, cli_worker
+from workers import cli_devnet, cli_ops, cli_watch, cli_worker
 from workers.cli_common import AppState, fail
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ def _root(
 
 app.command("devnet")(cli_devnet.devnet)
 app.command("worker")(cli_worker.worker)
+app.command("watch")(cli_watch.watch)
 for _command in (
     cli_ops.update,
     cli_ops.sync,

@@ -12,19 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.defs import PeersyncActivities
 from activities.temporal_calls import TemporalCalls, ensure_rollout_slots
+from workers.registry_start import registry_start_options
 from workers.settings import Settings
 from workflows.consumer_sync import ConsumerSyncWorkflow
 from workflows.endpoint_change import EndpointChangeWorkflow
-from workflows.ids import registry_id
-from workflows.registry import RegistryInput, RegistryWorkflow
-from workflows.registry_state import RegistryState
+from workflows.registry import RegistryWorkflow
 from workflows.rollout_slots import RolloutSlotsWorkflow
 
 WORKFLOWS = [RegistryWorkflow, EndpointChangeWorkflow, ConsumerSyncWorkflow, RolloutSlotsWorkflow]
@@ -47,17 +45,7 @@ async def connect(settings: Settings) -> Client:
 
 
 async def ensure_registry(client: Client, settings: Settings) -> None:
-    await client.start_workflow(
-        RegistryWorkflow.run,
-        RegistryInput(
-            state=RegistryState(cluster_id=settings.cluster_id),
-            refresh_seconds=settings.registry_refresh.total_seconds(),
-        ),
-        id=registry_id(settings.cluster_id),
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"endpoint registry of cluster {settings.cluster_id}",
-    )
+    await client.start_workflow(RegistryWorkflow.run, **registry_start_options(settings))
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:

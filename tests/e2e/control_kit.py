@@ -8,7 +8,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ class Node:
         self.host = host
         self.ports = sorted({upstream_ports(c).p2p for c in chain_ids})
         self.servers: list[asyncio.Server] = []
+        self.dialled: set[int] = set()  # ports someone connected to since up()
 
     async def __aenter__(self) -> Node:
         return self
@@ -43,19 +44,27 @@ class Node:
         await self.down()
 
     async def up(self) -> Node:
+        self.dialled.clear()
         for port in self.ports:
-            self.servers.append(await asyncio.start_server(_hang_up, self.host, port))
+            self.servers.append(await asyncio.start_server(self._answer(port), self.host, port))
         return self
+
+    def _answer(self, port: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.dialled.add(port)
+            writer.close()
+
+        return answer
+
+    async def probed(self, *chain_ids: str) -> bool:
+        """Every P2P port of `chain_ids` has been dialled since the node came up."""
+        return {upstream_ports(c).p2p for c in chain_ids} <= self.dialled
 
     async def down(self) -> None:
         for server in self.servers:
             server.close()
             await server.wait_closed()
         self.servers.clear()
-
-
-async def _hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
 
 
 # ---- the cluster ------------------------------------------------------------------------------------
@@ -181,23 +190,22 @@ async def workflow_task_failures(world: World, workflow_id: str) -> list[str]:
     ]
 
 
-async def holding(world: World, workflow_id: str, after: str) -> bool:
-    """The workflow finished the `after` activity, scheduled nothing since, and has no task in flight:
-    it is waiting on a condition (a pause, an approval), not on the outside world."""
-    description = await world.handle(workflow_id).describe()
-    raw = description.raw_description
-    if raw.pending_activities or raw.HasField("pending_workflow_task"):
-        return False
-    done = await activities(world, workflow_id)
-    return bool(done) and done[-1] == (after, "completed")
+async def idle(world: World, workflow_id: str) -> bool:
+    """Running, with no workflow task and no activity in flight: it waits on a condition (a pause, an
+    approval, a reply), not on the outside world."""
+    raw = (await world.handle(workflow_id).describe()).raw_description
+    running = raw.workflow_execution_info.status == WorkflowExecutionStatus.RUNNING.value
+    return running and not raw.pending_activities and not raw.HasField("pending_workflow_task")
+
+
+async def workflow_runs(world: World, workflow_type: str) -> list[tuple[str, str]]:
+    """(workflow id, run id) of every run of `workflow_type` the server knows."""
+    query = f'WorkflowType = "{workflow_type}"'
+    return [(wf.id, wf.run_id) async for wf in world.client.list_workflows(query)]
 
 
 async def endpoint_change_runs(world: World) -> list[tuple[str, str]]:
-    """(workflow id, run id) of every EndpointChangeWorkflow run the server knows."""
-    return [
-        (wf.id, wf.run_id)
-        async for wf in world.client.list_workflows('WorkflowType = "EndpointChangeWorkflow"')
-    ]
+    return await workflow_runs(world, "EndpointChangeWorkflow")
 
 
 async def quiet(world: World) -> bool:

@@ -1,0 +1,57 @@
+"""`peersync watch`: the chain watcher, with /healthz and /metrics on PEERSYNC_METRICS_ADDRESS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from workers.cli_common import state
+from workers.settings import Settings
+from workers.watcher import Watcher
+from workers.worker import connect
+
+
+def _health_app(watcher: Watcher) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        # Unhealthy while disconnected: an orchestrator then sees the chain is unreachable from here.
+        return web.json_response({"connected": watcher.connected}, status=200 if watcher.connected else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def run_watch(settings: Settings) -> None:
+    client = await connect(settings)
+    watcher = Watcher(settings, client)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = None
+    if settings.metrics_address:
+        host, _, port = settings.metrics_address.rpartition(":")
+        runner = web.AppRunner(_health_app(watcher))
+        await runner.setup()
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    try:
+        await watcher.run(stop)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+
+
+def watch(ctx: typer.Context) -> None:
+    """Follow the chain's websocket; start an endpoint change the moment a validator edits its endpoint."""
+    settings = state(ctx).settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(run_watch(settings))

@@ -1,0 +1,212 @@
+"""`peersync watch`: follow the provider chain's CometBFT websocket and hand each endpoint edit over at once.
+
+Per MsgEditValidator/MsgCreateValidator tx it reads the sender's validator, starts its
+EndpointChangeWorkflow directly (the same deterministic id the registry would use, so the registry's own
+later sighting lands on the same run) and nudges the registry. It reconnects with exponential backoff
+and jitter, resubscribes, and asks the registry for a full refresh on every (re)connect, so nothing that
+happened while it was away is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from typing import Any
+
+import websockets
+from prometheus_client import Counter, Gauge
+from pydantic import BaseModel
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.addresses import AddressError, account_to_valoper
+from activities.chain_rest import ChainError, ChainRest, Validator
+from activities.endpoint import extract_endpoint
+from activities.policy import EndpointPolicy
+from workers.registry_start import registry_start_options
+from workers.settings import Settings
+from workflows.contracts import EndpointChangeRequest
+from workflows.endpoint_change import EndpointChangeWorkflow
+from workflows.ids import endpoint_change_id
+from workflows.registry import RefreshRequest, RegistryWorkflow
+
+log = logging.getLogger("peersync.watch")
+
+QUERIES = {
+    1: "tm.event='Tx' AND message.action='/cosmos.staking.v1beta1.MsgEditValidator'",
+    2: "tm.event='Tx' AND message.action='/cosmos.staking.v1beta1.MsgCreateValidator'",
+}
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+
+EVENTS = Counter("peersync_watcher_events", "Validator txs seen on the websocket", ["outcome"])
+RECONNECTS = Counter("peersync_watcher_reconnects", "Websocket (re)connections")
+CONNECTED = Gauge("peersync_watcher_connected", "1 while subscribed to the chain")
+
+
+class TxSeen(BaseModel):
+    height: int
+    sender: str  # account address (message.sender)
+    code: int
+
+
+def parse_event(message: dict[str, Any]) -> TxSeen | None:
+    """A subscription notification, in either websocket shape (fields omitted when zero, or present)."""
+    result = message.get("result") or {}
+    events = result.get("events") or {}
+    value = ((result.get("data") or {}).get("value") or {}).get("TxResult") or {}
+    if not events or not value:
+        return None  # the subscribe acknowledgement, or another kind of event
+    senders, heights = events.get("message.sender") or [], events.get("tx.height") or []
+    if not senders or not heights:
+        return None
+    code = int((value.get("result") or {}).get("code") or 0)
+    return TxSeen(height=int(heights[0]), sender=senders[-1], code=code)
+
+
+def backoff_delays() -> Any:
+    """Exponential with full jitter: many watchers never reconnect in lockstep."""
+    delay = BACKOFF_FIRST
+    while True:
+        yield random.uniform(0, delay)
+        delay = min(delay * 2, BACKOFF_MAX)
+
+
+class Watcher:
+    def __init__(self, settings: Settings, client: Client) -> None:
+        self.settings = settings
+        self.client = client
+        self.policy = EndpointPolicy.from_setting(settings.endpoint_allow_cidrs)
+        self.ws_url = (
+            settings.chain_rpc_url.replace("http://", "ws://").replace("https://", "wss://") + "/websocket"
+        )
+        self.connected = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delays = backoff_delays()
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                delays = backoff_delays()
+            except (OSError, websockets.WebSocketException, TimeoutError, ValueError) as exc:
+                delay = next(delays)
+                log.warning(
+                    "chain websocket %s: %s; reconnecting in %.1fs",
+                    self.ws_url,
+                    exc or type(exc).__name__,
+                    delay,
+                )
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+            finally:
+                self.connected = False
+                CONNECTED.set(0)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        async with websockets.connect(self.ws_url, ping_interval=20, ping_timeout=20, open_timeout=10) as ws:
+            for sub_id, query in QUERIES.items():
+                await ws.send(
+                    json.dumps(
+                        {"jsonrpc": "2.0", "method": "subscribe", "id": sub_id, "params": {"query": query}}
+                    )
+                )
+            RECONNECTS.inc()
+            self.connected = True
+            CONNECTED.set(1)
+            log.info("subscribed to %s; asking the registry for a full refresh", self.ws_url)
+            await self.nudge(RefreshRequest(reason="watcher connected"))
+            closing = asyncio.ensure_future(stop.wait())
+            try:
+                while True:
+                    receiving = asyncio.ensure_future(ws.recv())
+                    done, _ = await asyncio.wait({receiving, closing}, return_when=asyncio.FIRST_COMPLETED)
+                    if closing in done:
+                        receiving.cancel()
+                        return
+                    await self.handle(json.loads(receiving.result()))
+            finally:
+                closing.cancel()
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        if "error" in message:
+            raise ValueError(f"subscription error: {message['error']}")
+        seen = parse_event(message)
+        if seen is None:
+            return
+        if seen.code != 0:
+            EVENTS.labels("failed-tx").inc()
+            log.info("height %d: failed tx from %s (code %d) ignored", seen.height, seen.sender, seen.code)
+            return
+        try:
+            valoper = account_to_valoper(seen.sender, self.settings.bech32_prefix)
+        except AddressError as exc:
+            EVENTS.labels("bad-sender").inc()
+            log.warning("height %d: sender %r is not an account address: %s", seen.height, seen.sender, exc)
+            return
+        await asyncio.gather(
+            self._start_change(seen, valoper), self.nudge(RefreshRequest(height=seen.height, reason=valoper))
+        )
+
+    async def _start_change(self, seen: TxSeen, valoper: str) -> None:
+        try:
+            async with ChainRest(self.settings.chain_rest_url) as chain:
+                body = await chain.get(f"/cosmos/staking/v1beta1/validators/{valoper}")
+            validator = Validator.model_validate(body["validator"])
+        except (ChainError, KeyError, ValueError) as exc:
+            EVENTS.labels("unreadable").inc()
+            log.warning(
+                "height %d: cannot read validator %s (%s); the registry refresh will catch it",
+                seen.height,
+                valoper,
+                exc,
+            )
+            return
+        found = extract_endpoint(validator.description.details, self.policy)
+        if found.endpoint is None:
+            EVENTS.labels(found.status).inc()
+            log.info(
+                "height %d: %s (%s) endpoint %s: %s",
+                seen.height,
+                validator.description.moniker,
+                valoper,
+                found.status,
+                found.reason,
+            )
+            return
+        wf_id = endpoint_change_id(self.settings.cluster_id, valoper, seen.height)
+        request = EndpointChangeRequest(
+            validator=valoper, endpoint=found.endpoint.render(), source="watcher", height=seen.height
+        )
+        try:
+            await self.client.start_workflow(
+                EndpointChangeWorkflow.run,
+                request,
+                id=wf_id,
+                task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"{validator.description.moniker} moved to {request.endpoint}",
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        EVENTS.labels("started").inc()
+        log.info(
+            "height %d: %s (%s) -> %s: %s",
+            seen.height,
+            validator.description.moniker,
+            valoper,
+            request.endpoint,
+            wf_id,
+        )
+
+    async def nudge(self, request: RefreshRequest) -> None:
+        await self.client.start_workflow(
+            RegistryWorkflow.run,
+            **registry_start_options(self.settings),
+            start_signal="refresh",
+            start_signal_args=[request],
+        )
