@@ -121,7 +121,9 @@ async def main(state_dir: Path, exit_when_verified: bool) -> int:
         "--state-dir",
         str(state_dir),
         "--services",
-        "worker",
+        "worker,watch",
+        "--registry-refresh",
+        "60s",  # the default: the watcher, not the registry's timer, must bring the change in
     ]
     devnet = ChildProcess("devnet", argv, log_file=state_dir / "devnet.log")
     await devnet.start()

@@ -130,6 +130,7 @@ async def run_mission(manifest: DevnetManifest, console: Console) -> list[str]:
             live.update(progress_table(wf_id, await handle.query("progress", result_type=Progress)))
             await asyncio.sleep(0.25)
         live.update(progress_table(wf_id, await handle.query("progress", result_type=Progress)))
+    console.print()
     result = await handle.result()
     world = await read_world(manifest)
     opted = {c.chain_id for c in world.consumers if MOVER in c.opted_in}

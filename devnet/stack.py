@@ -7,6 +7,7 @@ answers. Stop order is the reverse, and it runs on SIGINT/SIGTERM as well as on 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiohttp
 from pydantic import BaseModel
 
+import workflows
 from devnet.chain.server import ChainEmulator
 from devnet.files import READY, ClusterInfo, DevnetManifest, atomic_write, env_lines
 from devnet.kube.server import KubeEmulator
@@ -27,6 +29,17 @@ from devnet.world import seed_cluster
 
 HOST = "127.0.0.1"
 CHAIN_HEIGHT = "chain-height"  # the emulated chain's last height, so a restart continues above it
+CODE_STAMP = "workflow-code"  # fingerprint of the workflow code that wrote temporal.db
+
+
+def workflow_code_fingerprint() -> str:
+    """sha256 over the workflow package's sources: what replay depends on."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(workflows.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 SERVICE_READY_TIMEOUT = 60.0
 
 
@@ -64,8 +77,23 @@ class Devnet:
             await self.stop()
             raise
 
+    def _keep_history_only_for_this_code(self) -> None:
+        """Temporal's history is kept across restarts, but only for the same workflow code: runs left
+        by other code would fail replay (nondeterminism) forever. Those are set aside, not deleted."""
+        stamp = self.state_dir / CODE_STAMP
+        db = self.state_dir / "temporal.db"
+        now = workflow_code_fingerprint()
+        if db.exists() and (not stamp.exists() or stamp.read_text() != now):
+            aside = db.with_name(f"temporal.db.{stamp.read_text() if stamp.exists() else 'old'}")
+            db.replace(aside)
+            print(
+                f"devnet: workflow code changed; previous Temporal history moved to {aside}", file=sys.stderr
+            )
+        atomic_write(stamp, now)
+
     async def _start(self) -> DevnetManifest:
         opts = self.opts
+        self._keep_history_only_for_this_code()
         temporal = TemporalDevServer(
             TemporalOptions(
                 ip=HOST,
