@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TypeVar
 
 from kubernetes.client.exceptions import ApiException
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -34,6 +35,7 @@ from activities.peer_formats import LayoutError
 from activities.peers import parse_peer
 from activities.policy import EndpointPolicy
 from activities.probe import probe
+from activities.rollout_status import RolloutVerdict
 from activities.upstream import upstream_ports
 from workers.settings import Settings
 from workflows import policies
@@ -293,19 +295,41 @@ class PeersyncActivities:
 
     @activity.defn
     def wait_rollout(self, inp: WaitInput) -> WaitOutput:
-        """Watch in short chunks so heartbeats (which carry cancellation) keep flowing on a quiet rollout."""
-        started = time.monotonic()
+        """Watch in short chunks so heartbeats (which carry cancellation) keep flowing on a quiet rollout.
+
+        The first attempt's start time travels in the heartbeat details, so an attempt that resumes after a
+        worker crash keeps the original deadline (StatefulSets have none of their own)."""
+        details = activity.info().heartbeat_details
+        resumed = WaitProgress.model_validate(details[0]) if details else None
+        started = resumed.started_at if resumed else time.time()
+        deadline = started + inp.deadline_seconds
         while True:
             if activity.is_cancelled():
                 raise CancelledError("rollout wait cancelled")
+            progress = WaitProgress(started_at=started, message="")
+
+            def beat(v: RolloutVerdict, progress: WaitProgress = progress) -> None:
+                progress.message = v.message
+                activity.heartbeat(progress.model_dump())
+
             verdict = _kube_call(
-                lambda: self.kube.wait_rollout(
-                    inp.consumer.namespace, WAIT_CHUNK_SECONDS, lambda v: activity.heartbeat(v.message)
-                )
+                lambda: self.kube.wait_rollout(inp.consumer.namespace, WAIT_CHUNK_SECONDS, beat)
             )
-            activity.heartbeat(verdict.message)
+            beat(verdict)
             if verdict.done:
-                return WaitOutput(message=f"{verdict.message} after {time.monotonic() - started:.1f}s")
+                return WaitOutput(message=f"{verdict.message} after {time.time() - started:.1f}s")
+            if time.time() > deadline:
+                raise _non_retryable(
+                    policies.ROLLOUT_FAILED,
+                    f"rollout of {inp.consumer.namespace} not complete after {inp.deadline_seconds:.0f}s: {verdict.message}",
+                )
+
+
+class WaitProgress(BaseModel):
+    """Heartbeat details of wait_rollout (they come back as a plain dict: re-validated on resume)."""
+
+    started_at: float
+    message: str
 
 
 def peer_port(chain_id: str) -> int:

@@ -87,6 +87,9 @@ class RestartOutput(Contract):
 
 class WaitInput(Contract):
     consumer: ConsumerRef
+    deadline_seconds: float = Field(
+        900.0, gt=0, description="give up (RolloutFailed) when the rollout is not done by then"
+    )
 
 
 class WaitOutput(Contract):

@@ -191,11 +191,21 @@ class EndpointChangeWorkflow:
     async def _probe(self, change: ValidatedChange, ports: list[int]) -> None:
         if not ports:
             return
-        probing = workflow.start_local_activity(
-            "probe_endpoint",
-            ProbeInput(endpoint=change.endpoint, ports=ports),
-            summary=f"TCP {change.endpoint} ports {ports}",
-            **_probe_budget(change).local_options(),
+        probe = ProbeInput(endpoint=change.endpoint, ports=ports)
+        summary = f"TCP {change.endpoint} ports {ports}"
+        # Fast path: one local attempt, no extra workflow task when the node already answers.
+        try:
+            await workflow.execute_local_activity(
+                "probe_endpoint", probe, summary=summary, **policies.PROBE.first_local_attempt()
+            )
+            return
+        except (ActivityError, ApplicationError):  # a failed local attempt surfaces as its ApplicationError
+            pass
+        # The retries run as a regular activity: retrying locally would hold the workflow task open for the
+        # whole budget (queries and `peersync status` answer only between its heartbeats, seconds apart)
+        # and the local schedule-to-close budget is not enforced across in-worker retries.
+        probing = workflow.start_activity(
+            "probe_endpoint", probe, summary=summary, **_probe_budget(change).options()
         )
         # The probe may retry for its whole budget; a cancel must not wait for it (nothing is written yet).
         await workflow.wait_condition(lambda: probing.done() or self.cancel_request is not None)

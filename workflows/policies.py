@@ -68,10 +68,20 @@ class StepBudget:
             opts["heartbeat_timeout"] = self.heartbeat
         return opts
 
+    def first_local_attempt(self) -> dict[str, object]:
+        """One quick local attempt, no retries: a fast path tried before the full (regular) budget."""
+        return {
+            "start_to_close_timeout": min(self.attempt, FIRST_LOCAL_ATTEMPT),
+            "retry_policy": RetryPolicy(maximum_attempts=1),
+        }
+
     def local_options(self) -> dict[str, object]:
         """The same budget for workflow.execute_local_activity (which has no heartbeats)."""
         return {k: v for k, v in self.options().items() if k != "heartbeat_timeout"}
 
+
+# A local attempt holds the workflow task (queries, signals wait): keep a fast path short.
+FIRST_LOCAL_ATTEMPT = timedelta(seconds=10)
 
 # Reads from the chain: cheap and safe to repeat; a chain that is down for 10 minutes fails the step.
 CHAIN_READ = StepBudget(
@@ -96,10 +106,6 @@ PEER_PROBE = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=2
 # their own, so the attempt budget is the deadline.
 ROLLOUT_WAIT = StepBudget(
     attempt=timedelta(minutes=20), total=timedelta(minutes=30), heartbeat=timedelta(seconds=10)
-)
-# Asking a ConsumerSyncWorkflow for a sync and waiting for its result (which includes a rollout).
-SYNC_REQUEST = StepBudget(
-    attempt=timedelta(minutes=45), total=timedelta(hours=2), heartbeat=timedelta(seconds=10)
 )
 # Starting workflows from workflows (through the client).
 TEMPORAL_CALL = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=10))

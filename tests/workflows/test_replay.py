@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -57,22 +58,25 @@ async def test_committed_history_replays(path: Path) -> None:
 
 def test_the_committed_histories_cover_every_workflow_type() -> None:
     types = {json.loads(p.read_text())["workflow_type"] for p in committed()}
-    assert types == {w.__name__ for w in WORKFLOWS}
+    assert types == {w.__name__ for w in WORKFLOWS}, "record every workflow type (see _record, module doc)"
 
 
-async def test_a_changed_workflow_is_caught(tmp_path: Path) -> None:
-    """The guard works: a history whose recorded commands differ from the code's fails the replay."""
-    path = next(
-        p for p in committed() if json.loads(p.read_text())["workflow_type"] == "EndpointChangeWorkflow"
-    )
-    data = json.loads(path.read_text())
-    events = data["history"]["events"]
-    # Rename the first activity the history scheduled: the code schedules validate_change there.
-    scheduled = next(e for e in events if "activityTaskScheduledEventAttributes" in e)
-    scheduled["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "something_else"
-    result = await replayer().replay_workflow(
-        WorkflowHistory.from_json(data["workflow_id"], data["history"]), raise_on_replay_failure=False
-    )
+@workflow.defn(name="EndpointChangeWorkflow", sandboxed=False)
+class ChangedEndpointChange:
+    """A code change that is not replay-safe: it starts with a timer where the real one upserts search
+    attributes and runs its first step."""
+
+    @workflow.run
+    async def run(self, request: EndpointChangeRequest) -> None:
+        await workflow.sleep(1)
+
+
+async def test_a_changed_workflow_is_caught() -> None:
+    """The guard works: replaying a recorded history against changed code fails with a nondeterminism error."""
+    path = HISTORIES / "endpoint_change_override.json"
+    result = await Replayer(
+        workflows=[ChangedEndpointChange], data_converter=pydantic_data_converter
+    ).replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "nondeterminism" in str(result.replay_failure).lower(), result.replay_failure
 
