@@ -162,24 +162,23 @@ class PeersyncActivities:
                 f"moniker {req.validator!r} is used by {len(matches)} validators; name the operator address",
             )
         record = matches[0]
-        if req.endpoint is not None:
-            try:
-                endpoint = parse_endpoint(req.endpoint, self.policy).render()
-            except EndpointError as exc:
-                raise _non_retryable(
-                    policies.INVALID_ENDPOINT, f"endpoint {req.endpoint!r}: {exc.reason}"
-                ) from None
-        elif record.status == EndpointStatus.VALID and record.canonical:
-            endpoint = record.canonical
-        else:
+        text = req.endpoint
+        if text is None and record.status == EndpointStatus.VALID:
+            text = record.canonical
+        if text is None:
             raise _non_retryable(
                 policies.INVALID_ENDPOINT,
                 f"{record.moniker}'s published endpoint is {record.status}: {record.reason}",
             )
+        try:
+            endpoint = parse_endpoint(text, self.policy)
+        except EndpointError as exc:
+            raise _non_retryable(policies.INVALID_ENDPOINT, f"endpoint {text!r}: {exc.reason}") from None
         return ValidatedChange(
             operator_address=record.operator_address,
             moniker=record.moniker,
-            endpoint=endpoint,
+            endpoint=endpoint.render(),
+            host=endpoint.host_literal,
             require_approval=self.settings.require_approval,
             probe_budget_seconds=self.settings.probe_budget.total_seconds(),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,12 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def fail(reason: str, code: int = 1) -> NoReturn:
-    """Refuse: one line on stderr, non-zero exit."""
-    print(f"peersync: {reason}", file=sys.stderr)
-    raise SystemExit(code)
+    """Refuse: one line on stderr, non-zero exit.
+
+    Leaves with os._exit: a process that has used the Temporal client can crash in the SDK's runtime
+    teardown at interpreter exit (reference/temporal.md, gotcha 9), which would turn a clean refusal
+    into a core dump."""
+    print(f"peersync: {' '.join(reason.split())}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

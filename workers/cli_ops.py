@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
@@ -15,11 +16,13 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from activities.endpoint import EndpointError, parse_endpoint
 from activities.kube_ops import Kube, api_client
+from activities.policy import EndpointPolicy
 from activities.temporal_calls import sync_now
 from workers.cli_common import fail, state
 from workers.plan import ChangePlan, plan_change
@@ -59,14 +62,26 @@ def _call(coro: Awaitable[T]) -> T:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except WorkflowUpdateFailedError as exc:
         fail(f"refused: {exc.cause}")
+    except WorkflowFailureError as exc:
+        fail(f"the workflow failed: {_root_cause(exc)}")
+    except WorkflowAlreadyStartedError as exc:
+        fail(f"already running: {exc.workflow_id}")
     except RPCError as exc:
         fail(f"Temporal refused: {exc.message}")
     except ValidationError as exc:
         fail(f"invalid input: {exc.errors()[0]['msg']}")
+    except RuntimeError as exc:  # the client could not connect (Client.connect raises RuntimeError)
+        fail(f"cannot reach Temporal: {exc}")
     finally:
         # One-shot commands can crash in the SDK's runtime teardown at interpreter exit
         # (reference/temporal.md gotcha 9); flush and leave without running it.
         console.file.flush()
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return getattr(exc, "message", None) or str(exc)
 
 
 def _exit(code: int = 0) -> None:
@@ -119,8 +134,13 @@ def update(
         fail("--clear and --endpoint exclude each other")
     try:
         request = EndpointChangeRequest(validator=validator, endpoint=endpoint, override=endpoint is not None)
+        if endpoint is not None:
+            # Refuse here what the workflow would refuse: nothing starts for an endpoint that cannot pass.
+            parse_endpoint(endpoint, EndpointPolicy.from_setting(settings.endpoint_allow_cidrs))
     except ValidationError as exc:
         fail(f"invalid input: {exc.errors()[0]['msg']}")
+    except EndpointError as exc:
+        fail(f"refused: endpoint {endpoint!r}: {exc.reason}")
 
     if dry_run:
         if clear:
@@ -139,8 +159,9 @@ def update(
                 RegistryWorkflow.set_override, OverrideInput(operator_address=validator, endpoint=None)
             )
             return f"override of {view.moniker} cleared; in effect: {view.effective}"
+        # A manual change is a new request each time (unlike chain changes, keyed by height).
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        wf_id = f"endpoint-change-{settings.cluster_id}-manual-{validator}-{stamp}"
+        wf_id = f"endpoint-change-{settings.cluster_id}-manual-{validator}-{stamp}-{uuid.uuid4().hex[:6]}"
         handle = await client.start_workflow(
             EndpointChangeWorkflow.run,
             request,

@@ -48,6 +48,11 @@ class ConsumerSyncState(BaseModel):
     answered: dict[str, int] = Field(default_factory=dict, description="request id -> sync that answered it")
 
 
+def _host(peer: str) -> str:
+    """The host of `id@host:port` as written in an endpoint (IPv6 keeps its brackets)."""
+    return peer.split("@", 1)[1].rsplit(":", 1)[0]
+
+
 @workflow.defn(failure_exception_types=[ValidationError])
 class ConsumerSyncWorkflow:
     @workflow.init
@@ -170,7 +175,8 @@ class ConsumerSyncWorkflow:
             summary=f"ConfigMap in {ref.namespace}",
             **policies.KUBE_WRITE.options(),
         )
-        peers, kept = await self._gate_new_peers(desired, applied)
+        forced = {host for r in batch for host in r.forced_hosts}
+        peers, kept = await self._gate_new_peers(desired, applied, forced)
         result = SyncResult(
             consumer=ref,
             sync_number=number,
@@ -192,7 +198,8 @@ class ConsumerSyncWorkflow:
         )
         result.peers_hash = written.peers_hash
         if applied.workload_hash == written.peers_hash:
-            result.rollout = "pods already run this peer set"
+            # No restart, but a rollout onto this set may have died earlier: the wait says so (at once if fine).
+            await self._wait(result)
             return result
         if self.state.require_approval and not any(r.approved for r in batch):
             result.rollout = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"
@@ -220,6 +227,10 @@ class ConsumerSyncWorkflow:
         )
         result.restarted = restarted.restarted
         self._show("rolling-out", restarted.message)
+        await self._wait(result)
+
+    async def _wait(self, result: SyncResult) -> None:
+        ref = self.state.consumer
         waited: WaitOutput = await workflow.execute_activity(
             "wait_rollout",
             WaitInput(consumer=ref),
@@ -253,10 +264,11 @@ class ConsumerSyncWorkflow:
         self._slot_granted = True
 
     async def _gate_new_peers(
-        self, desired: DesiredPeers, applied: AppliedPeersOut
+        self, desired: DesiredPeers, applied: AppliedPeersOut, forced: set[str]
     ) -> tuple[list[str], list[str]]:
-        """A new endpoint that does not answer never replaces a working old one (invariant 5)."""
-        new = [p for p in desired.peers if p not in applied.peers]
+        """A new endpoint that does not answer never replaces a working old one (invariant 5), unless an
+        operator approved it past its failed probe (`forced`: its host)."""
+        new = [p for p in desired.peers if p not in applied.peers and _host(p) not in forced]
         unreachable: dict[str, str] = {}
         if new:
             probed: ProbePeersOutput = await workflow.execute_activity(

@@ -112,6 +112,7 @@ class ValidatedChange(Contract):
     operator_address: str
     moniker: str
     endpoint: str
+    host: str = Field("", description="the endpoint's host as written in a peer (IPv6 in brackets)")
     require_approval: bool = Field(
         False, description="PEERSYNC_REQUIRE_APPROVAL of the worker that validated"
     )
@@ -185,6 +186,9 @@ class SyncRequest(Contract):
     approved: bool = Field(False, description="an operator approved restarts (PEERSYNC_REQUIRE_APPROVAL)")
     request_id: str | None = Field(None, description="dedupes a request sent twice (activity retries)")
     reply_to: str | None = Field(None, description="workflow id to signal `sync_done` with the result")
+    forced_hosts: list[str] = Field(
+        default_factory=list, description="hosts an operator approved past a failed probe: not probed again"
+    )
 
 
 class SyncResult(Contract):

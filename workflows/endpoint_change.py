@@ -66,6 +66,7 @@ class EndpointChangeWorkflow:
         self.approved = False
         self.cancel_request: CancelRequest | None = None
         self.replies: dict[str, SyncResult] = {}
+        self.forced_host: str | None = None
         self._attributes: list[SearchAttributeUpdate[str]] = []
 
     # ---- human control ---------------------------------------------------------------------------------
@@ -220,6 +221,7 @@ class EndpointChangeWorkflow:
             await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
             self._check_cancel()
             self.approved = False  # forcing past the probe is not also approval of the restarts
+            self.forced_host = change.host
 
     async def _sync(self, index: int, consumer: ConsumerRef) -> SyncResult:
         row = self.progress.consumers[index]
@@ -232,6 +234,7 @@ class EndpointChangeWorkflow:
             approved=self.approved,
             request_id=request_id,
             reply_to=workflow.info().workflow_id,
+            forced_hosts=[self.forced_host] if self.forced_host else [],
         )
         try:
             await workflow.execute_local_activity(

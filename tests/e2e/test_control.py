@@ -220,11 +220,6 @@ async def test_unreachable_endpoint_is_blocked_then_cancel_ends_it_without_write
     assert (await world.registry_row("bob")).override is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ConsumerSync's gate re-probes the forced endpoint (1 min) and keeps the old peer: approving a "
-    "blocked change cannot force an endpoint that still does not answer (see the report)",
-)
 async def test_approve_forces_a_still_unreachable_endpoint_through(world: World) -> None:
     await world.start_worker(**SHORT_PROBE)
     await world.registry_ready()

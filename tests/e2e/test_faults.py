@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionStatus
 
@@ -109,11 +108,6 @@ async def test_stalled_rollout_fails_that_consumer_with_the_deadline_reason(worl
     assert not sync.pending and sync.results[sync.completed].error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="consumer_sync.py: when the workload template already carries the peer hash, the sync returns "
-    "'pods already run this peer set' without looking at the rollout, so a dead rollout is reported as done",
-)
 async def test_a_sync_after_a_dead_rollout_still_reports_it(world: World) -> None:
     await world.start_worker()
     await world.registry_ready()
