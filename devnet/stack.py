@@ -54,6 +54,7 @@ class DevnetOptions(BaseModel):
     block_time: float | None = None
     registry_refresh: str = "5s"
     services: list[str] = []
+    temporal_args: list[str] = []
 
 
 class Devnet:
@@ -101,6 +102,7 @@ class Devnet:
                 ui_port=None if opts.ui_port is None else port_or_free(opts.ui_port),
                 db_file=self.state_dir / "temporal.db",
                 log_file=self.state_dir / "temporal.log",
+                extra_args=opts.temporal_args,
             )
         )
         self.children.append(temporal.process)

@@ -111,7 +111,9 @@ class KubeLog:
 
 
 class World:
-    def __init__(self, tmp: Path, scenario: Scenario, kube_step: float = 0.1) -> None:
+    def __init__(
+        self, tmp: Path, scenario: Scenario, kube_step: float = 0.1, temporal_args: list[str] | None = None
+    ) -> None:
         self.tmp = tmp
         self.scenario = scenario
         self.subnet = (
@@ -128,6 +130,7 @@ class World:
                 kube_port=0,
                 kube_step_seconds=kube_step,
                 registry_refresh="1s",
+                temporal_args=temporal_args or [],
             ),
         )
         self.workers: list[ChildProcess] = []

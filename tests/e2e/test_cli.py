@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -210,12 +211,17 @@ async def test_the_same_update_twice_at_once_is_never_a_traceback(cli_world: Wor
     """Two operators (or a double Enter) ask for the same manual change in the same second: each command
     either starts a change or refuses in one line."""
     runs = await asyncio.gather(*(cli_world.peersync("update", "--validator", "carol") for _ in range(2)))
+    started = []
     for code, out, err in runs:
         if code == 0:
-            assert "started" in out, out
+            match = re.search(r"started (\S+)", out)
+            assert match, out
+            started.append(match.group(1))
         else:
             one_line_refusal(code, err)
-    assert any(code == 0 for code, _, _ in runs)
+    assert started
+    for wf_id in started:  # (they change nothing: carol did not move)
+        assert (await cli_world.finished(wf_id, EndpointChangeResult)).phase == Phase.DONE
 
 
 # ---- --help ----------------------------------------------------------------------------------------
