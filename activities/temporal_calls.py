@@ -24,6 +24,7 @@ from workers.settings import Settings
 from workflows.activity_contracts import OverrideInput, SlotCallInput, StartChangesInput, SyncCallInput
 from workflows.consumer_sync import ConsumerSyncState, ConsumerSyncWorkflow
 from workflows.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest, SyncResult
+from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id, rollout_slots_id
 from workflows.rollout_slots import RolloutSlotsWorkflow, SlotRequest, SlotsState
 
@@ -75,6 +76,26 @@ async def ensure_rollout_slots(
     )
 
 
+async def start_endpoint_change(
+    client: Client, settings: Settings, workflow_id: str, request: EndpointChangeRequest, moniker: str
+) -> bool:
+    """Start one change under its deterministic id; False when that change already ran (or runs)."""
+
+    try:
+        await client.start_workflow(
+            EndpointChangeWorkflow.run,
+            request,
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"{moniker} moved to {request.endpoint}",
+        )
+    except WorkflowAlreadyStartedError:
+        return False  # this change already ran to completion
+    return True
+
+
 class TemporalCalls:
     def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
@@ -108,8 +129,6 @@ class TemporalCalls:
     @activity.defn
     async def start_endpoint_changes(self, inp: StartChangesInput) -> list[str]:
         """One EndpointChangeWorkflow per change; a change already started (by the watcher) is not repeated."""
-        from workflows.endpoint_change import EndpointChangeWorkflow
-
         started = []
         for change in inp.changes:
             wf_id = change.workflow_id or endpoint_change_id(
@@ -121,19 +140,8 @@ class TemporalCalls:
                 source="registry",
                 height=change.height,
             )
-            try:
-                await self.client.start_workflow(
-                    EndpointChangeWorkflow.run,
-                    request,
-                    id=wf_id,
-                    task_queue=self.settings.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    static_summary=f"{change.moniker} moved to {change.endpoint}",
-                )
-            except WorkflowAlreadyStartedError:
-                continue  # this change already ran to completion
-            started.append(wf_id)
+            if await start_endpoint_change(self.client, self.settings, wf_id, request, change.moniker):
+                started.append(wf_id)
         return started
 
     @activity.defn

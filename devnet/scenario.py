@@ -138,11 +138,14 @@ class Scenario(_Strict):
         return hashlib.sha256(f"{self.seed}/{purpose}/{moniker}".encode()).digest()
 
 
-def default_scenario() -> Scenario:
-    """DESIGN.md's devnet: four validators, three launched consumers, alice's cluster."""
+def default_scenario(subnet: str = "127.0.10", block_time: float = 1.0) -> Scenario:
+    """DESIGN.md's devnet: four validators, three launched consumers, alice's cluster. Tests move it to a
+    subnet of their own (`127.x.y`) so parallel worlds never collide."""
     names = ["alice", "bob", "carol", "dave"]
     return Scenario(
-        validators=[ValidatorSpec(moniker=n, endpoint=f"127.0.10.{i}") for i, n in enumerate(names, start=1)],
+        allow_cidrs=[f"{subnet}.0/24"],
+        block_time=block_time,
+        validators=[ValidatorSpec(moniker=n, endpoint=f"{subnet}.{i}") for i, n in enumerate(names, start=1)],
         consumers=[
             ConsumerSpec(chain_id="consumer-1", opted_in=names),
             ConsumerSpec(chain_id="consumer-2", opted_in=["alice", "bob", "carol"]),

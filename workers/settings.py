@@ -21,6 +21,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from activities.policy import ALLOW_CIDRS_SETTING, EndpointPolicy, PolicyConfigError
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -90,17 +92,10 @@ class Settings(BaseSettings):
     @field_validator("endpoint_allow_cidrs", mode="before")
     @classmethod
     def _split_cidrs(cls, value: Any) -> Any:
-        parts = value.split(",") if isinstance(value, str) else value
-        networks = []
-        for part in parts:
-            text = str(part).strip()
-            if not text:
-                continue
-            try:
-                networks.append(ipaddress.ip_network(text, strict=True))
-            except ValueError as exc:
-                raise ValueError(f"{text!r} is not a CIDR ({exc})") from None
-        return networks
+        try:
+            return list(EndpointPolicy.from_setting(value).allow_cidrs)
+        except PolicyConfigError as exc:  # the message is prefixed with the setting name by load_settings
+            raise ValueError(str(exc).removeprefix(f"{ALLOW_CIDRS_SETTING}: ")) from None
 
     @field_validator("registry_refresh", "reconcile_every", "probe_budget", mode="before")
     @classmethod

@@ -19,17 +19,15 @@ import websockets
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.addresses import AddressError, account_to_valoper
 from activities.chain_rest import ChainError, ChainRest, Validator
 from activities.endpoint import extract_endpoint
 from activities.policy import EndpointPolicy
+from activities.temporal_calls import start_endpoint_change
 from workers.registry_start import registry_start_options
 from workers.settings import Settings
 from workflows.contracts import EndpointChangeRequest
-from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.ids import endpoint_change_id
 from workflows.registry import RefreshRequest, RegistryWorkflow
 
@@ -181,18 +179,7 @@ class Watcher:
         request = EndpointChangeRequest(
             validator=valoper, endpoint=found.endpoint.render(), source="watcher", height=seen.height
         )
-        try:
-            await self.client.start_workflow(
-                EndpointChangeWorkflow.run,
-                request,
-                id=wf_id,
-                task_queue=self.settings.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"{validator.description.moniker} moved to {request.endpoint}",
-            )
-        except WorkflowAlreadyStartedError:
-            pass
+        await start_endpoint_change(self.client, self.settings, wf_id, request, validator.description.moniker)
         EVENTS.labels("started").inc()
         log.info(
             "height %d: %s (%s) -> %s: %s",

@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 
 from devnet.files import ClusterInfo, DevnetManifest
 from devnet.processes import ChildProcess
-from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
+from devnet.scenario import Scenario, default_scenario
 from devnet.stack import Devnet, DevnetOptions
 from workflows.consumer_sync import ConsumerSyncState
 from workflows.contracts import Progress, RegistryView
@@ -29,36 +29,11 @@ from workflows.ids import consumer_sync_id, registry_id
 from workflows.registry import RegistryWorkflow
 
 T = TypeVar("T")
-MONIKERS = ["alice", "bob", "carol", "dave"]
 
 
 def default_world(subnet: str) -> Scenario:
-    """DESIGN.md's default scenario, moved to `subnet` (e.g. 127.31.7) so parallel worlds never collide."""
-    return Scenario(
-        allow_cidrs=[f"{subnet}.0/24"],
-        block_time=0.5,
-        validators=[
-            ValidatorSpec(moniker=m, endpoint=f"{subnet}.{i}") for i, m in enumerate(MONIKERS, start=1)
-        ],
-        consumers=[
-            ConsumerSpec(chain_id="consumer-1", opted_in=MONIKERS),
-            ConsumerSpec(chain_id="consumer-2", opted_in=["alice", "bob", "carol"]),
-            ConsumerSpec(chain_id="consumer-3", opted_in=["alice", "dave"]),
-        ],
-        clusters=[
-            ClusterSpec(
-                id="alice",
-                validator="alice",
-                namespaces=[
-                    NamespaceSpec(consumer="consumer-1", workload="deployment", replicas=2),
-                    NamespaceSpec(
-                        consumer="consumer-2", workload="statefulset", replicas=2, peers_format="init.sh"
-                    ),
-                    NamespaceSpec(consumer="consumer-3", workload="deployment", peers_format="key"),
-                ],
-            )
-        ],
-    )
+    """DESIGN.md's default scenario, moved to `subnet` (e.g. 127.31.7), with half-second blocks."""
+    return default_scenario(subnet, block_time=0.5)
 
 
 def random_subnet() -> str:
