@@ -14,13 +14,13 @@ from kubernetes import config as k8s_config
 from pydantic import BaseModel
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from devnet.files import ClusterInfo, DevnetManifest
 from devnet.summary import read_world
+from workers.views import progress_table
 from workflows.contracts import EndpointChangeResult, Progress, RegistryView
 from workflows.ids import endpoint_change_id, registry_id
 
@@ -81,18 +81,6 @@ async def until(check, what: str, timeout: float = TIMEOUT):  # type: ignore[no-
             raise MissionFailed(f"timed out waiting for {what}")
         await asyncio.sleep(0.2)
     return value
-
-
-def progress_table(wf_id: str, p: Progress) -> Table:
-    title = f"{p.validator} → {p.endpoint}: [bold]{p.phase.value}[/]" + (" (paused)" if p.paused else "")
-    table = Table(title=title, caption=wf_id)
-    for col in ("namespace", "chain", "step", "state", "detail"):
-        table.add_column(col, overflow="fold")
-    for c in p.consumers:
-        table.add_row(c.namespace, c.chain_id, c.step, c.state, c.detail or "")
-    for s in p.skipped:
-        table.add_row("-", s.chain_id, "skipped", s.reason, "")
-    return table
 
 
 async def run_mission(manifest: DevnetManifest, console: Console) -> list[str]:

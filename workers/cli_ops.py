@@ -27,6 +27,7 @@ from activities.temporal_calls import sync_now
 from workers.cli_common import fail, state
 from workers.plan import ChangePlan, plan_change
 from workers.settings import Settings
+from workers.views import progress_table
 from workers.worker import connect
 from workflows.activity_contracts import OverrideInput
 from workflows.contracts import (
@@ -309,31 +310,17 @@ async def _recent(settings: Settings, limit: int = 20) -> list[WorkflowRow]:
     return rows
 
 
-def _progress_table(workflow_id: str, progress: Progress) -> Table:
-    title = f"{progress.validator} -> {progress.endpoint}: {progress.phase.value}"
-    table = Table(
-        title=title + (" (paused)" if progress.paused else ""), caption=progress.reason or workflow_id
-    )
-    for col in ("namespace", "chain", "step", "state", "detail"):
-        table.add_column(col, overflow="fold")
-    for c in progress.consumers:
-        table.add_row(c.namespace, c.chain_id, c.step, c.state, c.detail or "")
-    for s in progress.skipped:
-        table.add_row("-", s.chain_id, "skipped", s.reason, "")
-    return table
-
-
 async def _watch(settings: Settings, workflow_id: str) -> Progress:
     client = await connect(settings)
     handle = client.get_workflow_handle(workflow_id)
     progress = await handle.query("progress", result_type=Progress)
-    with Live(_progress_table(workflow_id, progress), console=console, refresh_per_second=4) as live:
+    with Live(progress_table(workflow_id, progress), console=console, refresh_per_second=4) as live:
         while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             progress = await handle.query("progress", result_type=Progress)
-            live.update(_progress_table(workflow_id, progress))
+            live.update(progress_table(workflow_id, progress))
             await asyncio.sleep(0.5)
         progress = await handle.query("progress", result_type=Progress)
-        live.update(_progress_table(workflow_id, progress))
+        live.update(progress_table(workflow_id, progress))
     return progress
 
 
@@ -371,5 +358,5 @@ def status(
     if as_json:
         print(progress.model_dump_json(indent=2))
     else:
-        console.print(_progress_table(workflow_id, progress))
+        console.print(progress_table(workflow_id, progress))
     _exit()
