@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from activities.policy import ALLOW_CIDRS_SETTING, EndpointPolicy, PolicyConfigError
+from workflows.policies import PROBE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)?")
@@ -79,7 +80,7 @@ class Settings(BaseSettings):
         timedelta(minutes=5), validation_alias=_env("PEERSYNC_RECONCILE_EVERY")
     )
     probe_budget: timedelta = Field(
-        timedelta(minutes=5),
+        PROBE.total,
         validation_alias=_env("PEERSYNC_PROBE_BUDGET"),
         description="how long a new endpoint may take to answer before its change is shown as blocked",
     )

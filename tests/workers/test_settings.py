@@ -25,6 +25,7 @@ ALL = [
     "PEERSYNC_REGISTRY_REFRESH",
     "PEERSYNC_RECONCILE_EVERY",
     "PEERSYNC_METRICS_ADDRESS",
+    "PEERSYNC_PROBE_BUDGET",
 ]
 
 
@@ -41,6 +42,7 @@ def test_defaults_match_the_design() -> None:
     assert s.max_parallel_rollouts == 1
     assert s.require_approval is False
     assert s.registry_refresh == timedelta(seconds=60)
+    assert s.probe_budget == timedelta(minutes=5)  # = policies.PROBE.total
     assert s.task_queue == "peersync-default"
 
 
@@ -59,6 +61,7 @@ def test_every_fixed_variable_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path:
         "PEERSYNC_REQUIRE_APPROVAL": "true",
         "PEERSYNC_REGISTRY_REFRESH": "5s",
         "PEERSYNC_RECONCILE_EVERY": "2m",
+        "PEERSYNC_PROBE_BUDGET": "90s",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -77,6 +80,7 @@ def test_every_fixed_variable_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert s.endpoint_allow_cidrs == [ipaddress.ip_network("127.0.10.0/24"), ipaddress.ip_network("fd00::/8")]
     assert (s.max_parallel_rollouts, s.require_approval) == (3, True)
     assert (s.registry_refresh, s.reconcile_every) == (timedelta(seconds=5), timedelta(minutes=2))
+    assert s.probe_budget == timedelta(seconds=90)
 
 
 @pytest.mark.parametrize(
@@ -89,6 +93,7 @@ def test_every_fixed_variable_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ("PEERSYNC_CLUSTER_ID", "Alice_Cluster", "should match pattern"),
         ("PEERSYNC_REQUIRE_APPROVAL", "perhaps", "valid boolean"),
         ("PEERSYNC_REGISTRY_REFRESH", "0", "positive duration"),
+        ("PEERSYNC_PROBE_BUDGET", "0s", "positive duration"),
     ],
 )
 def test_bad_value_names_the_setting(
