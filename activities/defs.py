@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from activities.chain_rest import ChainRest
 from activities.chain_view import edit_heights, launched_memberships, validator_records
@@ -74,8 +74,14 @@ T = TypeVar("T")
 WAIT_CHUNK_SECONDS = 5
 
 
+# Refusals of bad input are expected outcomes, not worker faults: BENIGN keeps them out of the worker's
+# error logs and failure metrics.
+_BENIGN = frozenset({policies.INVALID_ENDPOINT, policies.UNKNOWN_VALIDATOR, policies.INVALID_INPUT})
+
+
 def _non_retryable(kind: str, message: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
+    category = ApplicationErrorCategory.BENIGN if kind in _BENIGN else ApplicationErrorCategory.UNSPECIFIED
+    return ApplicationError(message, type=kind, non_retryable=True, category=category)
 
 
 def _kube_call(fn: Callable[[], T]) -> T:

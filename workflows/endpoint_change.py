@@ -85,7 +85,14 @@ class EndpointChangeWorkflow:
         description="Allow the restarts (PEERSYNC_REQUIRE_APPROVAL) or force past a failed probe."
     )
     def approve(self, req: ApproveRequest | None = None) -> None:
-        self.approved = True
+        # Only what is waiting can be approved: an early approve must not silently force a probe that
+        # has not failed yet past the `blocked` phase the operator never saw.
+        if self.progress.phase in (Phase.BLOCKED, Phase.AWAITING_APPROVAL):
+            self.approved = True
+        else:
+            self.progress.reason = (
+                f"approve ignored: nothing awaits approval in phase {self.progress.phase.value}"
+            )
         self._render()
 
     @workflow.update(description="Stop before any further change; refused once consumers are being synced.")
@@ -166,7 +173,9 @@ class EndpointChangeWorkflow:
             await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
             self.progress.awaiting_approval = False
         await self._boundary(Phase.SYNCING)
-        if self.request.override:
+        # An endpoint named by hand (CLI or `temporal workflow start`) is what the operator wants applied,
+        # whatever the chain says: an override. Endpoints from the registry and the watcher are the chain's.
+        if self.request.override or (self.request.source == "manual" and self.request.endpoint is not None):
             # Pinned only once the change is committed: a paused, unapproved or cancelled change leaves no
             # override behind for the next sync of these consumers to pick up.
             await workflow.execute_activity(
@@ -243,8 +252,9 @@ class EndpointChangeWorkflow:
                 summary=f"ask {consumer.namespace} to sync",
                 **policies.TEMPORAL_CALL.local_options(),
             )
-        except ActivityError as exc:
-            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+        except (ActivityError, ApplicationError) as exc:  # a failed local activity may surface as either
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
+            reason = cause.message if isinstance(cause, ApplicationError) else str(exc)
             row.state, row.detail = "failed", reason
             self._render()
             return SyncResult(
