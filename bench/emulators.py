@@ -76,29 +76,41 @@ def _rfc3339_seconds(text: str) -> float:
 
 
 async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits: int = 50) -> list[float]:
-    """Milliseconds from the block's commit time (its header time) to the event arriving at a subscriber."""
+    """Milliseconds from the block's commit time (its header time) to the event arriving at a subscriber.
+
+    A reader task timestamps every message the moment it arrives, independently of the edits being sent."""
     ws_url = manifest.chain_rpc_url.replace("http://", "ws://") + "/websocket"
-    latencies = []
+    arrived: dict[int, float] = {}
     async with websockets.connect(ws_url) as ws, aiohttp.ClientSession() as session:
         await ws.send(
             json.dumps({"jsonrpc": "2.0", "method": "subscribe", "id": 1, "params": {"query": EDIT_QUERY}})
         )
         await ws.recv()
+
+        async def read() -> None:
+            async for raw in ws:
+                stamp = time.time()
+                height = json.loads(raw)["result"]["events"]["tx.height"][0]
+                arrived[int(height)] = stamp
+
+        reader = asyncio.ensure_future(read())
+        heights = []
         for i in range(edits):
             body = {
                 "validator": monikers[i % len(monikers)],
                 "details": f"p2p=127.1.0.{i % 200 + 1} bench {i}",
             }
             async with session.post(f"{manifest.chain_rpc_url}/devnet/edit_validator", json=body) as resp:
-                height = (await resp.json())["height"]
-            while True:
-                event = json.loads(await ws.recv())
-                received = time.time()
-                if event["result"]["events"]["tx.height"] == [str(height)]:
-                    break
+                heights.append((await resp.json())["height"])
+        deadline = time.monotonic() + 10
+        while len(arrived) < edits and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        reader.cancel()
+        latencies = []
+        for height in heights:
             async with session.get(f"{manifest.chain_rpc_url}/block", params={"height": str(height)}) as resp:
                 header_time = (await resp.json())["result"]["block"]["header"]["time"]
-            latencies.append((received - _rfc3339_seconds(header_time)) * 1000)
+            latencies.append((arrived[height] - _rfc3339_seconds(header_time)) * 1000)
     return latencies
 
 

@@ -131,7 +131,8 @@ async def registry_quiet_refresh(tmp: Path, validators: int = 300, refreshes: in
 
 
 async def burst(tmp: Path, movers: int = 20, consumers: int = 10) -> list[Row]:
-    async with World(tmp, _wide_world(movers + 1, consumers, movers), kube_step=0.02) as world:
+    # Rollouts take ~0.4 s (4 controller steps), so restarts cost time as they do in a real cluster.
+    async with World(tmp, _wide_world(movers + 1, consumers, movers), kube_step=0.1) as world:
         await world.start_worker()
         await eventually(lambda: _registry_size(world, movers + 1), timeout=60, what="registry")
         namespaces = [f"alice-burst-{c}" for c in range(consumers)]

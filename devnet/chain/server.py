@@ -265,6 +265,8 @@ class ChainEmulator:
         async with self._commit_lock:
             block = self._commit_locked(queued, block_events)
         if queued or block_events:  # an empty clock block cannot move a node
+            # Let the websocket writers send this block's events before the (CPU-bound) node reconcile.
+            await asyncio.sleep(0)
             await self.nodes.reconcile()
         return block
 
