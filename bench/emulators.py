@@ -87,11 +87,15 @@ async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits
         )
         await ws.recv()
 
+        all_arrived = asyncio.Event()
+
         async def read() -> None:
             async for raw in ws:
                 stamp = time.time()
                 height = json.loads(raw)["result"]["events"]["tx.height"][0]
                 arrived[int(height)] = stamp
+                if len(arrived) >= edits:
+                    all_arrived.set()
 
         reader = asyncio.ensure_future(read())
         heights = []
@@ -102,9 +106,7 @@ async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits
             }
             async with session.post(f"{manifest.chain_rpc_url}/devnet/edit_validator", json=body) as resp:
                 heights.append((await resp.json())["height"])
-        deadline = time.monotonic() + 10
-        while len(arrived) < edits and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(all_arrived.wait(), 10)
         reader.cancel()
         latencies = []
         for height in heights:

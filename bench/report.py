@@ -33,10 +33,14 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
 
 
+def fmt(value: float) -> str:
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3f}"
+
+
 def section(name: str, doc: str, rows: list[Row]) -> str:
     lines = [f"## {name}", "", doc.strip(), "", "| metric | value | target | ok |", "|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.metric} | {r.value:,.1f} {r.unit} | {r.target} | {'yes' if r.ok else 'NO'} |")
+        lines.append(f"| {r.metric} | {fmt(r.value)} {r.unit} | {r.target} | {'yes' if r.ok else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -137,11 +137,18 @@ class World:
         return {**self.devnet.settings_for(info), **extra}
 
     async def start_worker(self, cluster_id: str = "alice", **extra: str) -> ChildProcess:
-        n = len(self.workers)
+        return await self.start_service("worker", cluster_id, **extra)
+
+    async def start_watcher(self, cluster_id: str = "alice", **extra: str) -> ChildProcess:
+        return await self.start_service("watch", cluster_id, **extra)
+
+    async def start_service(self, command: str, cluster_id: str = "alice", **extra: str) -> ChildProcess:
+        """`peersync <command>` as a real process with the cluster's settings (its log in the test's tmp)."""
+        n = sum(1 for w in self.workers if w.name.startswith(f"{command}-{cluster_id}-"))
         child = ChildProcess(
-            f"worker-{cluster_id}-{n}",
-            [sys.executable, "-m", "workers.cli", "worker"],
-            log_file=self.tmp / f"worker-{cluster_id}-{n}.log",
+            f"{command}-{cluster_id}-{n}",
+            [sys.executable, "-m", "workers.cli", command],
+            log_file=self.tmp / f"{command}-{cluster_id}-{n}.log",
             env=self.env(cluster_id, **extra),
         )
         await child.start()
