@@ -154,7 +154,7 @@ def test_namespaces_of_other_clusters_are_never_touched(cluster: tuple[KubeEmula
     emulator.apply(ns)
     rv = emulator.resource_version
     for op in (lambda: kube.read_applied(C3), lambda: kube.write_peers(C3, [NEW_PEER])):
-        with pytest.raises(NotManagedError, match="peersync.io/cluster=alice"):
+        with pytest.raises(NotManagedError, match=r"peersync\.io/cluster=alice"):
             op()
     with pytest.raises(NotManagedError, match="does not exist"):
         kube.read_applied("nowhere")
