@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, Ca
 from activities.chain_rest import ChainRest
 from activities.chain_view import edit_heights, launched_memberships, validator_records
 from activities.desired import desired_peers
+from activities.drift import ChainView, drift_of
 from activities.endpoint import EndpointError, parse_endpoint
 from activities.kube_ops import (
     Kube,
@@ -68,6 +69,7 @@ from workflows.contracts import (
     ValidatorRecord,
 )
 from workflows.ids import registry_id
+from workflows.reconcile_contracts import DriftReport, DriftRow, ReconcileInput
 from workflows.registry_state import PinnedEndpoints, changed_buckets
 
 T = TypeVar("T")
@@ -128,6 +130,7 @@ class PeersyncActivities:
             self.write_peers,
             self.restart_workload,
             self.wait_rollout,
+            self.check_drift,
         ]
 
     # ---- chain -------------------------------------------------------------------------------------
@@ -275,6 +278,32 @@ class PeersyncActivities:
         except Exception as exc:  # no registry yet: the chain alone decides
             activity.logger.info("registry not queryable (%s); using the chain's endpoints only", exc)
             return PinnedEndpoints()
+
+    @activity.defn
+    async def check_drift(self, inp: ReconcileInput) -> DriftReport:
+        """Every managed namespace: clean, drifted (and why), or skipped (and why). Reads only."""
+        pinned = await self.pinned()
+        async with self.chain() as chain:
+            records = await self.records(chain)
+            launched = await launched_memberships(chain)
+        view = ChainView(
+            records=records,
+            opted_in={m.chain_id: m.opted_in for m in launched},
+            consumer_ids={m.chain_id: m.consumer_id for m in launched},
+        )
+
+        def scan() -> list[DriftRow]:
+            managed, broken = _kube_call(self.kube.managed_namespaces)
+            rows = [DriftRow(consumer=None, namespace=n, state="skipped", reason=why) for n, why in broken]
+            for ns in managed:
+                try:
+                    row = drift_of(self.kube, ns, view, pinned, self.settings.local_validator, self.policy)
+                except (ApiException, WorkloadRefusedError, LayoutError) as exc:
+                    row = DriftRow(consumer=None, namespace=ns.name, state="skipped", reason=str(exc))
+                rows.append(row.model_copy(update={"namespace": ns.name}))
+            return rows
+
+        return DriftReport(rows=await asyncio.to_thread(scan))
 
     # ---- cluster -----------------------------------------------------------------------------------
 

@@ -133,7 +133,11 @@ class Kube:
     # ---- peers in the ConfigMap ----------------------------------------------------------------------
 
     def read_applied(self, namespace: str) -> AppliedPeers:
-        ns = self.managed_namespace(namespace)
+        return self.read_applied_in(self.managed_namespace(namespace))
+
+    def read_applied_in(self, ns: ManagedNamespace) -> AppliedPeers:
+        """The peers in the namespace's ConfigMap and the peer set its pods were rolled onto."""
+        namespace = ns.name
         cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
         text = (cm.data or {}).get(ns.layout.key, "")
         found = read_peers(ns.layout.format, text)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workers import cli_devnet, cli_ops, cli_watch, cli_worker
+from workers import cli_devnet, cli_ops, cli_reconcile, cli_watch, cli_worker
 from workers.cli_common import AppState, fail
 
 app = typer.Typer(
@@ -44,6 +44,8 @@ for _command in (
     app.command(_command.__name__)(_command)
 app.command("status")(cli_ops.status)
 app.command("registry")(cli_ops.registry)
+app.command("reconcile")(cli_reconcile.reconcile)
+app.add_typer(cli_reconcile.schedule_app, name="schedule")
 
 
 def main() -> None:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from workers.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+console = Console()
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @dataclass
@@ -38,4 +49,39 @@ def fail(reason: str, code: int = 1) -> NoReturn:
     print(f"peersync: {' '.join(reason.split())}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
+    os._exit(code)
+
+
+def call(coro: Awaitable[T]) -> T:
+    """Run one Temporal call; turn its refusals into one-line reasons."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except WorkflowUpdateFailedError as exc:
+        fail(f"refused: {exc.cause}")
+    except WorkflowFailureError as exc:
+        fail(f"the workflow failed: {root_cause(exc)}")
+    except WorkflowAlreadyStartedError as exc:
+        fail(f"already running: {exc.workflow_id}")
+    except RPCError as exc:
+        fail(f"Temporal refused: {exc.message}")
+    except ValidationError as exc:
+        fail(f"invalid input: {exc.errors()[0]['msg']}")
+    except RuntimeError as exc:  # the client could not connect (Client.connect raises RuntimeError)
+        fail(f"cannot reach Temporal: {exc}")
+    finally:
+        # One-shot commands can crash in the SDK's runtime teardown at interpreter exit
+        # (reference/temporal.md gotcha 9); flush and leave without running it.
+        console.file.flush()
+
+
+def root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return getattr(exc, "message", None) or str(exc)
+
+
+def leave(code: int = 0) -> NoReturn:
+    """Finish a one-shot command (see `fail` for why not through interpreter exit)."""
+    sys.stdout.flush()
+    console.file.flush()
     os._exit(code)

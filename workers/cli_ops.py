@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
-from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from pydantic import BaseModel, ValidationError
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 
 from activities.endpoint import EndpointError, parse_endpoint
 from activities.kube_ops import Kube, api_client
 from activities.policy import EndpointPolicy
 from activities.temporal_calls import sync_now
-from workers.cli_common import fail, state
+from workers.cli_common import JsonFlag, call, console, fail, leave, state
 from workers.plan import ChangePlan, plan_change
 from workers.settings import Settings
 from workers.views import progress_table
@@ -47,46 +43,11 @@ from workflows.ids import registry_id
 from workflows.registry import RegistryWorkflow
 from workflows.search_attributes import PHASE, VALIDATOR
 
-T = TypeVar("T")
-console = Console()
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 WorkflowId = Annotated[str, typer.Argument(help="Workflow id (see `peersync status`).")]
 
 
 def _run(ctx: typer.Context) -> Settings:
     return state(ctx).settings()
-
-
-def _call(coro: Awaitable[T]) -> T:
-    """Run one Temporal call; turn its refusals into one-line reasons."""
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except WorkflowUpdateFailedError as exc:
-        fail(f"refused: {exc.cause}")
-    except WorkflowFailureError as exc:
-        fail(f"the workflow failed: {_root_cause(exc)}")
-    except WorkflowAlreadyStartedError as exc:
-        fail(f"already running: {exc.workflow_id}")
-    except RPCError as exc:
-        fail(f"Temporal refused: {exc.message}")
-    except ValidationError as exc:
-        fail(f"invalid input: {exc.errors()[0]['msg']}")
-    except RuntimeError as exc:  # the client could not connect (Client.connect raises RuntimeError)
-        fail(f"cannot reach Temporal: {exc}")
-    finally:
-        # One-shot commands can crash in the SDK's runtime teardown at interpreter exit
-        # (reference/temporal.md gotcha 9); flush and leave without running it.
-        console.file.flush()
-
-
-def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return getattr(exc, "message", None) or str(exc)
-
-
-def _exit(code: int = 0) -> None:
-    os._exit(code)
 
 
 def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
@@ -99,10 +60,10 @@ def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             RegistryWorkflow.table
         )
 
-    rows = _call(go())
+    rows = call(go())
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
-        _exit()
+        leave()
     table = Table(title=f"registry of cluster {settings.cluster_id}")
     for col in ("moniker", "operator address", "endpoint", "status", "in effect", "height"):
         table.add_column(col, overflow="fold")
@@ -115,7 +76,7 @@ def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         effect = (r.effective or "-") + (" (override)" if r.override else "")
         table.add_row(r.moniker, r.operator_address, r.endpoint or "-", status, effect, str(r.height))
     console.print(table)
-    _exit()
+    leave()
 
 
 def update(
@@ -146,12 +107,12 @@ def update(
     if dry_run:
         if clear:
             fail("--dry-run shows a change; --clear has nothing to show")
-        plan = _call(_plan(settings, request))
+        plan = call(_plan(settings, request))
         if as_json:
             print(plan.model_dump_json(indent=2))
         else:
             _print_plan(plan)
-        _exit()
+        leave()
 
     async def go() -> str:
         client = await connect(settings)
@@ -175,8 +136,8 @@ def update(
         result: EndpointChangeResult = await handle.result()
         return result.model_dump_json(indent=2)
 
-    print(_call(go()))
-    _exit()
+    print(call(go()))
+    leave()
 
 
 async def _plan(settings: Settings, request: EndpointChangeRequest) -> ChangePlan:
@@ -234,8 +195,8 @@ def sync(
         request = SyncRequest(requested_by="cli", reason="peersync sync", approved=approve)
         return await sync_now(client, settings, ref, request)
 
-    print(_call(go()).model_dump_json(indent=2))
-    _exit()
+    print(call(go()).model_dump_json(indent=2))
+    leave()
 
 
 def _signal(ctx: typer.Context, wf_id: str, name: str, arg: BaseModel | None = None) -> None:
@@ -247,9 +208,9 @@ def _signal(ctx: typer.Context, wf_id: str, name: str, arg: BaseModel | None = N
         await handle.describe()  # a missing workflow is a refusal, not a silent no-op
         await handle.signal(name, *([arg] if arg else []))
 
-    _call(go())
+    call(go())
     print(f"{name} sent to {wf_id}")
-    _exit()
+    leave()
 
 
 def pause(ctx: typer.Context, workflow_id: WorkflowId) -> None:
@@ -280,8 +241,8 @@ def cancel(
         handle = client.get_workflow_handle(workflow_id)
         return await handle.execute_update(EndpointChangeWorkflow.cancel, CancelRequest(reason=reason))
 
-    print(_call(go()))
-    _exit()
+    print(call(go()))
+    leave()
 
 
 class WorkflowRow(BaseModel):
@@ -335,28 +296,28 @@ def status(
     """Progress of an endpoint change (phase and one row per consumer), or the list of recent changes."""
     settings = _run(ctx)
     if workflow_id is None:
-        rows = _call(_recent(settings))
+        rows = call(_recent(settings))
         if as_json:
             print(json.dumps([r.model_dump() for r in rows], indent=2))
-            _exit()
+            leave()
         table = Table(title=f"endpoint changes of cluster {settings.cluster_id}")
         for col in ("workflow id", "status", "phase", "validator", "started"):
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(r.workflow_id, r.status, r.phase or "", r.validator or "", r.started)
         console.print(table)
-        _exit()
+        leave()
     if watch and not as_json:
-        progress = _call(_watch(settings, workflow_id))
-        _exit(0 if progress.phase == Phase.DONE else 1)
+        progress = call(_watch(settings, workflow_id))
+        leave(0 if progress.phase == Phase.DONE else 1)
 
     async def go() -> Progress:
         client = await connect(settings)
         return await client.get_workflow_handle(workflow_id).query("progress", result_type=Progress)
 
-    progress = _call(go())
+    progress = call(go())
     if as_json:
         print(progress.model_dump_json(indent=2))
     else:
         console.print(progress_table(workflow_id, progress))
-    _exit()
+    leave()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import typer
 
@@ -10,7 +11,13 @@ from workers.cli_common import state
 from workers.worker import run_worker
 
 
-def worker(ctx: typer.Context) -> None:
+def worker(
+    ctx: typer.Context,
+    schedule: Annotated[
+        bool,
+        typer.Option(help="Create or update the reconcile schedule at start (PEERSYNC_RECONCILE_EVERY)."),
+    ] = True,
+) -> None:
     """Run the Temporal worker of this cluster (task queue peersync-<PEERSYNC_CLUSTER_ID>)."""
     settings = state(ctx).settings()
-    asyncio.run(run_worker(settings))
+    asyncio.run(run_worker(settings, schedule=schedule))

@@ -19,13 +19,21 @@ from temporalio.worker import Worker
 from activities.defs import PeersyncActivities
 from activities.temporal_calls import TemporalCalls, ensure_rollout_slots
 from workers.registry_start import registry_start_options
+from workers.schedule import apply_schedule
 from workers.settings import Settings
 from workflows.consumer_sync import ConsumerSyncWorkflow
 from workflows.endpoint_change import EndpointChangeWorkflow
+from workflows.reconcile import ReconcileWorkflow
 from workflows.registry import RegistryWorkflow
 from workflows.rollout_slots import RolloutSlotsWorkflow
 
-WORKFLOWS = [RegistryWorkflow, EndpointChangeWorkflow, ConsumerSyncWorkflow, RolloutSlotsWorkflow]
+WORKFLOWS = [
+    RegistryWorkflow,
+    EndpointChangeWorkflow,
+    ConsumerSyncWorkflow,
+    RolloutSlotsWorkflow,
+    ReconcileWorkflow,
+]
 MAX_CONCURRENT_ACTIVITIES = 20
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
@@ -62,7 +70,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     )
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, schedule: bool = True) -> None:
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
         worker = build_worker(client, settings, executor)
@@ -73,6 +81,8 @@ async def run_worker(settings: Settings) -> None:
         async with worker:
             await ensure_registry(client, settings)
             await ensure_rollout_slots(client, settings)
+            if schedule:
+                await apply_schedule(client, settings)
             print(
                 f"peersync worker: cluster {settings.cluster_id}, task queue {settings.task_queue}",
                 flush=True,

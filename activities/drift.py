@@ -1,0 +1,54 @@
+"""Drift: what the chain says each managed consumer should have, against what its cluster applied.
+
+Reads only. The chain is read once for all consumers; each namespace costs its ConfigMap and its workload.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from activities.desired import desired_peers
+from activities.kube_ops import Kube, ManagedNamespace
+from activities.peers import peer_set_hash
+from activities.policy import EndpointPolicy
+from workflows.contracts import ConsumerRef, ValidatorRecord
+from workflows.reconcile_contracts import DriftRow
+from workflows.registry_state import PinnedEndpoints
+
+
+class ChainView(BaseModel):
+    records: list[ValidatorRecord]
+    opted_in: dict[str, list[str]]  # launched chain id -> valcons
+    consumer_ids: dict[str, str]  # launched chain id -> consumer id
+
+
+def drift_of(
+    kube: Kube,
+    ns: ManagedNamespace,
+    chain: ChainView,
+    pinned: PinnedEndpoints,
+    local_validator: str | None,
+    policy: EndpointPolicy,
+) -> DriftRow:
+    ref = ConsumerRef(
+        cluster_id=kube.cluster_id, namespace=ns.name, chain_id=ns.chain_id, consumer_id=ns.consumer_id
+    )
+    if ns.chain_id not in chain.opted_in:
+        return DriftRow(consumer=ref, state="skipped", reason=f"{ns.chain_id} is not a launched consumer")
+    want = desired_peers(
+        chain.records, chain.opted_in[ns.chain_id], pinned, local_validator, ns.chain_id, policy
+    )
+    applied = kube.read_applied_in(ns)
+    reasons = []
+    missing, extra = set(want.peers) - set(applied.peers), set(applied.peers) - set(want.peers)
+    if missing:
+        reasons.append(f"{len(missing)} peer(s) missing or moved")
+    if extra:
+        reasons.append(f"{len(extra)} stale peer(s)")
+    if applied.problems:
+        reasons.append(f"unreadable entries: {'; '.join(applied.problems)}")
+    if not reasons and applied.workload_hash != peer_set_hash(want.peers):
+        reasons.append("pods not rolled onto the peer set in the ConfigMap")
+    if reasons:
+        return DriftRow(consumer=ref, state="drifted", reason=", ".join(reasons))
+    return DriftRow(consumer=ref, state="clean", reason=None)

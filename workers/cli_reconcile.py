@@ -1,0 +1,131 @@
+"""`peersync reconcile` and `peersync schedule ...`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from workers.cli_common import JsonFlag, call, console, leave, state
+from workers.schedule import apply_schedule, schedule_id
+from workers.worker import connect
+from workflows.reconcile import ReconcileWorkflow
+from workflows.reconcile_contracts import ReconcileInput, ReconcileReport
+
+schedule_app = typer.Typer(help="The periodic reconcile schedule of this cluster.", no_args_is_help=True)
+
+
+def reconcile(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option(help="Report drift and repair nothing.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare every managed consumer with the chain now and repair what drifted; print the report."""
+    settings = state(ctx).settings()
+
+    async def go() -> ReconcileReport:
+        client = await connect(settings)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        return await client.execute_workflow(
+            ReconcileWorkflow.run,
+            ReconcileInput(dry_run=dry_run),
+            id=f"reconcile-{settings.cluster_id}-manual-{stamp}",
+            task_queue=settings.task_queue,
+            static_summary="manual reconcile" + (" (dry run)" if dry_run else ""),
+        )
+
+    report = call(go())
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        leave()
+    table = Table(title=f"reconcile of cluster {settings.cluster_id}" + (" (dry run)" if dry_run else ""))
+    for col in ("namespace", "state", "why"):
+        table.add_column(col, overflow="fold")
+    for name, rows in (("drifted", report.drifted), ("repaired", report.repaired), ("failed", report.failed),
+                       ("skipped", report.skipped), ("clean", report.clean)):  # fmt: skip
+        for row in rows:
+            table.add_row(row.namespace, name, row.reason or "")
+    console.print(table)
+    leave(1 if report.failed else 0)
+
+
+@schedule_app.command("apply")
+def schedule_apply(ctx: typer.Context) -> None:
+    """Create or update the schedule (every PEERSYNC_RECONCILE_EVERY, overlap skip)."""
+    settings = state(ctx).settings()
+
+    async def go() -> None:
+        await apply_schedule(await connect(settings), settings)
+
+    call(go())
+    print(f"schedule {schedule_id(settings.cluster_id)}: every {settings.reconcile_every}")
+    leave()
+
+
+@schedule_app.command("describe")
+def schedule_describe(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show the schedule: interval, paused or not, recent and next runs."""
+    settings = state(ctx).settings()
+
+    async def go() -> dict[str, object]:
+        desc = (
+            await (await connect(settings)).get_schedule_handle(schedule_id(settings.cluster_id)).describe()
+        )
+        sched = desc.schedule
+        return {
+            "id": desc.id,
+            "every": [str(i.every) for i in sched.spec.intervals],
+            "paused": sched.state.paused,
+            "note": sched.state.note,
+            "overlap": sched.policy.overlap.name,
+            "recent": [a.scheduled_at.isoformat() for a in desc.info.recent_actions],
+            "next": [t.isoformat() for t in desc.info.next_action_times[:3]],
+        }
+
+    info = call(go())
+    print(json.dumps(info, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in info.items()))
+    leave()
+
+
+def _toggle(ctx: typer.Context, pause: bool, note: str) -> None:
+    settings = state(ctx).settings()
+
+    async def go() -> None:
+        handle = (await connect(settings)).get_schedule_handle(schedule_id(settings.cluster_id))
+        await (handle.pause(note=note) if pause else handle.unpause(note=note))
+
+    call(go())
+    print(f"schedule {schedule_id(settings.cluster_id)} {'paused' if pause else 'unpaused'}")
+    leave()
+
+
+@schedule_app.command("pause")
+def schedule_pause(
+    ctx: typer.Context, note: Annotated[str, typer.Option(help="Why.")] = "paused by the operator"
+) -> None:
+    """Pause the periodic reconcile."""
+    _toggle(ctx, True, note)
+
+
+@schedule_app.command("unpause")
+def schedule_unpause(
+    ctx: typer.Context, note: Annotated[str, typer.Option(help="Why.")] = "unpaused by the operator"
+) -> None:
+    """Resume the periodic reconcile."""
+    _toggle(ctx, False, note)
+
+
+@schedule_app.command("delete")
+def schedule_delete(ctx: typer.Context) -> None:
+    """Delete the schedule (the worker recreates it at its next start unless started with --no-schedule)."""
+    settings = state(ctx).settings()
+
+    async def go() -> None:
+        await (await connect(settings)).get_schedule_handle(schedule_id(settings.cluster_id)).delete()
+
+    call(go())
+    print(f"schedule {schedule_id(settings.cluster_id)} deleted")
+    leave()

@@ -1,0 +1,89 @@
+"""ReconcileWorkflow: repair drift that no chain event announces (a hand-edited ConfigMap, a run that
+failed half-way, a missed event). Refresh the registry, compare every managed consumer with the chain,
+and hand each drifted one to its ConsumerSyncWorkflow. Run by the `reconcile` schedule and by
+`peersync reconcile`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import ValidationError
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import policies
+    from workflows.activity_contracts import SyncCallInput
+    from workflows.contracts import ConsumerRef, SyncReply, SyncRequest, SyncResult
+    from workflows.ids import cluster_of_task_queue, registry_id
+    from workflows.reconcile_contracts import DriftReport, DriftRow, ReconcileInput, ReconcileReport
+    from workflows.search_attributes import CLUSTER
+
+
+@workflow.defn(failure_exception_types=[ValidationError])
+class ReconcileWorkflow:
+    @workflow.init
+    def __init__(self, inp: ReconcileInput) -> None:
+        self.replies: dict[str, SyncResult] = {}
+
+    @workflow.run
+    async def run(self, inp: ReconcileInput) -> ReconcileReport:
+        cluster = cluster_of_task_queue(workflow.info().task_queue)
+        workflow.upsert_search_attributes([CLUSTER.value_set(cluster)])
+        try:
+            await workflow.get_external_workflow_handle(registry_id(cluster)).signal("refresh")
+        except Exception as exc:  # no registry yet: the chain is read directly below anyway
+            workflow.logger.info("registry not nudged: %s", exc)
+        found: DriftReport = await workflow.execute_activity(
+            "check_drift", inp, result_type=DriftReport, summary="compare every consumer with the chain",
+            **policies.CHAIN_READ.options(),
+        )  # fmt: skip
+        report = ReconcileReport(dry_run=inp.dry_run)
+        for row in found.rows:
+            {"clean": report.clean, "drifted": report.drifted, "skipped": report.skipped}[row.state].append(
+                row
+            )
+        self._show(report)
+        if not inp.dry_run and report.drifted:
+            outcomes = await asyncio.gather(*(self._repair(row) for row in report.drifted))
+            for row in outcomes:
+                (report.repaired if row.state == "repaired" else report.failed).append(row)
+        self._show(report)
+        return report
+
+    async def _repair(self, row: DriftRow) -> DriftRow:
+        consumer: ConsumerRef = row.consumer  # type: ignore[assignment]  # drifted rows always name one
+        request_id = f"{workflow.info().workflow_id}/{consumer.namespace}"
+        request = SyncRequest(
+            requested_by=workflow.info().workflow_id, reason=f"reconcile: {row.reason}", request_id=request_id,
+            reply_to=workflow.info().workflow_id,
+        )  # fmt: skip
+        try:
+            await workflow.execute_activity(
+                "enqueue_consumer_sync", SyncCallInput(consumer=consumer, request=request),
+                summary=f"repair {consumer.namespace}", **policies.TEMPORAL_CALL.options(),
+            )  # fmt: skip
+        except ActivityError as exc:
+            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+            return row.model_copy(update={"state": "failed", "reason": reason})
+        await workflow.wait_condition(lambda: request_id in self.replies)
+        result = self.replies[request_id]
+        if result.error:
+            return row.model_copy(update={"state": "failed", "reason": result.error})
+        done = "restarted" if result.restarted else (result.rollout or "written")
+        return row.model_copy(update={"state": "repaired", "reason": f"{row.reason} -> {done}"})
+
+    @workflow.signal(description="A ConsumerSyncWorkflow answers a repair this run asked for.")
+    def sync_done(self, reply: SyncReply) -> None:
+        self.replies[reply.request_id] = reply.result
+
+    def _show(self, r: ReconcileReport) -> None:
+        rows = [*r.drifted, *r.repaired, *r.failed, *r.skipped]
+        table = "\n".join(f"| {x.namespace} | {x.state} | {x.reason or ''} |" for x in rows)
+        head = (
+            f"**{len(r.clean)} clean, {len(r.drifted)} drifted, {len(r.repaired)} repaired, "
+            f"{len(r.failed)} failed, {len(r.skipped)} skipped**" + (" (dry run)" if r.dry_run else "")
+        )
+        workflow.set_current_details(
+            head + ("\n\n| namespace | state | why |\n|---|---|---|\n" + table if rows else "")
+        )
