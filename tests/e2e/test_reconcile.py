@@ -1,0 +1,82 @@
+"""Reconciliation repairs drift no event announces, and leaves a clean cluster alone; its schedule."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.harness import World, eventually
+from workflows.reconcile_contracts import ReconcileReport
+
+C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"
+
+
+async def reconcile(world: World, *args: str) -> ReconcileReport:
+    code, out, err = await world.peersync("reconcile", "--json", *args)
+    assert code == 0, err
+    return ReconcileReport.model_validate_json(out)
+
+
+async def test_a_clean_cluster_is_reported_clean_and_nothing_is_written(world: World) -> None:
+    await world.start_worker()
+    await world.registry_ready()
+    rv = world.kube().resource_version
+    report = await reconcile(world)
+    assert sorted(r.namespace for r in report.clean) == [C1, C2, C3]
+    assert not (report.drifted or report.repaired or report.failed or report.skipped)
+    assert world.kube().resource_version == rv  # read, never written
+
+
+async def test_a_hand_edited_configmap_is_found_then_repaired_without_a_restart(world: World) -> None:
+    await world.start_worker()
+    await world.registry_ready()
+    good = world.configmap_text(C1)
+    cm = world.kube().get("ConfigMap", C1, "consumer-1-config")
+    first_peer = good.split('persistent_peers = "')[1].split(",")[0]
+    cm["data"]["config.toml"] = good.replace(f"{first_peer},", "")  # someone dropped a peer by hand
+    world.kube().apply(cm)
+    generation = world.generation(C1)
+
+    dry = await reconcile(world, "--dry-run")
+    assert [r.namespace for r in dry.drifted] == [C1] and "missing" in (dry.drifted[0].reason or "")
+    assert not dry.repaired and world.configmap_text(C1) != good
+
+    report = await reconcile(world)
+    assert [r.namespace for r in report.repaired] == [C1]
+    assert world.configmap_text(C1) == good
+    # The pods never ran the edited list: restoring the ConfigMap needs no restart.
+    assert world.generation(C1) == generation
+    assert sorted(r.namespace for r in report.clean) == [C2, C3]
+
+
+async def test_a_half_finished_rollout_is_drift(world: World) -> None:
+    await world.start_worker()
+    await world.registry_ready()
+    workload = world.workload(C3)
+    workload["spec"]["template"]["metadata"]["annotations"]["peersync.io/peers-hash"] = "0000000000000000"
+    world.kube().apply(workload)
+    generation = world.generation(C3)
+    report = await reconcile(world)
+    assert [r.namespace for r in report.repaired] == [C3]
+    assert "not rolled" in (report.drifted[0].reason or "")
+    assert world.generation(C3) == generation + 1  # rolled onto the right peer set, once
+
+
+async def test_schedule_apply_twice_is_one_schedule_with_the_new_interval(world: World) -> None:
+    await world.start_worker("alice", PEERSYNC_RECONCILE_EVERY="5m")
+
+    async def described() -> dict[str, object] | None:
+        code, out, _ = await world.peersync("schedule", "describe", "--json")
+        return json.loads(out) if code == 0 else None
+
+    first = await eventually(described, what="the worker to apply the schedule")
+    assert first["every"] == ["0:05:00"] and first["overlap"] == "SKIP"
+    for _ in range(2):
+        code, _, err = await world.peersync("schedule", "apply", PEERSYNC_RECONCILE_EVERY="2m")
+        assert code == 0, err
+    schedules = [s async for s in await world.client.list_schedules()]
+    assert [s.id for s in schedules] == ["reconcile-alice"]
+    assert (await described())["every"] == ["0:02:00"]
+    code, _, _ = await world.peersync("schedule", "pause")
+    assert code == 0 and (await described())["paused"] is True
+    code, _, _ = await world.peersync("schedule", "apply")  # an apply keeps the operator's pause
+    assert (await described())["paused"] is True
