@@ -167,6 +167,13 @@ def default_scenario(subnet: str = "127.0.10", block_time: float = 1.0) -> Scena
     )
 
 
+def with_clusters(scenario: Scenario, monikers: list[str]) -> Scenario:
+    """The same world run by these validators' clusters (cluster id = moniker), one namespace per launched
+    consumer each is opted in to."""
+    clusters = [ClusterSpec(id=m, validator=m) for m in monikers]
+    return Scenario.model_validate({**scenario.model_dump(), "clusters": [c.model_dump() for c in clusters]})
+
+
 def load_scenario(path: Path | None) -> Scenario:
     if path is None:
         return default_scenario()

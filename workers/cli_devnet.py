@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from workers.cli_common import fail
 
@@ -40,6 +41,12 @@ def devnet(
     registry_refresh: Annotated[
         str, typer.Option(help="PEERSYNC_REGISTRY_REFRESH for the devnet's workers.")
     ] = "5s",
+    clusters: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list of validator monikers, one cluster each (e.g. alice,carol); default: the scenario's."
+        ),
+    ] = None,
     services: Annotated[
         str,
         typer.Option(help="Comma list of peersync services to run per cluster (worker,watch); '' for none."),
@@ -51,13 +58,18 @@ def devnet(
     creates DIR/ready once every part answers. Runs until Ctrl-C or SIGTERM and stops everything it started.
     """
     # The emulators load only for this command: the product's own commands never import them.
-    from devnet.scenario import load_scenario
+    from devnet.scenario import load_scenario, with_clusters
     from devnet.stack import Devnet, DevnetOptions
 
     try:
         world = load_scenario(scenario)
-    except Exception as exc:  # any YAML or validation problem: one line, nothing started
-        fail(f"scenario {scenario}: {exc}".replace("\n", " "))
+        if clusters:
+            world = with_clusters(world, [c.strip() for c in clusters.split(",") if c.strip()])
+    except ValidationError as exc:
+        where = "; ".join(".".join(map(str, e["loc"])) or "scenario" for e in exc.errors())
+        fail(f"scenario {scenario or '(default)'}: {exc.errors()[0]['msg']} (at {where})")
+    except Exception as exc:  # unreadable or malformed YAML: one line, nothing started
+        fail(f"scenario {scenario}: {exc}")
     opts = DevnetOptions(
         state_dir=state_dir,
         temporal_port=0 if free_ports else temporal_port,
