@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import sys
 
-from bench import emulators, pipeline
+from bench import emulators, pipeline, reconcile
 from bench.report import section, write_results
 
-BENCHES = {"emulators": emulators, "pipeline": pipeline}
+BENCHES = {"emulators": emulators, "pipeline": pipeline, "reconcile": reconcile}
 
 
 def main() -> int:

@@ -31,6 +31,7 @@ class SurfaceFaults:
     slow_delay: float = 0.0
     failed_total: int = 0
     slowed_total: int = 0
+    served_total: int = 0  # every request to this surface, faulted or not (benchmarks count them)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Faults:
             if request.path.startswith("/devnet/"):
                 return await handler(request)
             state = self.surfaces[surface]
+            state.served_total += 1
             if state.slow_remaining > 0:
                 state.slow_remaining -= 1
                 state.slowed_total += 1

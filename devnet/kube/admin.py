@@ -9,6 +9,7 @@
   POST   /devnet/clock   {"advance_seconds": s} -> {"offset_seconds": total}
   GET    /devnet/step                          -> {"step_seconds": s}
   PUT    /devnet/step    {"step_seconds": s}   -> {"step_seconds": s}   (0 stops the background controllers)
+  GET    /devnet/stats                         -> {"requests": <Kubernetes API requests served>, "resourceVersion": rv}
 Errors are `{"error": "<reason>"}` with status 400 / 404 / 405.
 """
 
@@ -25,6 +26,7 @@ from devnet.kube.faults import Faults, FaultSpecError
 class Administered(Protocol):
     faults: Faults
     step_seconds: float
+    requests_served: int
 
     @property
     def resource_version(self) -> str: ...
@@ -73,6 +75,8 @@ class AdminApi:
     def _route(self, method: str, path: str, body: dict[str, Any]) -> web.Response:
         emulator = self._emulator
         faults = emulator.faults
+        if path == "/devnet/stats" and method == "GET":
+            return _reply({"requests": emulator.requests_served, "resourceVersion": emulator.resource_version})
         if path == "/devnet/faults":
             if method == "GET":
                 return _reply({"faults": faults.active()})

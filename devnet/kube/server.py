@@ -62,13 +62,18 @@ class KubeEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self.requests_served = 0
 
     # ------------------------------------------------------------------ lifecycle
+
+    async def _counted(self, request: web.Request) -> web.StreamResponse:
+        self.requests_served += 1  # Kubernetes API requests only (benchmarks count them); admin is apart
+        return await self._api.handle(request)
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_route("*", "/devnet/{tail:.*}", self._admin.handle)
-        app.router.add_route("*", "/{tail:.*}", self._api.handle)
+        app.router.add_route("*", "/{tail:.*}", self._counted)
         # handler_cancellation: a watch whose client went away is cancelled instead of lingering to its timeout.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
