@@ -351,6 +351,8 @@ class PeersyncActivities:
             )
             beat(verdict)
             if verdict.done:
+                if inp.peers_hash:
+                    _kube_call(lambda: self.kube.mark_rolled(inp.consumer.namespace, inp.peers_hash or ""))
                 return WaitOutput(message=f"{verdict.message} after {time.time() - started:.1f}s")
             if time.time() > deadline:
                 raise _non_retryable(

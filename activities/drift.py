@@ -1,6 +1,7 @@
 """Drift: what the chain says each managed consumer should have, against what its cluster applied.
 
-Reads only. The chain is read once for all consumers; each namespace costs its ConfigMap and its workload.
+Reads only. The chain is read once for all consumers; each namespace costs one GET of its ConfigMap, which
+records (`peersync.io/rolled-hash`) the peer set its pods were last rolled onto.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def drift_of(
     want = desired_peers(
         chain.records, chain.opted_in[ns.chain_id], pinned, local_validator, ns.chain_id, policy
     )
-    applied = kube.read_applied_in(ns)
+    applied = kube.read_configmap(ns)  # one request: the rollout state is recorded on the ConfigMap
     reasons = []
     missing, extra = set(want.peers) - set(applied.peers), set(applied.peers) - set(want.peers)
     if missing:
@@ -47,7 +48,7 @@ def drift_of(
         reasons.append(f"{len(extra)} stale peer(s)")
     if applied.problems:
         reasons.append(f"unreadable entries: {'; '.join(applied.problems)}")
-    if not reasons and applied.workload_hash != peer_set_hash(want.peers):
+    if not reasons and applied.rolled_hash != peer_set_hash(want.peers):
         reasons.append("pods not rolled onto the peer set in the ConfigMap")
     if reasons:
         return DriftRow(consumer=ref, state="drifted", reason=", ".join(reasons))

@@ -28,6 +28,8 @@ CLUSTER_LABEL = "peersync.io/cluster"
 CHAIN_LABEL = "peersync.io/chain-id"
 CONSUMER_LABEL = "peersync.io/consumer-id"
 HASH_ANNOTATION = "peersync.io/peers-hash"
+# On the ConfigMap: the peer set its pods were last seen rolled out onto, so a drift check reads one object.
+ROLLED_ANNOTATION = "peersync.io/rolled-hash"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 FIELD_MANAGER = "peersync"
 
@@ -51,13 +53,17 @@ class ManagedNamespace(BaseModel):
     layout: ConsumerLayout
 
 
-class AppliedPeers(BaseModel):
+class ConfigMapPeers(BaseModel):
     namespace: str
     layout: ConsumerLayout
     peers: list[str]
     problems: list[str]
     peers_hash: str
     configmap_hash: str | None
+    rolled_hash: str | None
+
+
+class AppliedPeers(ConfigMapPeers):
     workload_hash: str | None
 
 
@@ -135,23 +141,45 @@ class Kube:
     def read_applied(self, namespace: str) -> AppliedPeers:
         return self.read_applied_in(self.managed_namespace(namespace))
 
-    def read_applied_in(self, ns: ManagedNamespace) -> AppliedPeers:
-        """The peers in the namespace's ConfigMap and the peer set its pods were rolled onto."""
-        namespace = ns.name
-        cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
-        text = (cm.data or {}).get(ns.layout.key, "")
-        found = read_peers(ns.layout.format, text)
+    def read_configmap(self, ns: ManagedNamespace) -> ConfigMapPeers:
+        """The peers in the namespace's ConfigMap (one GET)."""
+        cm = self.core.read_namespaced_config_map(ns.layout.configmap, ns.name)
+        found = read_peers(ns.layout.format, (cm.data or {}).get(ns.layout.key, ""))
         peers = [p.render() for p in found.peers]
-        template = (self._read_workload(ns).get("spec") or {}).get("template") or {}
-        return AppliedPeers(
-            namespace=namespace,
+        notes = cm.metadata.annotations or {}
+        return ConfigMapPeers(
+            namespace=ns.name,
             layout=ns.layout,
             peers=peers,
             problems=found.problems,
             peers_hash=peer_set_hash(peers),
-            configmap_hash=(cm.metadata.annotations or {}).get(HASH_ANNOTATION),
-            workload_hash=((template.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION),
+            configmap_hash=notes.get(HASH_ANNOTATION),
+            rolled_hash=notes.get(ROLLED_ANNOTATION),
         )
+
+    def read_applied_in(self, ns: ManagedNamespace) -> AppliedPeers:
+        """The ConfigMap's peers and the peer set the workload's pod template was rolled onto."""
+        template = (self._read_workload(ns).get("spec") or {}).get("template") or {}
+        workload_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+        return AppliedPeers(**self.read_configmap(ns).model_dump(), workload_hash=workload_hash)
+
+    def mark_rolled(self, namespace: str, peers_hash: str) -> bool:
+        """Record on the ConfigMap that the pods run `peers_hash` (after a completed rollout); no-op if so."""
+        ns = self.managed_namespace(namespace)
+
+        def attempt() -> bool:
+            cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
+            notes = dict(cm.metadata.annotations or {})
+            if notes.get(ROLLED_ANNOTATION) == peers_hash:
+                return False
+            notes[ROLLED_ANNOTATION] = peers_hash
+            cm.metadata.annotations = notes
+            self.core.replace_namespaced_config_map(
+                ns.layout.configmap, namespace, cm, field_manager=FIELD_MANAGER
+            )
+            return True
+
+        return retry_on_conflict(attempt)
 
     def write_peers(self, namespace: str, peers: list[str]) -> WriteOutcome:
         """Put exactly `peers` (canonical, grammar-checked) into the ConfigMap; no write when already so."""

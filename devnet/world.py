@@ -91,7 +91,11 @@ def namespace_objects(scenario: Scenario, cluster: ClusterSpec, ns: NamespaceSpe
         "metadata": {
             "name": ns.configmap,
             "namespace": ns.name,
-            "annotations": {f"{DOMAIN}/peers-hash": peer_set_hash(peers)},
+            # The seeded pods run these peers: recorded as peersync records it after a rollout.
+            "annotations": {
+                f"{DOMAIN}/peers-hash": peer_set_hash(peers),
+                f"{DOMAIN}/rolled-hash": peer_set_hash(peers),
+            },
         },
         "data": {key: text},
     }

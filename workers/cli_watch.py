@@ -31,7 +31,9 @@ def _health_app(watcher: Watcher) -> web.Application:
 
 
 async def run_watch(settings: Settings) -> None:
-    client = await connect(settings)
+    # The watcher serves its own /metrics (prometheus_client) on PEERSYNC_METRICS_ADDRESS; the Temporal SDK's
+    # exporter must not also bind that address (the second bind failed and the watcher died at start).
+    client = await connect(settings.model_copy(update={"metrics_address": None}))
     watcher = Watcher(settings, client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

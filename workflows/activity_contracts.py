@@ -87,6 +87,7 @@ class RestartOutput(Contract):
 
 class WaitInput(Contract):
     consumer: ConsumerRef
+    peers_hash: str | None = Field(None, description="recorded on the ConfigMap once the rollout is done")
     deadline_seconds: float = Field(
         900.0, gt=0, description="give up (RolloutFailed) when the rollout is not done by then"
     )

@@ -233,7 +233,7 @@ class ConsumerSyncWorkflow:
         ref = self.state.consumer
         waited: WaitOutput = await workflow.execute_activity(
             "wait_rollout",
-            WaitInput(consumer=ref),
+            WaitInput(consumer=ref, peers_hash=result.peers_hash),
             result_type=WaitOutput,
             summary=f"rollout of {ref.namespace}",
             **policies.ROLLOUT_WAIT.options(),

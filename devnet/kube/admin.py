@@ -76,7 +76,9 @@ class AdminApi:
         emulator = self._emulator
         faults = emulator.faults
         if path == "/devnet/stats" and method == "GET":
-            return _reply({"requests": emulator.requests_served, "resourceVersion": emulator.resource_version})
+            return _reply(
+                {"requests": emulator.requests_served, "resourceVersion": emulator.resource_version}
+            )
         if path == "/devnet/faults":
             if method == "GET":
                 return _reply({"faults": faults.active()})

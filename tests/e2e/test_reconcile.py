@@ -51,14 +51,20 @@ async def test_a_hand_edited_configmap_is_found_then_repaired_without_a_restart(
 async def test_a_half_finished_rollout_is_drift(world: World) -> None:
     await world.start_worker()
     await world.registry_ready()
+    # A run that wrote the ConfigMap and died before its rollout: the pods run an older set.
     workload = world.workload(C3)
     workload["spec"]["template"]["metadata"]["annotations"]["peersync.io/peers-hash"] = "0000000000000000"
     world.kube().apply(workload)
+    cm = world.kube().get("ConfigMap", C3, "consumer-3-config")
+    cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = "0000000000000000"
+    world.kube().apply(cm)
     generation = world.generation(C3)
     report = await reconcile(world)
     assert [r.namespace for r in report.repaired] == [C3]
     assert "not rolled" in (report.drifted[0].reason or "")
     assert world.generation(C3) == generation + 1  # rolled onto the right peer set, once
+    after = await reconcile(world, "--dry-run")
+    assert sorted(r.namespace for r in after.clean) == [C1, C2, C3]  # the rollout is recorded
 
 
 async def test_schedule_apply_twice_is_one_schedule_with_the_new_interval(world: World) -> None:

@@ -32,10 +32,11 @@ from workers.worker import WORKFLOWS
 from workflows.activity_contracts import OverrideInput
 from workflows.contracts import EndpointChangeRequest, EndpointChangeResult, Phase
 from workflows.ids import endpoint_change_id, registry_id
+from workflows.reconcile_contracts import ReconcileInput, ReconcileReport
 from workflows.registry import RegistryWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-C1 = "alice-consumer-1"
+C1, C3 = "alice-consumer-1", "alice-consumer-3"
 
 
 def replayer() -> Replayer:
@@ -129,6 +130,16 @@ async def test_live_histories_replay(world: World) -> None:
     back = await eventually(cleared, what="the change the clear starts")
     assert (await world.finished(back, EndpointChangeResult)).phase == Phase.DONE
 
+    # 3. A reconcile that finds consumer-3's ConfigMap edited by hand and repairs it.
+    cm = world.kube().get("ConfigMap", C3, "consumer-3-config")
+    cm["data"]["persistent_peers"] = ""
+    world.kube().apply(cm)
+    report = await world.client.execute_workflow(
+        "ReconcileWorkflow", ReconcileInput(), id="reconcile-alice-replay", task_queue="peersync-alice",
+        result_type=ReconcileReport,
+    )  # fmt: skip
+    assert [r.namespace for r in report.repaired] == [C3]
+
     histories = [h async for h in world.client.list_workflows().map_histories()]
     types = {h.workflow_id.split("-")[0] for h in histories}
     assert {"endpoint", "consumer", "registry", "rollout"} <= types, types
@@ -153,6 +164,7 @@ def _record(histories: list[WorkflowHistory], target: Path) -> None:
         f"consumer-sync-alice-{C1}": "consumer_sync_failed_then_done",
         registry_id("alice"): "registry",
         "rollout-slots-alice": "rollout_slots",
+        "reconcile-alice-replay": "reconcile_repair",
     }
     for history in histories:
         wf_id = history.workflow_id
