@@ -19,6 +19,7 @@ import websockets
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.addresses import AddressError, account_to_valoper
 from activities.chain_rest import ChainError, ChainRest, Validator
@@ -38,6 +39,7 @@ QUERIES = {
     2: "tm.event='Tx' AND message.action='/cosmos.staking.v1beta1.MsgCreateValidator'",
 }
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+SUBSCRIBE_TIMEOUT = 10.0
 
 EVENTS = Counter("peersync_watcher_events", "Validator txs seen on the websocket", ["outcome"])
 RECONNECTS = Counter("peersync_watcher_reconnects", "Websocket (re)connections")
@@ -88,11 +90,13 @@ class Watcher:
             try:
                 await self._session(stop)
                 delays = backoff_delays()
-            except (OSError, websockets.WebSocketException, TimeoutError, ValueError) as exc:
+            except (OSError, websockets.WebSocketException, TimeoutError, ValueError, RPCError) as exc:
+                # A tx whose hand-over to Temporal failed is not lost either: the reconnect's full refresh
+                # (once Temporal answers again) covers it.
                 delay = next(delays)
                 log.warning(
-                    "chain websocket %s: %s; reconnecting in %.1fs",
-                    self.ws_url,
+                    "%s: %s; reconnecting in %.1fs",
+                    "Temporal" if isinstance(exc, RPCError) else f"chain websocket {self.ws_url}",
                     exc or type(exc).__name__,
                     delay,
                 )
@@ -112,6 +116,7 @@ class Watcher:
                         {"jsonrpc": "2.0", "method": "subscribe", "id": sub_id, "params": {"query": query}}
                     )
                 )
+            await self._await_acks(ws)
             RECONNECTS.inc()
             self.connected = True
             CONNECTED.set(1)
@@ -128,6 +133,19 @@ class Watcher:
                     await self.handle(json.loads(receiving.result()))
             finally:
                 closing.cancel()
+
+    async def _await_acks(self, ws: Any) -> None:
+        """Wait until the node has acknowledged every subscription: only from then on does each new tx
+        reach us, so only then may the full refresh run and /healthz say connected. A refused subscription
+        raises (reconnect with backoff); an event of an acknowledged one that arrives meanwhile is handled."""
+        waiting = set(QUERIES)
+        async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+            while waiting:
+                message = json.loads(await ws.recv())
+                if message.get("id") in waiting and message.get("result") == {}:
+                    waiting.discard(message["id"])
+                else:
+                    await self.handle(message)
 
     async def handle(self, message: dict[str, Any]) -> None:
         if "error" in message:

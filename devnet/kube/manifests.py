@@ -38,6 +38,28 @@ def pod_template(
     return {"metadata": metadata, "spec": {"containers": [{"name": "node", "image": image}]}}
 
 
+def _workload(
+    kind: str,
+    name: str,
+    namespace: str,
+    replicas: int,
+    image: str,
+    annotations: dict[str, str] | None,
+    spec: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": pod_template(name, image, annotations),
+            **spec,
+        },
+    }
+
+
 def deployment(
     name: str,
     namespace: str,
@@ -47,17 +69,7 @@ def deployment(
     template_annotations: dict[str, str] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": pod_template(name, image, template_annotations),
-            **spec,
-        },
-    }
+    return _workload("Deployment", name, namespace, replicas, image, template_annotations, spec)
 
 
 def statefulset(
@@ -69,18 +81,9 @@ def statefulset(
     template_annotations: dict[str, str] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "serviceName": name,
-            "selector": {"matchLabels": {"app": name}},
-            "template": pod_template(name, image, template_annotations),
-            **spec,
-        },
-    }
+    return _workload(
+        "StatefulSet", name, namespace, replicas, image, template_annotations, {"serviceName": name, **spec}
+    )
 
 
 def restart_patch(stamp: str) -> dict[str, Any]:

@@ -4,10 +4,12 @@ its own loopback subnet, and peersync workers as real processes that a test can 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from devnet.files import ClusterInfo, DevnetManifest
+from devnet.ports import free_port
 from devnet.processes import ChildProcess
 from devnet.scenario import Scenario, default_scenario
 from devnet.stack import Devnet, DevnetOptions
@@ -109,6 +112,7 @@ class World:
             ),
         )
         self.workers: list[ChildProcess] = []
+        self.watch_urls: dict[str, str] = {}  # watcher name -> base URL of its /healthz and /metrics
         self.client: Client
         self.manifest: DevnetManifest
         self.http: aiohttp.ClientSession
@@ -140,7 +144,48 @@ class World:
         return await self.start_service("worker", cluster_id, **extra)
 
     async def start_watcher(self, cluster_id: str = "alice", **extra: str) -> ChildProcess:
-        return await self.start_service("watch", cluster_id, **extra)
+        """`peersync watch`, serving /healthz and /metrics on a free port unless PEERSYNC_METRICS_ADDRESS is set."""
+        address = extra.setdefault("PEERSYNC_METRICS_ADDRESS", f"127.0.0.1:{free_port()}")
+        child = await self.start_service("watch", cluster_id, **extra)
+        self.watch_urls[child.name] = f"http://{address}"
+        return child
+
+    async def watcher_health(self, watcher: ChildProcess) -> int | None:
+        """HTTP status of the watcher's /healthz (200 subscribed, 503 not), None while it does not answer."""
+        try:
+            async with self.http.get(f"{self.watch_urls[watcher.name]}/healthz") as resp:
+                return resp.status
+        except aiohttp.ClientError:
+            return None
+
+    async def watcher_connected(
+        self, watcher: ChildProcess, connected: bool = True, timeout: float = 20
+    ) -> None:
+        """Wait until the watcher's /healthz says it is (or, connected=False, is not) subscribed."""
+        want = 200 if connected else 503
+
+        async def answers() -> bool:
+            watcher.raise_if_exited()
+            return await self.watcher_health(watcher) == want
+
+        await eventually(answers, timeout, f"{watcher.name} /healthz {want}")
+
+    async def watcher_metrics(self, watcher: ChildProcess) -> dict[str, float]:
+        """The watcher's /metrics samples: `name{labels}` -> value."""
+        async with self.http.get(f"{self.watch_urls[watcher.name]}/metrics") as resp:
+            assert resp.status == 200, resp.status
+            text = await resp.text()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+    @staticmethod
+    def log_text(child: ChildProcess) -> str:
+        assert child.log_file is not None
+        return child.log_file.read_text(errors="replace")
 
     async def start_service(self, command: str, cluster_id: str = "alice", **extra: str) -> ChildProcess:
         """`peersync <command>` as a real process with the cluster's settings (its log in the test's tmp)."""
@@ -187,6 +232,12 @@ class World:
     def operator(self, moniker: str) -> str:
         assert self.devnet.chain is not None
         return next(v.operator_address for v in self.devnet.chain.state().validators if v.moniker == moniker)
+
+    async def chain_state(self) -> dict[str, Any]:
+        """The chain emulator's `GET /devnet/state` (height, websocket clients, faults, validators, nodes)."""
+        async with self.http.get(f"{self.manifest.chain_rpc_url}/devnet/state") as resp:
+            assert resp.status == 200, await resp.text()
+            return dict(await resp.json())
 
     # ---- the cluster -------------------------------------------------------------------------------
 
@@ -276,6 +327,27 @@ class World:
     async def restart_temporal(self) -> None:
         """Stop the dev server and start it again on the same port and SQLite file."""
         await self.devnet.restart_temporal()
+
+    async def started(self, workflow_id: str, timeout: float = 30.0) -> bool:
+        """Wait until a workflow with this id exists (started by anyone)."""
+        return await eventually(lambda: self.exists(workflow_id), timeout, f"workflow {workflow_id} to start")
+
+    async def exists(self, workflow_id: str) -> bool:
+        try:
+            await self.handle(workflow_id).describe()
+        except RPCError:
+            return False
+        return True
+
+    async def start_input(self, workflow_id: str) -> dict[str, Any]:
+        """The JSON input the workflow's first run was started with (e.g. an EndpointChangeRequest)."""
+        history = await self.handle(workflow_id).fetch_history()
+        payload = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+        return dict(json.loads(payload.data))
+
+    async def runs(self, query: str) -> Counter[str]:
+        """Workflow id -> number of runs, for every execution matching a visibility query."""
+        return Counter([wf.id async for wf in self.client.list_workflows(query)])
 
     def handle(self, workflow_id: str, result_type: type | None = None) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id, result_type=result_type)
