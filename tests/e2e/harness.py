@@ -64,10 +64,12 @@ class KubeLog:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str, str, dict[str, Any]]] = []
+        self.olds: list[dict[str, Any] | None] = []  # each event's object before it, when there was one
 
     def __call__(self, event: Any) -> None:
         new = event.new
         self.events.append((event.type, event.rt.kind, new.namespace, new.name, new.obj))
+        self.olds.append(event.old.obj if event.old is not None else None)
 
     def objects(self, kind: str, namespace: str) -> list[dict[str, Any]]:
         return [obj for _, k, ns, _, obj in self.events if k == kind and ns == namespace]
@@ -76,6 +78,17 @@ class KubeLog:
         """MODIFIED events of the namespace's ConfigMaps (a write that changed nothing is no event)."""
         return sum(
             1 for t, k, ns, _, _ in self.events if t == "MODIFIED" and k == "ConfigMap" and ns == namespace
+        )
+
+    def configmap_data_writes(self, namespace: str) -> int:
+        """ConfigMap writes of the namespace that changed its data (the peers), not just its annotations."""
+        return sum(
+            1
+            for (t, k, ns, _, obj), old in zip(self.events, self.olds, strict=True)
+            if t == "MODIFIED"
+            and k == "ConfigMap"
+            and ns == namespace
+            and (old or {}).get("data") != obj.get("data")
         )
 
     def generations(self, kind: str, namespace: str) -> list[int]:
@@ -232,6 +245,11 @@ class World:
     def operator(self, moniker: str) -> str:
         assert self.devnet.chain is not None
         return next(v.operator_address for v in self.devnet.chain.state().validators if v.moniker == moniker)
+
+    def account(self, moniker: str) -> str:
+        """The validator's account address (what txs carry as message.sender)."""
+        assert self.devnet.chain is not None
+        return next(v.account_address for v in self.devnet.chain.state().validators if v.moniker == moniker)
 
     async def chain_state(self) -> dict[str, Any]:
         """The chain emulator's `GET /devnet/state` (height, websocket clients, faults, validators, nodes)."""
