@@ -17,16 +17,23 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowUpdateStage,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from workers.settings import Settings
 from workflows.activity_contracts import OverrideInput, SlotCallInput, StartChangesInput, SyncCallInput
 from workflows.consumer_sync import ConsumerSyncState, ConsumerSyncWorkflow
-from workflows.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest, SyncResult
+from workflows.contracts import ConsumerRef, EndpointChangeRequest, SupersededNotice, SyncRequest, SyncResult
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id, rollout_slots_id
 from workflows.rollout_slots import RolloutSlotsWorkflow, SlotRequest, SlotsState
+from workflows.search_attributes import CLUSTER, VALIDATOR
 
 
 def _consumer_sync_start(settings: Settings, ref: ConsumerRef) -> dict[str, Any]:
@@ -79,8 +86,11 @@ async def ensure_rollout_slots(
 async def start_endpoint_change(
     client: Client, settings: Settings, workflow_id: str, request: EndpointChangeRequest, moniker: str
 ) -> bool:
-    """Start one change under its deterministic id; False when that change already ran (or runs)."""
-
+    """Start one change under its deterministic id (False when that change already ran), and tell older
+    changes of the same validator that are still running that they are superseded."""
+    attributes = TypedSearchAttributes(
+        [SearchAttributePair(VALIDATOR, request.validator), SearchAttributePair(CLUSTER, settings.cluster_id)]
+    )
     try:
         await client.start_workflow(
             EndpointChangeWorkflow.run,
@@ -90,10 +100,31 @@ async def start_endpoint_change(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"{moniker} moved to {request.endpoint}",
+            search_attributes=attributes,
         )
     except WorkflowAlreadyStartedError:
         return False  # this change already ran to completion
+    if request.height is not None:
+        await supersede_older(client, settings, request.validator, request.height, workflow_id)
     return True
+
+
+async def supersede_older(
+    client: Client, settings: Settings, validator: str, height: int, newer: str
+) -> None:
+    """Signal `superseded` to running changes of `validator` from lower heights (best effort: an older change
+    that is already syncing ignores it, and one the query misses ends by its own probe budget)."""
+    query = (
+        f"WorkflowType = 'EndpointChangeWorkflow' AND ExecutionStatus = 'Running' "
+        f"AND PeersyncValidator = '{validator}' AND PeersyncCluster = '{settings.cluster_id}'"
+    )
+    async for wf in client.list_workflows(query):
+        older_height = wf.id.rsplit("-", 1)[-1]
+        if wf.id != newer and older_height.isdigit() and int(older_height) < height:
+            try:
+                await client.get_workflow_handle(wf.id).signal("superseded", SupersededNotice(by=newer))
+            except RPCError:
+                pass  # it ended meanwhile
 
 
 class TemporalCalls:

@@ -89,9 +89,10 @@ class Phase(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
 
 
-FINAL_PHASES = frozenset({Phase.DONE, Phase.FAILED, Phase.CANCELLED})
+FINAL_PHASES = frozenset({Phase.DONE, Phase.FAILED, Phase.CANCELLED, Phase.SUPERSEDED})
 
 
 class EndpointChangeRequest(Contract):
@@ -167,6 +168,12 @@ class Progress(Contract):
     reason: str | None = None
     consumers: list[ConsumerStep] = []
     skipped: list[SkippedConsumer] = []
+
+
+class SupersededNotice(Contract):
+    """A newer change of the same validator started: this one has nothing left to do."""
+
+    by: str = Field(description="workflow id of the newer change")
 
 
 class CancelRequest(Contract):

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         EndpointChangeResult,
         Phase,
         Progress,
+        SupersededNotice,
         SyncReply,
         SyncRequest,
         SyncResult,
@@ -42,6 +43,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.ids import cluster_of_task_queue
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
+
+
+class _Superseded(Exception):
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by
+
 
 TOO_LATE = frozenset({*FINAL_PHASES, Phase.SYNCING})
 # Phases worth a search-attribute update; the quick ones in between show in the details and the query.
@@ -66,6 +74,7 @@ class EndpointChangeWorkflow:
         self.approved = False
         self.cancel_request: CancelRequest | None = None
         self.replies: dict[str, SyncResult] = {}
+        self.superseded_by: str | None = None
         self.forced_host: str | None = None
         self._attributes: list[SearchAttributeUpdate[str]] = []
 
@@ -105,7 +114,12 @@ class EndpointChangeWorkflow:
         if self.progress.phase in TOO_LATE:
             raise ValueError(f"too late to cancel: the change is {self.progress.phase.value}")
 
-    @workflow.signal(description="A ConsumerSyncWorkflow answers a sync this change asked for.")
+    @workflow.signal(description="A newer change of this validator started; ends this one before it syncs.")
+    def superseded(self, notice: SupersededNotice) -> None:
+        if self.progress.phase not in TOO_LATE:  # once syncing, finish: the syncs read the chain anyway
+            self.superseded_by = notice.by
+
+    @workflow.signal(description="A ConsumerSync workflow answers a sync this change asked for.")
     def sync_done(self, reply: SyncReply) -> None:
         self.replies[reply.request_id] = reply.result
 
@@ -121,6 +135,16 @@ class EndpointChangeWorkflow:
         self._attributes.append(CLUSTER.value_set(cluster))
         try:
             return await self._run(cluster)
+        except _Superseded as exc:
+            self._set_phase(Phase.SUPERSEDED, f"superseded by {exc.by}")
+            return EndpointChangeResult(
+                validator=self.request.validator,
+                moniker=self.progress.validator,
+                endpoint=self.progress.endpoint or self.request.endpoint or "",
+                phase=Phase.SUPERSEDED,
+                consumers=[],
+                skipped=self.progress.skipped,
+            )
         except ApplicationError as exc:
             if exc.type == policies.OPERATOR_CANCELLED:
                 self._set_phase(Phase.CANCELLED, exc.message)
@@ -170,7 +194,7 @@ class EndpointChangeWorkflow:
             await self._boundary(Phase.AWAITING_APPROVAL)
             self.progress.awaiting_approval = True
             self._render()
-            await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
+            await workflow.wait_condition(lambda: self.approved or self._stopping())
             self.progress.awaiting_approval = False
         await self._boundary(Phase.SYNCING)
         # An endpoint named by hand (CLI or `temporal workflow start`) is what the operator wants applied,
@@ -218,7 +242,7 @@ class EndpointChangeWorkflow:
             "probe_endpoint", probe, summary=summary, **_probe_budget(change).options()
         )
         # The probe may retry for its whole budget; a cancel must not wait for it (nothing is written yet).
-        await workflow.wait_condition(lambda: probing.done() or self.cancel_request is not None)
+        await workflow.wait_condition(lambda: probing.done() or self._stopping())
         if not probing.done():
             probing.cancel()
             self._check_cancel()
@@ -227,7 +251,7 @@ class EndpointChangeWorkflow:
         except ActivityError as exc:
             reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
             self._set_phase(Phase.BLOCKED, f"{reason}; approve to force, or cancel")
-            await workflow.wait_condition(lambda: self.approved or self.cancel_request is not None)
+            await workflow.wait_condition(lambda: self.approved or self._stopping())
             self._check_cancel()
             self.approved = False  # forcing past the probe is not also approval of the restarts
             self.forced_host = change.host
@@ -282,11 +306,16 @@ class EndpointChangeWorkflow:
         self._check_cancel()
         if self.progress.paused:
             self._render()
-            await workflow.wait_condition(lambda: not self.progress.paused or self.cancel_request is not None)
+            await workflow.wait_condition(lambda: not self.progress.paused or self._stopping())
             self._check_cancel()
         self._set_phase(phase)
 
+    def _stopping(self) -> bool:
+        return self.cancel_request is not None or self.superseded_by is not None
+
     def _check_cancel(self) -> None:
+        if self.superseded_by is not None and self.cancel_request is None:
+            raise _Superseded(self.superseded_by)
         if self.cancel_request is not None:
             raise ApplicationError(
                 f"cancelled by the operator: {self.cancel_request.reason}",

@@ -58,7 +58,7 @@ def _one_rollout_each(world: World, before: dict[str, int], log: KubeLog) -> Non
     """consumer-1 and -2 rolled exactly once (one generation bump, one ConfigMap write); consumer-3 untouched."""
     after = _generations(world)
     assert after == {C1: before[C1] + 1, C2: before[C2] + 1, C3: before[C3]}, (before, after)
-    assert [log.configmap_writes(ns) for ns in (C1, C2, C3)] == [1, 1, 0]
+    assert [log.configmap_data_writes(ns) for ns in (C1, C2, C3)] == [1, 1, 0]
 
 
 # ---- 2: a rollout that never progresses ----------------------------------------------------------------

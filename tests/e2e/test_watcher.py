@@ -10,7 +10,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from devnet.processes import ChildProcess
@@ -266,6 +265,7 @@ async def test_a_failed_edit_is_ignored_no_workflow_no_write(world: World) -> No
 
 
 async def _has(watcher: ChildProcess, text: str) -> bool:
+    watcher.raise_if_exited()
     return text in World.log_text(watcher)
 
 
@@ -343,7 +343,9 @@ async def test_a_moniker_squatter_changes_nothing_for_the_real_bob(tmp_path: Pat
         assert log.configmap_writes(C4) == 0 and world.generation(C4) == generations[C4]
         assert world.configmap_text(C4) == before[C4]
         assert world.configmap_text(C3) == before[C3] and world.generation(C3) == generations[C3]
-        # carol stays at carol's address (by operator, not by the moniker she took).
+        # carol stays at carol's address (by operator, not by the moniker she took). Her entry's node id is
+        # re-derived from "bob" (the upstream scheme), so consumer-1/2 now list bob's node id twice and roll
+        # for it; her real node keeps its old key. Not asserted: a design question (see the report).
         for ns in (C1, C2):
             assert len(peers_at(world.configmap_text(ns), f"{world.subnet}.3")) == 1
 
@@ -384,14 +386,9 @@ async def test_watch_health_follows_the_chain_connection_and_counts_reconnects(w
     assert len(refreshes) == 2
 
 
-# A finding (see the report): a change superseded by a newer edit stalls ------------------------------------
+# A change superseded by a newer edit ends at once instead of probing a dead endpoint ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a superseded change keeps probing its dead endpoint for the whole probe budget "
-    "(5 min), then waits in `blocked` for a human approve/cancel; it should end as superseded",
-)
 async def test_a_superseded_change_does_not_stall(world: World) -> None:
     await watched(world)
     bob = world.operator("bob")
@@ -407,6 +404,8 @@ async def test_a_superseded_change_does_not_stall(world: World) -> None:
         return (await world.handle(first).describe()).status != WorkflowExecutionStatus.RUNNING
 
     await eventually(closed, 10, f"the superseded change {first} to end")
+    older = await world.finished(first, EndpointChangeResult)
+    assert older.phase == Phase.SUPERSEDED and not older.consumers
 
 
 # A fix (workers/watcher.py): Temporal unreachable for longer than the client's own retries -----------------
