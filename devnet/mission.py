@@ -120,9 +120,37 @@ async def run_mission(manifest: DevnetManifest, console: Console) -> list[str]:
         live.update(progress_table(wf_id, await handle.query("progress", result_type=Progress)))
     console.print()
     result = await handle.result()
+    await show_registry_diff(client, info.id, mover, target, console)
+    await show_schedule(client, info.id, console)
     world = await read_world(manifest)
     opted = {c.chain_id for c in world.consumers if MOVER in c.opted_in}
     return verify(before, await asyncio.to_thread(snapshot, info), result, target, opted)
+
+
+async def show_registry_diff(
+    client: Client, cluster_id: str, before: RegistryView, target: str, console: Console
+) -> None:
+    """The registry's row for the mover, before and after (it refreshes on the watcher's nudge)."""
+
+    async def moved() -> RegistryView | None:
+        rows = await registry_rows(client, cluster_id)
+        row = next((r for r in rows if r.operator_address == before.operator_address), None)
+        return row if row is not None and row.effective == target else None
+
+    after = await until(moved, "the registry to show the move")
+    console.print(
+        f"registry: {before.moniker} {before.effective} (height {before.height}) -> "
+        f"[bold]{after.effective}[/] (height {after.height}), status {after.status.value}"
+    )
+
+
+async def show_schedule(client: Client, cluster_id: str, console: Console) -> None:
+    desc = await client.get_schedule_handle(f"reconcile-{cluster_id}").describe()
+    every = ", ".join(str(i.every) for i in desc.schedule.spec.intervals)
+    upcoming = (
+        desc.info.next_action_times[0].isoformat(timespec="seconds") if desc.info.next_action_times else "-"
+    )
+    console.print(f"schedule {desc.id}: reconcile every {every}, next run {upcoming}")
 
 
 def verify(
