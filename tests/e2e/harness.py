@@ -153,8 +153,14 @@ class World:
         info = self.cluster(cluster_id)
         return {**self.devnet.settings_for(info), **extra}
 
-    async def start_worker(self, cluster_id: str = "alice", **extra: str) -> ChildProcess:
-        return await self.start_service("worker", cluster_id, **extra)
+    async def start_worker(
+        self, cluster_id: str = "alice", schedule: bool = False, **extra: str
+    ) -> ChildProcess:
+        """`peersync worker`; without the reconcile schedule unless asked, so no periodic reconcile can land in
+        the middle of a test that counts writes and rollouts."""
+        return await self.start_service(
+            "worker", cluster_id, *([] if schedule else ["--no-schedule"]), **extra
+        )
 
     async def start_watcher(self, cluster_id: str = "alice", **extra: str) -> ChildProcess:
         """`peersync watch`, serving /healthz and /metrics on a free port unless PEERSYNC_METRICS_ADDRESS is set."""
@@ -200,12 +206,14 @@ class World:
         assert child.log_file is not None
         return child.log_file.read_text(errors="replace")
 
-    async def start_service(self, command: str, cluster_id: str = "alice", **extra: str) -> ChildProcess:
+    async def start_service(
+        self, command: str, cluster_id: str = "alice", *args: str, **extra: str
+    ) -> ChildProcess:
         """`peersync <command>` as a real process with the cluster's settings (its log in the test's tmp)."""
         n = sum(1 for w in self.workers if w.name.startswith(f"{command}-{cluster_id}-"))
         child = ChildProcess(
             f"{command}-{cluster_id}-{n}",
-            [sys.executable, "-m", "workers.cli", command],
+            [sys.executable, "-m", "workers.cli", command, *args],
             log_file=self.tmp / f"{command}-{cluster_id}-{n}.log",
             env=self.env(cluster_id, **extra),
         )

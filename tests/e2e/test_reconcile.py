@@ -68,7 +68,7 @@ async def test_a_half_finished_rollout_is_drift(world: World) -> None:
 
 
 async def test_schedule_apply_twice_is_one_schedule_with_the_new_interval(world: World) -> None:
-    await world.start_worker("alice", PEERSYNC_RECONCILE_EVERY="5m")
+    await world.start_worker("alice", schedule=True, PEERSYNC_RECONCILE_EVERY="5m")
 
     async def described() -> dict[str, object] | None:
         code, out, _ = await world.peersync("schedule", "describe", "--json")
