@@ -27,7 +27,7 @@ from devnet.scenario import (
     ValidatorSpec,
     default_scenario,
 )
-from tests.e2e.harness import World, eventually, random_subnet
+from devnet.testbed import World, eventually, random_subnet
 from workflows.contracts import EndpointChangeResult
 from workflows.ids import endpoint_change_id, registry_id
 from workflows.registry import RegistryWorkflow

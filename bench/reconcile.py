@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.report import Row
 from bench.scenarios import large_scenario
-from tests.e2e.harness import World
+from devnet.testbed import World
 from workflows.reconcile import ReconcileWorkflow
 from workflows.reconcile_contracts import ReconcileInput, ReconcileReport
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import World, default_world, random_subnet
+from devnet.testbed import World, default_world, random_subnet
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from activities.upstream import upstream_ports
-from tests.e2e.harness import World, eventually
+from devnet.testbed import World, eventually
 from workflows.contracts import Phase, Progress
 
 NAMESPACES = ("alice-consumer-1", "alice-consumer-2", "alice-consumer-3")

@@ -21,6 +21,7 @@ import pytest_asyncio
 from temporalio.client import WorkflowExecutionStatus
 from typer.testing import CliRunner
 
+from devnet.testbed import World, default_world, eventually, random_subnet
 from tests.e2e.control_kit import (
     endpoint_change_runs,
     one_line_refusal,
@@ -30,7 +31,6 @@ from tests.e2e.control_kit import (
     update,
     workflow_task_failures,
 )
-from tests.e2e.harness import World, default_world, eventually, random_subnet
 from workers.cli import app
 from workflows.contracts import EndpointChangeResult, EndpointStatus, Phase, Progress
 

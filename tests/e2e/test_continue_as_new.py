@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import World, default_world, eventually, random_subnet
+from devnet.testbed import World, default_world, eventually, random_subnet
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id
 

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from activities.temporal_calls import TemporalCalls
+from devnet.testbed import World, eventually
 from tests.e2e.control_kit import (
     Node,
     activities,
@@ -33,7 +34,6 @@ from tests.e2e.control_kit import (
     workflow_runs,
     workflow_task_failures,
 )
-from tests.e2e.harness import World, eventually
 from workers.settings import load_settings
 from workflows.activity_contracts import StartChangesInput
 from workflows.contracts import EndpointChangeResult, Phase

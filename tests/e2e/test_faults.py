@@ -13,7 +13,7 @@ from typing import Any
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionStatus
 
-from tests.e2e.harness import KubeLog, World, eventually
+from devnet.testbed import KubeLog, World, eventually
 from workflows.contracts import EndpointChangeResult, Phase, SyncResult
 from workflows.ids import endpoint_change_id
 

@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import EventType
 
 from devnet.processes import ChildProcess
 from devnet.scenario import ClusterSpec
-from tests.e2e.harness import World, default_world, random_subnet
+from devnet.testbed import World, default_world, random_subnet
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import endpoint_change_id, registry_id
 

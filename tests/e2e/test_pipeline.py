@@ -3,7 +3,7 @@ rollout; the others are untouched."""
 
 from __future__ import annotations
 
-from tests.e2e.harness import World, eventually
+from devnet.testbed import World, eventually
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import consumer_sync_id, endpoint_change_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.harness import World, eventually
+from devnet.testbed import World, eventually
 from workflows.reconcile_contracts import ReconcileReport
 
 C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"

@@ -14,8 +14,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
 from devnet.scenario import ValidatorSpec
+from devnet.testbed import World, default_world, eventually, random_subnet
 from tests.e2e.control_kit import Node, snapshot, update
-from tests.e2e.harness import World, default_world, eventually, random_subnet
 from workflows.contracts import EndpointChangeResult, Phase, SyncResult
 from workflows.ids import endpoint_change_id, registry_id
 

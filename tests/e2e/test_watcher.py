@@ -14,7 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from devnet.processes import ChildProcess
 from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
-from tests.e2e.harness import World, default_world, eventually, random_subnet
+from devnet.testbed import World, default_world, eventually, random_subnet
 from workflows.contracts import EndpointChangeResult, EndpointStatus, Phase
 from workflows.ids import endpoint_change_id, registry_id
 from workflows.registry import RegistryWorkflow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 from devnet.ports import free_port
-from tests.e2e.harness import World, eventually
+from devnet.testbed import World, eventually
 
 
 async def test_worker_serves_metrics_and_stops_cleanly_on_sigterm(world: World) -> None:

@@ -26,8 +26,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from devnet.testbed import World, default_world, eventually, random_subnet
 from tests.e2e.control_kit import Node
-from tests.e2e.harness import World, default_world, eventually, random_subnet
 from workers.worker import WORKFLOWS
 from workflows.activity_contracts import OverrideInput
 from workflows.contracts import EndpointChangeRequest, EndpointChangeResult, Phase

@@ -1,5 +1,6 @@
-"""A whole world per test: a devnet (real Temporal dev server, chain and kube emulators) on free ports and
-its own loopback subnet, and peersync workers as real processes that a test can start and SIGKILL."""
+"""A whole world in one process, for tests and benchmarks: a devnet (real Temporal dev server, chain and
+kube emulators) on free ports and its own loopback subnet, and peersync's worker and watcher as real
+processes that a test can start and SIGKILL."""
 
 from __future__ import annotations
 
