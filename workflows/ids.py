@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 
-def task_queue(cluster_id: str) -> str:
-    return f"peersync-{cluster_id}"
-
-
 def registry_id(cluster_id: str) -> str:
     return f"registry-{cluster_id}"
 
