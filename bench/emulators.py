@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import signal
 import statistics
@@ -23,6 +22,7 @@ import websockets
 from bench.report import Row
 from bench.scenarios import large_scenario, write
 from devnet.files import READY, DevnetManifest
+from devnet.testbed import rfc3339_seconds
 
 EDIT_QUERY = "tm.event='Tx' AND message.action='/cosmos.staking.v1beta1.MsgEditValidator'"
 
@@ -68,13 +68,6 @@ async def throughput(urls: list[str], total: int, concurrency: int = 16) -> floa
         return total / (time.perf_counter() - t0)
 
 
-def _rfc3339_seconds(text: str) -> float:
-    """CometBFT block times carry nanoseconds, which datetime cannot parse; keep microseconds."""
-    head, _, frac = text.rstrip("Z").partition(".")
-    stamp = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.UTC).timestamp()
-    return stamp + float(f"0.{frac or 0}")
-
-
 async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits: int = 50) -> list[float]:
     """Milliseconds from the block's commit time (its header time) to the event arriving at a subscriber.
 
@@ -112,7 +105,7 @@ async def websocket_latency(manifest: DevnetManifest, monikers: list[str], edits
         for height in heights:
             async with session.get(f"{manifest.chain_rpc_url}/block", params={"height": str(height)}) as resp:
                 header_time = (await resp.json())["result"]["block"]["header"]["time"]
-            latencies.append((arrived[height] - _rfc3339_seconds(header_time)) * 1000)
+            latencies.append((arrived[height] - rfc3339_seconds(header_time)) * 1000)
     return latencies
 
 

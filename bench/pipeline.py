@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import statistics
 import tempfile
 import time
@@ -38,17 +37,6 @@ async def _registry_size(world: World, n: int) -> bool:
     return code == 0 and out.count('"operator_address"') == n
 
 
-async def _block_time(world: World, height: int) -> float:
-    async with world.http.get(
-        f"{world.manifest.chain_rpc_url}/block", params={"height": str(height)}
-    ) as resp:
-        text = (await resp.json())["result"]["block"]["header"]["time"]
-    head, _, frac = text.rstrip("Z").partition(".")
-    return datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.UTC).timestamp() + float(
-        f"0.{frac or 0}"
-    )
-
-
 async def one_change(tmp: Path, runs: int = 50) -> list[Row]:
     """With the watcher, as deployed: detection, then the whole change, per edit."""
     async with World(tmp, default_scenario(random_subnet()), kube_step=0.01) as world:  # 1 s blocks
@@ -62,7 +50,7 @@ async def one_change(tmp: Path, runs: int = 50) -> list[Row]:
             await world.finished(wf_id, EndpointChangeResult, timeout=120)
             history = await world.handle(wf_id).fetch_history()
             events.append(len(history.events))
-            committed = await _block_time(world, height)
+            committed = await world.block_time(height)
             detections.append(history.events[0].event_time.ToDatetime().timestamp() - committed)
             latencies.append(history.events[-1].event_time.ToDatetime().timestamp() - committed)
     p50 = statistics.median(latencies)

@@ -5,6 +5,7 @@ processes that a test can start and SIGKILL."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import random
@@ -38,6 +39,14 @@ T = TypeVar("T")
 def default_world(subnet: str) -> Scenario:
     """DESIGN.md's default scenario, moved to `subnet` (e.g. 127.31.7), with half-second blocks."""
     return default_scenario(subnet, block_time=0.5)
+
+
+def rfc3339_seconds(text: str) -> float:
+    """CometBFT times carry nanoseconds, which datetime cannot parse; keep microseconds."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    return datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.UTC).timestamp() + float(
+        f"0.{frac or 0}"
+    )
 
 
 def random_subnet() -> str:
@@ -250,6 +259,13 @@ class World:
                 "height"
             ]
         )
+
+    async def block_time(self, height: int) -> float:
+        """The block's header time as a Unix timestamp (its commit time on the emulator)."""
+        async with self.http.get(
+            f"{self.manifest.chain_rpc_url}/block", params={"height": str(height)}
+        ) as resp:
+            return rfc3339_seconds((await resp.json())["result"]["block"]["header"]["time"])
 
     def operator(self, moniker: str) -> str:
         assert self.devnet.chain is not None

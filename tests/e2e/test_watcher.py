@@ -272,16 +272,6 @@ async def _has(watcher: ChildProcess, text: str) -> bool:
 # 5 ---------------------------------------------------------------------------------------------------------
 
 
-async def _block_time(world: World, height: int) -> float:
-    async with world.http.get(
-        f"{world.manifest.chain_rpc_url}/block", params={"height": str(height)}
-    ) as resp:
-        text = (await resp.json())["result"]["block"]["header"]["time"]
-    head, _, frac = text.rstrip("Z").partition(".")
-    when = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.UTC)
-    return when.timestamp() + float(f"0.{frac or 0}")
-
-
 async def test_the_watcher_starts_a_change_within_a_fraction_of_a_block(world: World) -> None:
     await watched(world)
     edits = Edits(world)
@@ -291,7 +281,7 @@ async def test_the_watcher_starts_a_change_within_a_fraction_of_a_block(world: W
         await world.started(wf_id, timeout=10)
         history = await world.handle(wf_id).fetch_history()
         started = history.events[0].event_time.ToDatetime().replace(tzinfo=datetime.UTC).timestamp()
-        detections.append(started - await _block_time(world, edits.done[-1][1]))
+        detections.append(started - await world.block_time(edits.done[-1][1]))
         assert (await world.start_input(wf_id))["source"] == "watcher"
     # Blocks are 0.5 s here; bench/pipeline.py measures the real figure (p99 well under 0.1 block).
     assert max(detections) < 1.0, detections
