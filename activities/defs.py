@@ -39,7 +39,7 @@ from activities.probe import probe
 from activities.rollout_status import RolloutVerdict
 from activities.upstream import upstream_ports
 from workers.settings import Settings
-from workflows import policies
+from workflows import metrics, policies
 from workflows.activity_contracts import (
     AppliedPeersOut,
     ConsumerInput,
@@ -241,6 +241,7 @@ class PeersyncActivities:
         endpoint = parse_endpoint(inp.endpoint, self.policy)
         report = await probe(endpoint, inp.ports, self.policy)
         if not report.reachable:
+            metrics.probe_failures("endpoint")
             # Retryable on purpose: the policy's backoff is the "wait for the node to come up" loop.
             raise ApplicationError(report.summary(), type=policies.UNREACHABLE)
         return ProbeOutput(reachable=True, summary=report.summary())
@@ -250,11 +251,11 @@ class PeersyncActivities:
         """Dial every peer at once; report those that did not answer (no retry: the caller decides)."""
         parsed = [parse_peer(p) for p in inp.peers]
         reports = await asyncio.gather(*(probe(p.endpoint, [p.port], self.policy) for p in parsed))
-        return ProbePeersOutput(
-            unreachable={
-                peer: r.summary() for peer, r in zip(inp.peers, reports, strict=True) if not r.reachable
-            }
-        )
+        unreachable = {
+            peer: r.summary() for peer, r in zip(inp.peers, reports, strict=True) if not r.reachable
+        }
+        metrics.probe_failures("peer", len(unreachable))
+        return ProbePeersOutput(unreachable=unreachable)
 
     @activity.defn
     async def compute_desired_peers(self, inp: ConsumerInput) -> DesiredPeers:

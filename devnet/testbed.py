@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -201,14 +202,18 @@ class World:
 
     async def watcher_metrics(self, watcher: ChildProcess) -> dict[str, float]:
         """The watcher's /metrics samples: `name{labels}` -> value."""
-        async with self.http.get(f"{self.watch_urls[watcher.name]}/metrics") as resp:
+        return await self.scrape(self.watch_urls[watcher.name])
+
+    async def scrape(self, base_url: str) -> dict[str, float]:
+        """A Prometheus endpoint's samples, `name{label="v",...}` (labels sorted) -> value."""
+        async with self.http.get(f"{base_url}/metrics") as resp:
             assert resp.status == 200, resp.status
             text = await resp.text()
         samples = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                samples[name] = float(value)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return samples
 
     @staticmethod

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -21,6 +22,7 @@ from activities.temporal_calls import TemporalCalls, ensure_rollout_slots
 from workers.registry_start import registry_start_options
 from workers.schedule import apply_schedule
 from workers.settings import Settings
+from workflows import metrics
 from workflows.consumer_sync import ConsumerSyncWorkflow
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.reconcile import ReconcileWorkflow
@@ -38,18 +40,32 @@ MAX_CONCURRENT_ACTIVITIES = 20
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 
-async def connect(settings: Settings) -> Client:
-    runtime = None
-    if settings.metrics_address:
-        runtime = Runtime(
-            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.metrics_address))
+def metrics_runtime(bind_address: str, cluster_id: str) -> Runtime:
+    """One Prometheus endpoint for the SDK's metrics and peersync's (workflows.metrics)."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=bind_address,
+                counters_total_suffix=True,
+                durations_as_seconds=True,
+                histogram_bucket_overrides={metrics.ROLLOUT_DURATION: metrics.ROLLOUT_BUCKETS_SECONDS},
+            ),
+            global_tags={"peersync_cluster": cluster_id},
         )
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        runtime=runtime,
     )
+
+
+async def connect(settings: Settings) -> Client:
+    """A client from the settings, plus TLS/API key/gRPC metadata from Temporal's own environment
+    configuration (TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE) for a
+    production or cloud Temporal."""
+    config = ClientConfigProfile.load().to_client_connect_config()
+    config["target_host"] = settings.temporal_address
+    config["namespace"] = settings.temporal_namespace
+    runtime = (
+        metrics_runtime(settings.metrics_address, settings.cluster_id) if settings.metrics_address else None
+    )
+    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)
 
 
 async def ensure_registry(client: Client, settings: Settings) -> None:

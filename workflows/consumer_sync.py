@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import policies
+    from workflows import metrics, policies
     from workflows.activity_contracts import (
         AppliedPeersOut,
         ConsumerInput,
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
 
 KEEP_RESULTS = 16
 KEEP_ANSWERED = 256
+NEEDS_APPROVAL = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"
 
 
 class ConsumerSyncState(BaseModel):
@@ -89,6 +90,7 @@ class ConsumerSyncWorkflow:
             for old in [n for n in self.state.results if n <= number - KEEP_RESULTS]:
                 del self.state.results[old]
             self.state.completed, self.running = number, None
+            metrics.sync_finished(self.state.consumer.chain_id, self._outcome(result))
             self._show("idle", f"sync #{number}: {self._describe(result)}")
             await self._reply(batch, result)
 
@@ -150,6 +152,16 @@ class ConsumerSyncWorkflow:
         )
 
     @staticmethod
+    def _outcome(result: SyncResult) -> str:
+        if result.error:
+            return "failed"
+        if result.restarted:
+            return "restarted"
+        if result.rollout == NEEDS_APPROVAL:
+            return "awaiting_approval"
+        return "written" if result.changed else "unchanged"
+
+    @staticmethod
     def _describe(result: SyncResult) -> str:
         if result.error:
             return f"failed: {result.error}"
@@ -202,7 +214,7 @@ class ConsumerSyncWorkflow:
             await self._wait(result)
             return result
         if self.state.require_approval and not any(r.approved for r in batch):
-            result.rollout = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"
+            result.rollout = NEEDS_APPROVAL
             return result
         await self._acquire_slot()
         try:
@@ -214,6 +226,7 @@ class ConsumerSyncWorkflow:
     async def _roll_out(self, result: SyncResult) -> None:
         ref = self.state.consumer
         self._show("restarting", f"peers {result.peers_hash}")
+        began = workflow.now()
         restarted: RestartOutput = await workflow.execute_activity(
             "restart_workload",
             RestartInput(
@@ -228,6 +241,8 @@ class ConsumerSyncWorkflow:
         result.restarted = restarted.restarted
         self._show("rolling-out", restarted.message)
         await self._wait(result)
+        if result.restarted:
+            metrics.restarted(ref.chain_id, workflow.now() - began)
 
     async def _wait(self, result: SyncResult) -> None:
         ref = self.state.consumer

@@ -16,7 +16,7 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import policies
+    from workflows import metrics, policies
     from workflows.activity_contracts import (
         DiscoverInput,
         OverrideInput,
@@ -325,6 +325,8 @@ class EndpointChangeWorkflow:
 
     def _set_phase(self, phase: Phase, reason: str | None = None) -> None:
         self.progress.phase, self.progress.reason = phase, reason
+        if phase in FINAL_PHASES:
+            metrics.endpoint_change_finished(phase.value)
         if phase in INDEXED_PHASES:
             # One upsert (one history event) per phase an operator filters on, carrying any attribute
             # learnt since the last one.

@@ -8,15 +8,16 @@ carried through continue-as-new.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import policies
+    from workflows import metrics, policies
     from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
-    from workflows.contracts import RegistryView
+    from workflows.contracts import EndpointStatus, RegistryView
     from workflows.registry_state import PinnedEndpoints, RegistryState
     from workflows.search_attributes import CLUSTER
 
@@ -95,6 +96,8 @@ class RegistryWorkflow:
                 **policies.TEMPORAL_CALL.options(),
             )
             self.state.changes_started += len(started)
+        by_status = Counter(str(e.record.status) for e in self.state.entries.values())
+        metrics.registry_validators({s.value: by_status[s.value] for s in EndpointStatus})
         workflow.set_current_details(
             f"{len(self.state.entries)} validators at height {self.state.height}; "
             f"{self.state.refreshes} refreshes, {self.state.changes_started} changes started"
