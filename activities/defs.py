@@ -321,11 +321,26 @@ class PeersyncActivities:
     @activity.defn
     def write_peers(self, inp: WriteInput) -> WriteOutput:
         out = _kube_call(lambda: self.kube.write_peers(inp.consumer.namespace, inp.peers))
+        if out.written:
+            activity.logger.info(
+                "wrote %d peers to %s (resourceVersion %s)",
+                len(inp.peers),
+                inp.consumer.namespace,
+                out.resource_version,
+                extra=_context(inp.consumer, peers_hash=out.peers_hash),
+            )
         return WriteOutput(written=out.written, peers_hash=out.peers_hash)
 
     @activity.defn
     def restart_workload(self, inp: RestartInput) -> RestartOutput:
         out = _kube_call(lambda: self.kube.restart(inp.consumer.namespace, inp.peers_hash, inp.restarted_at))
+        activity.logger.info(
+            "%s: %s (generation %d)",
+            inp.consumer.namespace,
+            out.message,
+            out.generation,
+            extra=_context(inp.consumer, peers_hash=inp.peers_hash, restarted=out.restarted),
+        )
         return RestartOutput(restarted=out.restarted, generation=out.generation, message=out.message)
 
     @activity.defn
@@ -354,7 +369,9 @@ class PeersyncActivities:
             if verdict.done:
                 if inp.peers_hash:
                     _kube_call(lambda: self.kube.mark_rolled(inp.consumer.namespace, inp.peers_hash or ""))
-                return WaitOutput(message=f"{verdict.message} after {time.time() - started:.1f}s")
+                message = f"{verdict.message} after {time.time() - started:.1f}s"
+                activity.logger.info("%s: %s", inp.consumer.namespace, message, extra=_context(inp.consumer))
+                return WaitOutput(message=message)
             if time.time() > deadline:
                 raise _non_retryable(
                     policies.ROLLOUT_FAILED,
@@ -367,6 +384,11 @@ class WaitProgress(BaseModel):
 
     started_at: float
     message: str
+
+
+def _context(consumer: ConsumerRef, **more: object) -> dict[str, object]:
+    """Log fields naming the consumer, beside the SDK's `temporal_activity` context."""
+    return {"consumer": consumer.namespace, "chain_id": consumer.chain_id, **more}
 
 
 def peer_port(chain_id: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import typer
@@ -12,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from workers.cli_common import state
 from workers.settings import Settings
+from workers.telemetry import configure_logging, process_runtime
 from workers.watcher import Watcher
 from workers.worker import connect
 
@@ -33,7 +33,7 @@ def _health_app(watcher: Watcher) -> web.Application:
 async def run_watch(settings: Settings) -> None:
     # The watcher serves its own /metrics (prometheus_client) on PEERSYNC_METRICS_ADDRESS; the Temporal SDK's
     # exporter must not also bind that address (the second bind failed and the watcher died at start).
-    client = await connect(settings.model_copy(update={"metrics_address": None}))
+    client = await connect(settings, process_runtime(settings, serve_metrics=False))
     watcher = Watcher(settings, client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -55,5 +55,5 @@ async def run_watch(settings: Settings) -> None:
 def watch(ctx: typer.Context) -> None:
     """Follow the chain's websocket; start an endpoint change the moment a validator edits its endpoint."""
     settings = state(ctx).settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings)
     asyncio.run(run_watch(settings))

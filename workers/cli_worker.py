@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from workers.cli_common import state
+from workers.telemetry import configure_logging
 from workers.worker import run_worker
 
 
@@ -20,4 +21,5 @@ def worker(
 ) -> None:
     """Run the Temporal worker of this cluster (task queue peersync-<PEERSYNC_CLUSTER_ID>)."""
     settings = state(ctx).settings()
+    configure_logging(settings)
     asyncio.run(run_worker(settings, schedule=schedule))

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -87,8 +87,34 @@ class Settings(BaseSettings):
     metrics_address: str | None = Field(
         None,
         validation_alias=_env("PEERSYNC_METRICS_ADDRESS"),
-        description="host:port for Prometheus metrics",
+        description="host:port where `worker` and `watch` serve /metrics (and the watcher /healthz); "
+        "unset: none",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        validation_alias=_env("PEERSYNC_LOG_FORMAT"),
+        description="`json`: one JSON object per line, with the workflow/activity and consumer context",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("PEERSYNC_LOG_LEVEL")
+    )
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+            raise ValueError(f"{value!r} is not host:port (e.g. 0.0.0.0:9464)")
+        return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _case(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.strip().lower() if value.strip().lower() in ("text", "json") else value.strip().upper()
 
     @field_validator("endpoint_allow_cidrs", mode="before")
     @classmethod
@@ -155,7 +181,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            dict.fromkeys(f"{setting_name(err['loc'])}: {err['msg']}" for err in exc.errors())
+            dict.fromkeys(
+                f"{setting_name(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+                for err in exc.errors()
+            )
         )
         raise SettingsError(f"invalid setting {problems}") from None
     finally:

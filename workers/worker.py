@@ -7,6 +7,7 @@ activities a grace period; whatever does not finish is retried by another worker
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -14,7 +15,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.defs import PeersyncActivities
@@ -22,7 +23,7 @@ from activities.temporal_calls import TemporalCalls, ensure_rollout_slots
 from workers.registry_start import registry_start_options
 from workers.schedule import apply_schedule
 from workers.settings import Settings
-from workflows import metrics
+from workers.telemetry import process_runtime
 from workflows.consumer_sync import ConsumerSyncWorkflow
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.reconcile import ReconcileWorkflow
@@ -36,35 +37,18 @@ WORKFLOWS = [
     RolloutSlotsWorkflow,
     ReconcileWorkflow,
 ]
+log = logging.getLogger("peersync.worker")
 MAX_CONCURRENT_ACTIVITIES = 20
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 
-def metrics_runtime(bind_address: str, cluster_id: str) -> Runtime:
-    """One Prometheus endpoint for the SDK's metrics and peersync's (workflows.metrics)."""
-    return Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(
-                bind_address=bind_address,
-                counters_total_suffix=True,
-                durations_as_seconds=True,
-                histogram_bucket_overrides={metrics.ROLLOUT_DURATION: metrics.ROLLOUT_BUCKETS_SECONDS},
-            ),
-            global_tags={"peersync_cluster": cluster_id},
-        )
-    )
-
-
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client from the settings, plus TLS/API key/gRPC metadata from Temporal's own environment
     configuration (TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE) for a
     production or cloud Temporal."""
     config = ClientConfigProfile.load().to_client_connect_config()
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
-    runtime = (
-        metrics_runtime(settings.metrics_address, settings.cluster_id) if settings.metrics_address else None
-    )
     return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)
 
 
@@ -87,7 +71,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 
 
 async def run_worker(settings: Settings, schedule: bool = True) -> None:
-    client = await connect(settings)
+    client = await connect(settings, process_runtime(settings, serve_metrics=True))
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()
@@ -99,8 +83,5 @@ async def run_worker(settings: Settings, schedule: bool = True) -> None:
             await ensure_rollout_slots(client, settings)
             if schedule:
                 await apply_schedule(client, settings)
-            print(
-                f"peersync worker: cluster {settings.cluster_id}, task queue {settings.task_queue}",
-                flush=True,
-            )
+            log.info("peersync worker: cluster %s, task queue %s", settings.cluster_id, settings.task_queue)
             await stop.wait()

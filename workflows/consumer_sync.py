@@ -9,6 +9,7 @@ the rollout is keyed on the peer-set hash, so repeating a sync restarts nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
@@ -90,8 +91,22 @@ class ConsumerSyncWorkflow:
             for old in [n for n in self.state.results if n <= number - KEEP_RESULTS]:
                 del self.state.results[old]
             self.state.completed, self.running = number, None
-            metrics.sync_finished(self.state.consumer.chain_id, self._outcome(result))
+            outcome = self._outcome(result)
+            metrics.sync_finished(self.state.consumer.chain_id, outcome)
             self._show("idle", f"sync #{number}: {self._describe(result)}")
+            workflow.logger.log(
+                logging.WARNING if result.error else logging.INFO,
+                "sync #%d of %s: %s",
+                number,
+                self.state.consumer.namespace,
+                self._describe(result),
+                extra={
+                    "consumer": self.state.consumer.namespace,
+                    "chain_id": self.state.consumer.chain_id,
+                    "result": outcome,
+                    "peers_hash": result.peers_hash,
+                },
+            )
             await self._reply(batch, result)
 
     async def _reply(self, batch: list[SyncRequest], result: SyncResult) -> None:

@@ -8,6 +8,7 @@ step boundaries; a ConfigMap is never left half-written because each write is on
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 from pydantic import ValidationError
@@ -327,6 +328,19 @@ class EndpointChangeWorkflow:
         self.progress.phase, self.progress.reason = phase, reason
         if phase in FINAL_PHASES:
             metrics.endpoint_change_finished(phase.value)
+            workflow.logger.log(
+                logging.INFO if phase in (Phase.DONE, Phase.SUPERSEDED) else logging.WARNING,
+                "endpoint change of %s to %s: %s%s",
+                self.progress.validator,
+                self.progress.endpoint,
+                phase.value,
+                f" ({reason})" if reason else "",
+                extra={
+                    "validator": self.request.validator,
+                    "endpoint": self.progress.endpoint,
+                    "phase": phase.value,
+                },
+            )
         if phase in INDEXED_PHASES:
             # One upsert (one history event) per phase an operator filters on, carrying any attribute
             # learnt since the last one.
