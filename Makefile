@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint docs clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Generated documentation (a test fails when the committed copy is stale).
+docs: $(STAMP)
+	$(BIN)/python -m workers.settings_reference > docs/settings.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -41,10 +41,22 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
 
-    temporal_address: str = Field("localhost:7233", validation_alias=_env("TEMPORAL_ADDRESS"))
-    temporal_namespace: str = Field("default", min_length=1, validation_alias=_env("TEMPORAL_NAMESPACE"))
+    temporal_address: str = Field(
+        "localhost:7233",
+        validation_alias=_env("TEMPORAL_ADDRESS"),
+        description="host:port of the Temporal frontend (gRPC)",
+    )
+    temporal_namespace: str = Field(
+        "default",
+        min_length=1,
+        validation_alias=_env("TEMPORAL_NAMESPACE"),
+        description="Temporal namespace of every peersync workflow and schedule",
+    )
     kubeconfig: Path | None = Field(
-        None, validation_alias=_env("KUBECONFIG"), description="unset: in-cluster config, else ~/.kube/config"
+        None,
+        validation_alias=_env("KUBECONFIG"),
+        description="kubeconfig file of the cluster the worker manages; unset: the pod's service account "
+        "when in a cluster, else ~/.kube/config",
     )
     cluster_id: str = Field(
         "default",
@@ -55,12 +67,23 @@ class Settings(BaseSettings):
     local_validator: str | None = Field(
         None,
         validation_alias=_env("PEERSYNC_LOCAL_VALIDATOR"),
-        description="operator address this cluster runs",
+        description="operator address (valoper) of the validator this cluster runs: never its own peer",
     )
-    chain_rpc_url: str = Field("http://127.0.0.1:26657", validation_alias=_env("PEERSYNC_CHAIN_RPC_URL"))
-    chain_rest_url: str = Field("http://127.0.0.1:1317", validation_alias=_env("PEERSYNC_CHAIN_REST_URL"))
+    chain_rpc_url: str = Field(
+        "http://127.0.0.1:26657",
+        validation_alias=_env("PEERSYNC_CHAIN_RPC_URL"),
+        description="CometBFT RPC of a provider-chain node (the watcher's websocket is its /websocket)",
+    )
+    chain_rest_url: str = Field(
+        "http://127.0.0.1:1317",
+        validation_alias=_env("PEERSYNC_CHAIN_REST_URL"),
+        description="Cosmos REST (LCD) of a provider-chain node: validators and ICS consumers",
+    )
     bech32_prefix: str = Field(
-        "cosmos", pattern=r"^[a-z][a-z0-9]{0,15}$", validation_alias=_env("PEERSYNC_BECH32_PREFIX")
+        "cosmos",
+        pattern=r"^[a-z][a-z0-9]{0,15}$",
+        validation_alias=_env("PEERSYNC_BECH32_PREFIX"),
+        description="account prefix of the provider chain (valoper/valcons prefixes derive from it)",
     )
     endpoint_allow_cidrs: Annotated[list[Network], NoDecode] = Field(
         default_factory=list,
@@ -68,16 +91,27 @@ class Settings(BaseSettings):
         description="comma list of CIDRs exempt from the public-address policy",
     )
     max_parallel_rollouts: int = Field(
-        1, ge=1, le=100, validation_alias=_env("PEERSYNC_MAX_PARALLEL_ROLLOUTS")
+        1,
+        ge=1,
+        le=100,
+        validation_alias=_env("PEERSYNC_MAX_PARALLEL_ROLLOUTS"),
+        description="consumer workloads of this cluster that may restart at the same time",
     )
-    require_approval: bool = Field(False, validation_alias=_env("PEERSYNC_REQUIRE_APPROVAL"))
+    require_approval: bool = Field(
+        False,
+        validation_alias=_env("PEERSYNC_REQUIRE_APPROVAL"),
+        description="hold every restart until an operator approves it (`peersync approve`)",
+    )
     registry_refresh: timedelta = Field(
         timedelta(seconds=60),
         validation_alias=_env("PEERSYNC_REGISTRY_REFRESH"),
-        description="e.g. 60, 30s, 5m or ISO 8601",
+        description="how often the registry re-reads every validator from the chain (the watcher makes "
+        "changes immediate; this repairs anything it missed)",
     )
     reconcile_every: timedelta = Field(
-        timedelta(minutes=5), validation_alias=_env("PEERSYNC_RECONCILE_EVERY")
+        timedelta(minutes=5),
+        validation_alias=_env("PEERSYNC_RECONCILE_EVERY"),
+        description="interval of the reconcile schedule that repairs drifted ConfigMaps and rollouts",
     )
     probe_budget: timedelta = Field(
         PROBE.total,
@@ -96,7 +130,7 @@ class Settings(BaseSettings):
         description="`json`: one JSON object per line, with the workflow/activity and consumer context",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", validation_alias=_env("PEERSYNC_LOG_LEVEL")
+        "INFO", validation_alias=_env("PEERSYNC_LOG_LEVEL"), description="lowest level logged"
     )
 
     @field_validator("metrics_address")
