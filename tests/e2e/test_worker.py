@@ -29,3 +29,13 @@ async def test_worker_serves_metrics_and_stops_cleanly_on_sigterm(world: World) 
     assert await worker.wait() == 0
     log = (world.tmp / "worker-alice-0.log").read_text()
     assert "Traceback" not in log
+
+
+async def test_temporal_tls_and_api_key_come_from_temporals_own_variables(world: World) -> None:
+    """TEMPORAL_TLS / TEMPORAL_API_KEY (temporalio.envconfig) switch the client to TLS: against the devnet's
+    plaintext server the handshake fails, which proves they were read; without them the same call connects."""
+    for extra in ({"TEMPORAL_TLS": "true"}, {"TEMPORAL_API_KEY": "secret"}):
+        code, _out, err = await world.peersync("registry", **extra)
+        assert code == 1 and "cannot reach Temporal" in err, (extra, err)
+    code, _out, err = await world.peersync("registry")
+    assert "cannot reach Temporal" not in err, err
