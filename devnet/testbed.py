@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError

@@ -9,7 +9,8 @@
   POST   /devnet/clock   {"advance_seconds": s} -> {"offset_seconds": total}
   GET    /devnet/step                          -> {"step_seconds": s}
   PUT    /devnet/step    {"step_seconds": s}   -> {"step_seconds": s}   (0 stops the background controllers)
-  GET    /devnet/stats                         -> {"requests": <Kubernetes API requests served>, "resourceVersion": rv}
+  GET    /devnet/stats                         -> {"requests": <Kubernetes API requests served>,
+                                                  "denied": <of those, 401/403>, "resourceVersion": rv}
 Errors are `{"error": "<reason>"}` with status 400 / 404 / 405.
 """
 
@@ -28,6 +29,8 @@ class Administered(Protocol):
     step_seconds: float
     requests_served: int
 
+    @property
+    def requests_denied(self) -> int: ...
     @property
     def resource_version(self) -> str: ...
     @property
@@ -77,7 +80,11 @@ class AdminApi:
         faults = emulator.faults
         if path == "/devnet/stats" and method == "GET":
             return _reply(
-                {"requests": emulator.requests_served, "resourceVersion": emulator.resource_version}
+                {
+                    "requests": emulator.requests_served,
+                    "denied": emulator.requests_denied,
+                    "resourceVersion": emulator.resource_version,
+                }
             )
         if path == "/devnet/faults":
             if method == "GET":

@@ -5,7 +5,11 @@ Paths served (verbs GET/POST/PUT/PATCH/DELETE as the apiserver allows them):
   /api/v1/namespaces/{ns}/{configmaps|pods}[/{name}[/status]]      /api/v1/{configmaps|pods}  (all namespaces)
   /apis/apps/v1/namespaces/{ns}/{deployments|statefulsets}[/{name}[/status|/scale]]
   /apis/apps/v1/{deployments|statefulsets}                          (all namespaces)
-plus discovery (/api, /apis, /api/v1, /apis/apps, /apis/apps/v1, /version) and /healthz, /readyz, /livez.
+  /apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/{roles|rolebindings}[/{name}], .../{roles|rolebindings},
+  /apis/rbac.authorization.k8s.io/v1/{clusterroles|clusterrolebindings}[/{name}], /api/v1/.../serviceaccounts
+  the deprecated /api/v1/watch/... and /apis/{group}/{version}/watch/... forms of a watch
+plus discovery (/api, /apis, /api/v1, /apis/{group}[/v1], /version) and /healthz, /readyz, /livez.
+With an AccessControl (KubeEmulator(rbac=True)) every request is authenticated and authorized first.
 Collection GET understands labelSelector, fieldSelector, watch=true|1, resourceVersion, timeoutSeconds;
 limit, continue, allowWatchBookmarks and sendInitialEvents are accepted and ignored (lists are never paged).
 """
@@ -23,13 +27,15 @@ import yaml
 from aiohttp import web
 
 from devnet.kube import discovery, errors, openapi
+from devnet.kube.access import AccessControl
 from devnet.kube.errors import ApiError
 from devnet.kube.faults import Faults
 from devnet.kube.objects import Stored, encode
 from devnet.kube.patch import apply_patch, media_type
+from devnet.kube.requestinfo import watch_requested
 from devnet.kube.resources import BY_GROUP_VERSION_PLURAL, NAMESPACES, PODS, WORKLOAD_TYPES, ResourceType
 from devnet.kube.scale import scale_of, write_scale
-from devnet.kube.selectors import parse_field_selector, parse_label_selector
+from devnet.kube.selectors import FieldRequirement, FieldSelector, parse_field_selector, parse_label_selector
 from devnet.kube.store import Store
 from devnet.kube.tables import table_for, wants_table
 
@@ -47,6 +53,7 @@ class Target:
     namespace: str | None
     name: str | None = None
     subresource: str | None = None
+    watch: bool = False  # a /watch/ path
 
 
 def json_response(
@@ -71,18 +78,23 @@ def parse_target(path: str) -> Target | None:
         group, version, rest = parts[1], parts[2], parts[3:]
     else:
         return None
+    watch = rest[:1] == ["watch"]
+    if watch:
+        rest = rest[1:]
 
     def lookup(plural: str) -> ResourceType | None:
         return BY_GROUP_VERSION_PLURAL.get((group, version, plural))
 
     if len(rest) >= 3 and rest[0] == "namespaces" and (rt := lookup(rest[2])) is not None and rt.namespaced:
-        if len(rest) > 5:
+        if len(rest) > (4 if watch else 5):
             return None
-        return Target(rt, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None)
-    if 1 <= len(rest) <= 3 and (rt := lookup(rest[0])) is not None:
+        return Target(
+            rt, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None, watch
+        )
+    if 1 <= len(rest) <= (2 if watch else 3) and (rt := lookup(rest[0])) is not None:
         if rt.namespaced:
-            return Target(rt, None) if len(rest) == 1 else None
-        return Target(rt, "", rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+            return Target(rt, None, watch=watch) if len(rest) == 1 else None
+        return Target(rt, "", rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None, watch)
     return None
 
 
@@ -116,16 +128,28 @@ def _int_param(query: Any, key: str) -> int | None:
 
 
 class KubeApi:
-    def __init__(self, store: Store, faults: Faults, server_address: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        server_address: Callable[[], str],
+        access: AccessControl | None = None,
+    ) -> None:
         self.store = store
         self.faults = faults
         self.server_address = server_address
+        self.access = access  # None: no authentication, everything allowed
         self._streams: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.path
+        if self.access is not None:
+            try:
+                self.access.check(method, path, request.query, request.headers.get("Authorization"))
+            except ApiError as denied:
+                return error_response(denied)
         delay = self.faults.latency(method, path)
         if delay:
             await asyncio.sleep(delay)
@@ -162,6 +186,10 @@ class KubeApi:
             or (target.subresource == "scale" and target.rt not in WORKLOAD_TYPES)
         ):
             raise errors.no_such_resource()
+        if target.watch:  # parse_target leaves no room for a subresource on a /watch/ path
+            if request.method != "GET":
+                raise errors.method_not_allowed()
+            return await self._watch(request, target)
         if target.name is None:
             return await self._collection(request, target)
         return await self._object(request, target)
@@ -204,7 +232,7 @@ class KubeApi:
         if request.method == "GET":
             labels = parse_label_selector(query.get("labelSelector"))
             fields = parse_field_selector(query.get("fieldSelector"), rt.plural)
-            if query.get("watch", "").lower() in ("true", "1"):
+            if watch_requested(query.get("watch")):
                 return await self._watch(request, target)
             items, rv = self.store.list(rt, target.namespace, labels, fields)
             if wants_table(request.headers.get("Accept", "")):
@@ -229,6 +257,9 @@ class KubeApi:
         query = request.query
         labels = parse_label_selector(query.get("labelSelector"))
         fields = parse_field_selector(query.get("fieldSelector"), target.rt.plural)
+        if target.name is not None:  # /watch/.../{name}: the apiserver turns the name into a field selector
+            pinned = FieldRequirement("metadata.name", "=", target.name)
+            fields = FieldSelector((*fields.requirements, pinned))
         since = _int_param(query, "resourceVersion")
         timeout = _int_param(query, "timeoutSeconds")
         timeout = DEFAULT_WATCH_SECONDS if timeout is None or timeout <= 0 else timeout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from devnet.kube import rbac_validation
 from devnet.kube.resources import DEPLOYMENTS, NAMESPACES, PODS, STATEFULSETS, ResourceType
 
 
@@ -79,6 +80,7 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
             metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         return
+    rbac_validation.apply_defaults(rt, obj)
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return

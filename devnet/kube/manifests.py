@@ -89,3 +89,50 @@ def statefulset(
 def restart_patch(stamp: str) -> dict[str, Any]:
     """The strategic merge patch `kubectl rollout restart` sends (kubernetes.md §1)."""
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+
+
+def service_account(name: str, namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+
+
+def rule(
+    api_groups: list[str], resources: list[str], verbs: list[str], names: list[str] | None = None
+) -> dict[str, Any]:
+    """One PolicyRule; `names` restricts it to those resourceNames."""
+    result: dict[str, Any] = {
+        "apiGroups": list(api_groups),
+        "resources": list(resources),
+        "verbs": list(verbs),
+    }
+    if names:
+        result["resourceNames"] = list(names)
+    return result
+
+
+def role(name: str, namespace: str | None, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Role in `namespace`, or a ClusterRole when `namespace` is None."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    kind = "Role" if namespace is not None else "ClusterRole"
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": metadata, "rules": rules}
+
+
+def service_account_subject(name: str, namespace: str) -> dict[str, Any]:
+    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+
+
+def binding(
+    name: str, namespace: str | None, role_kind: str, role_name: str, subjects: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A RoleBinding in `namespace` (to a Role or ClusterRole), or a ClusterRoleBinding when it is None."""
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if namespace is not None else "ClusterRoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
+        "subjects": subjects,
+    }

@@ -97,7 +97,56 @@ STATEFULSETS = ResourceType(
     categories=("all",),
 )
 
-ALL_TYPES: tuple[ResourceType, ...] = (NAMESPACES, CONFIGMAPS, PODS, DEPLOYMENTS, STATEFULSETS)
+SERVICEACCOUNTS = ResourceType(
+    plural="serviceaccounts",
+    singular="serviceaccount",
+    kind="ServiceAccount",
+    group="",
+    version="v1",
+    namespaced=True,
+    short_names=("sa",),
+)
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+ROLES = ResourceType(
+    plural="roles", singular="role", kind="Role", group=RBAC_GROUP, version="v1", namespaced=True
+)
+ROLEBINDINGS = ResourceType(
+    plural="rolebindings",
+    singular="rolebinding",
+    kind="RoleBinding",
+    group=RBAC_GROUP,
+    version="v1",
+    namespaced=True,
+)
+CLUSTERROLES = ResourceType(
+    plural="clusterroles",
+    singular="clusterrole",
+    kind="ClusterRole",
+    group=RBAC_GROUP,
+    version="v1",
+    namespaced=False,
+)
+CLUSTERROLEBINDINGS = ResourceType(
+    plural="clusterrolebindings",
+    singular="clusterrolebinding",
+    kind="ClusterRoleBinding",
+    group=RBAC_GROUP,
+    version="v1",
+    namespaced=False,
+)
+RBAC_TYPES: tuple[ResourceType, ...] = (ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS)
+BINDING_TYPES: tuple[ResourceType, ...] = (ROLEBINDINGS, CLUSTERROLEBINDINGS)
+
+ALL_TYPES: tuple[ResourceType, ...] = (
+    NAMESPACES,
+    CONFIGMAPS,
+    PODS,
+    SERVICEACCOUNTS,
+    DEPLOYMENTS,
+    STATEFULSETS,
+    *RBAC_TYPES,
+)
 BY_GROUP_VERSION_PLURAL: dict[tuple[str, str, str], ResourceType] = {
     (rt.group, rt.version, rt.plural): rt for rt in ALL_TYPES
 }

@@ -7,6 +7,17 @@
     emulator.inject_fault({"type": "conflict", "count": 2})  # or POST /devnet/faults
     await emulator.stop()
 
+With `KubeEmulator(rbac=True)` requests are authenticated and authorized like a real apiserver's: no
+Authorization header = the cluster admin; `issue_token(namespace, service_account)` gives a bearer token for a
+ServiceAccount, checked against the Roles/ClusterRoles/bindings in the store at request time:
+
+    emulator.apply(service_account, role, binding)...
+    token = emulator.issue_token("peersync", "peersync-worker")
+    emulator.write_kubeconfig(Path("worker-kubeconfig"), token=token)
+
+kubectl sends a kubeconfig's token only to an https server: `KubeEmulator(tls=True)` serves HTTPS with a
+self-signed certificate, which the kubeconfigs it writes carry as their certificate authority.
+
 The in-process methods (apply, get, list, delete, tick, settle, advance_clock, faults) are synchronous and
 thread-safe, so a test may call them from its own thread while the server runs on a background loop
 (devnet.loop_thread.serve_in_thread).
@@ -23,14 +34,19 @@ from typing import Any
 from aiohttp import web
 
 from devnet.kube import resources
+from devnet.kube.access import AccessControl
 from devnet.kube.admin import AdminApi
 from devnet.kube.api import KubeApi
+from devnet.kube.auth import Tokens
 from devnet.kube.clock import Clock
 from devnet.kube.controller import Controllers
 from devnet.kube.faults import Faults
 from devnet.kube.kubeconfig import write_kubeconfig
+from devnet.kube.rbac import Authorizer
+from devnet.kube.resources import SERVICEACCOUNTS
 from devnet.kube.selectors import parse_label_selector
 from devnet.kube.store import Store
+from devnet.kube.tls import Certificate, self_signed
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +62,8 @@ class KubeEmulator:
         *,
         seed: int = 0,
         history_size: int = 50_000,
+        rbac: bool = False,
+        tls: bool = False,
     ) -> None:
         if step_seconds < 0:
             raise ValueError("step_seconds must be >= 0")
@@ -56,13 +74,21 @@ class KubeEmulator:
         self.faults = Faults()
         self.controllers = Controllers(self.store, self.clock, self.faults)
         self._step_seconds = float(step_seconds)
-        self._api = KubeApi(self.store, self.faults, lambda: f"{self._client_host}:{self.port}")
+        self.tokens = Tokens(self._service_account_uid)
+        # Without rbac there is no access control at all: any Authorization header is ignored, as before.
+        self.access = AccessControl(self.tokens, Authorizer(self.store)) if rbac else None
+        self._api = KubeApi(
+            self.store, self.faults, lambda: f"{self._client_host}:{self.port}", access=self.access
+        )
         self._admin = AdminApi(self)
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self.requests_served = 0
+        self.certificate: Certificate | None = (
+            self_signed([self._client_host, "localhost", "127.0.0.1"]) if tls else None
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -77,7 +103,8 @@ class KubeEmulator:
         # handler_cancellation: a watch whose client went away is cancelled instead of lingering to its timeout.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        ssl_context = self.certificate.server_context() if self.certificate is not None else None
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024, ssl_context=ssl_context)
         await site.start()
         server = site._server
         assert server is not None and isinstance(server, asyncio.base_events.Server)
@@ -122,7 +149,8 @@ class KubeEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self._client_host}:{self.port}"
+        scheme = "https" if self.certificate is not None else "http"
+        return f"{scheme}://{self._client_host}:{self.port}"
 
     @property
     def step_seconds(self) -> float:
@@ -137,8 +165,42 @@ class KubeEmulator:
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
 
-    def write_kubeconfig(self, path: Path, context: str = "peersync-devnet") -> Path:
-        return write_kubeconfig(path, self.url, context)
+    def write_kubeconfig(
+        self, path: Path, context: str = "peersync-devnet", *, token: str | None = None
+    ) -> Path:
+        """A kubeconfig for this emulator: the cluster admin, or whoever `token` (from issue_token) is."""
+        ca = self.certificate.cert_pem if self.certificate is not None else None
+        if token is None and ca is not None:
+            token = self.tokens.admin_token  # over https kubectl prompts for a password without a credential
+        return write_kubeconfig(path, self.url, context, token, certificate_authority=ca)
+
+    # ------------------------------------------------------------------ authentication / authorization
+
+    @property
+    def rbac(self) -> bool:
+        return self.access is not None
+
+    def _service_account_uid(self, namespace: str, name: str) -> str | None:
+        stored = self.store.get(SERVICEACCOUNTS, namespace, name)
+        return None if stored is None else str(stored.obj["metadata"]["uid"])
+
+    def issue_token(self, namespace: str, service_account: str) -> str:
+        """A bearer token authenticating as system:serviceaccount:<namespace>:<service_account>; the
+        ServiceAccount must exist (ApiError 404 otherwise), and deleting it invalidates the token."""
+        return self.tokens.issue(namespace, service_account)
+
+    def revoke_token(self, token: str) -> bool:
+        return self.tokens.revoke(token)
+
+    @property
+    def requests_denied(self) -> int:
+        """Requests answered 401 or 403 by the access checks (always 0 without rbac)."""
+        return self.access.denied if self.access is not None else 0
+
+    def denials(self) -> list[dict[str, Any]]:
+        """The latest denied requests, oldest first: user, method, path, verb, group, resource, subresource,
+        namespace, name, code and message (401s carry only user None, method, path, code, message)."""
+        return self.access.denials() if self.access is not None else []
 
     # ------------------------------------------------------------------ in-process API (thread-safe)
 

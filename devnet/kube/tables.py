@@ -10,7 +10,18 @@ from typing import Any
 
 from devnet.kube.clock import Clock
 from devnet.kube.objects import Stored
-from devnet.kube.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS, STATEFULSETS, ResourceType
+from devnet.kube.resources import (
+    BINDING_TYPES,
+    CLUSTERROLES,
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    PODS,
+    ROLES,
+    SERVICEACCOUNTS,
+    STATEFULSETS,
+    ResourceType,
+)
 
 
 def wants_table(accept: str) -> bool:
@@ -122,7 +133,29 @@ def _columns(rt: ResourceType) -> list[Column]:
             ("Containers", "string", 1, lambda o: ",".join(c.get("name", "") for c in _containers(o))),
             ("Images", "string", 1, lambda o: ",".join(c.get("image", "") for c in _containers(o))),
         ]
+    if rt is SERVICEACCOUNTS:
+        return [("Secrets", "string", 0, lambda o: str(len(o.get("secrets") or [])))]
+    if rt in (ROLES, CLUSTERROLES):
+        return [("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp", ""))]
+    if rt in BINDING_TYPES:
+        return [
+            ("Role", "string", 0, lambda o: "{kind}/{name}".format(**(o.get("roleRef") or {}))),
+            ("Users", "string", 1, lambda o: _subjects(o, "User")),
+            ("Groups", "string", 1, lambda o: _subjects(o, "Group")),
+            ("ServiceAccounts", "string", 1, lambda o: _subjects(o, "ServiceAccount")),
+        ]
     return []
+
+
+def _subjects(binding: dict[str, Any], kind: str) -> str:
+    names = [
+        f"{s['namespace']}/{s.get('name', '')}"
+        if kind == "ServiceAccount" and s.get("namespace")
+        else s.get("name", "")
+        for s in binding.get("subjects") or []
+        if s.get("kind") == kind
+    ]
+    return ", ".join(names)
 
 
 def table_for(rt: ResourceType, items: list[Stored], rv: int, clock: Clock) -> dict[str, Any]:
@@ -136,10 +169,12 @@ def table_for(rt: ResourceType, items: list[Stored], rv: int, clock: Clock) -> d
         created = clock.parse(obj["metadata"].get("creationTimestamp"))
         return "<unknown>" if created is None else human_duration(now - created)
 
+    # Roles print their creation time instead of an Age column (the apiserver's roleColumnDefinitions).
+    age_column: list[Column] = [] if rt in (ROLES, CLUSTERROLES) else [("Age", "string", 0, age)]
     ordered: list[Column] = [
         ("Name", "string", 0, lambda o: o["metadata"]["name"]),
         *head,
-        ("Age", "string", 0, age),
+        *age_column,
         *tail,
     ]
     definitions = [

@@ -9,8 +9,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from devnet.kube import rbac_validation
 from devnet.kube.errors import ApiError, bad_request, invalid
-from devnet.kube.resources import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS, STATEFULSETS, ResourceType
+from devnet.kube.resources import (
+    CONFIGMAPS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    PODS,
+    RBAC_TYPES,
+    SERVICEACCOUNTS,
+    STATEFULSETS,
+    ResourceType,
+)
 from devnet.kube.selectors import (
     _LABEL_KEY_RE,
     _LABEL_VALUE_RE,
@@ -83,6 +93,9 @@ def check_shape(rt: ResourceType, obj: Any) -> None:
         _string_map(obj.get("data"), "ConfigMap.data")
         _string_map(obj.get("binaryData"), "ConfigMap.binaryData")
         return
+    if rt is SERVICEACCOUNTS or rt in RBAC_TYPES:  # no spec: their fields sit at the top level
+        rbac_validation.check_shape(rt, obj)
+        return
     spec = obj.get("spec")
     _expect(spec, dict, f"{rt.kind}.spec", f"v1.{rt.kind}Spec")
     if rt in (DEPLOYMENTS, STATEFULSETS) and isinstance(spec, dict):
@@ -120,6 +133,8 @@ def _meta_causes(rt: ResourceType, metadata: dict[str, Any]) -> list[Cause]:
         causes.append(
             ("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")
         )
+    elif (rbac_causes := rbac_validation.name_causes(rt, name)) is not None:
+        causes += rbac_causes
     elif rt is NAMESPACES:
         if len(name) > 63 or not _DNS_LABEL.match(name):
             causes.append(("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {LABEL_HELP}'))
@@ -227,6 +242,8 @@ def check_valid(rt: ResourceType, obj: dict[str, Any]) -> None:
         causes += _workload_causes(obj.get("spec"))
     elif rt is PODS:
         causes += _container_causes((obj.get("spec") or {}).get("containers"), "spec.containers")
+    else:
+        causes += rbac_validation.causes(rt, obj)
     if causes:
         raise invalid(rt, obj["metadata"].get("name") or "", causes)
 
@@ -282,6 +299,7 @@ def check_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> 
         causes.append(
             ("data", "FieldValueForbidden", "Forbidden: field is immutable when `immutable` is set")
         )
+    causes += rbac_validation.update_causes(rt, new, old)
     if causes:
         raise invalid(rt, name, causes)
 
