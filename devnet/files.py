@@ -16,7 +16,8 @@ class ClusterInfo(BaseModel):
     validator_moniker: str
     local_validator: str
     kube_url: str
-    kubeconfig: Path
+    kubeconfig: Path  # the cluster admin: kubectl, the demo, tests
+    worker_kubeconfig: Path | None = None  # peersync's ServiceAccount, when the emulator enforces RBAC
     env_file: Path
     namespaces: list[str]
 

@@ -25,7 +25,7 @@ from devnet.ports import port_or_free
 from devnet.processes import ChildProcess
 from devnet.scenario import Scenario
 from devnet.temporal import TemporalDevServer, TemporalOptions
-from devnet.world import seed_cluster
+from devnet.world import grant_shipped_rbac, seed_cluster
 
 HOST = "127.0.0.1"
 CHAIN_HEIGHT = "chain-height"  # the emulated chain's last height, so a restart continues above it
@@ -53,6 +53,8 @@ class DevnetOptions(BaseModel):
     kube_step_seconds: float = 0.5
     block_time: float | None = None
     registry_refresh: str = "5s"
+    # The worker runs as the peersync-worker ServiceAccount under deploy/kubernetes's RBAC; off: cluster admin.
+    kube_rbac: bool = True
     services: list[str] = []
     temporal_args: list[str] = []
 
@@ -123,7 +125,9 @@ class Devnet:
         clusters = []
         for index, cluster in enumerate(self.scenario.clusters):
             port = port_or_free(opts.kube_port + index if opts.kube_port else 0)
-            kube = KubeEmulator(host=HOST, port=port, step_seconds=opts.kube_step_seconds)
+            kube = KubeEmulator(
+                host=HOST, port=port, step_seconds=opts.kube_step_seconds, rbac=opts.kube_rbac
+            )
             await self._enter(kube)
             self.kubes[cluster.id] = kube
             namespaces = seed_cluster(kube, self.scenario, cluster)
@@ -131,6 +135,14 @@ class Devnet:
             kubeconfig = kube.write_kubeconfig(
                 self.state_dir / f"kubeconfig{suffix}", context=f"devnet-{cluster.id}"
             )
+            worker_kubeconfig = None
+            if opts.kube_rbac:
+                token = grant_shipped_rbac(kube, self.scenario, cluster)
+                worker_kubeconfig = kube.write_kubeconfig(
+                    self.state_dir / f"kubeconfig-worker{suffix}",
+                    context=f"devnet-{cluster.id}-worker",
+                    token=token,
+                )
             clusters.append(
                 ClusterInfo(
                     id=cluster.id,
@@ -138,6 +150,7 @@ class Devnet:
                     local_validator=self._operator_of(cluster.validator),
                     kube_url=kube.url,
                     kubeconfig=kubeconfig,
+                    worker_kubeconfig=worker_kubeconfig,
                     env_file=self.state_dir / f"env{suffix}",
                     namespaces=namespaces,
                 )
@@ -190,7 +203,7 @@ class Devnet:
         return {
             "TEMPORAL_ADDRESS": self.manifest.temporal_address,
             "TEMPORAL_NAMESPACE": self.manifest.temporal_namespace,
-            "KUBECONFIG": str(info.kubeconfig),
+            "KUBECONFIG": str(info.worker_kubeconfig or info.kubeconfig),
             "PEERSYNC_CLUSTER_ID": info.id,
             "PEERSYNC_LOCAL_VALIDATOR": info.local_validator,
             "PEERSYNC_CHAIN_RPC_URL": self.manifest.chain_rpc_url,

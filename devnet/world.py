@@ -11,6 +11,7 @@ from activities.peer_formats import write_peers
 from activities.peers import Peer, peer_for, peer_set_hash
 from activities.policy import EndpointPolicy
 from activities.upstream import upstream_ports
+from devnet import shipped_rbac
 from devnet.kube.server import KubeEmulator
 from devnet.scenario import ClusterSpec, NamespaceSpec, Scenario
 
@@ -149,3 +150,14 @@ def seed_cluster(kube: KubeEmulator, scenario: Scenario, cluster: ClusterSpec) -
             kube.apply(obj)
         names.append(str(ns.name))
     return names
+
+
+def grant_shipped_rbac(kube: KubeEmulator, scenario: Scenario, cluster: ClusterSpec) -> str:
+    """Provision the cluster as the operator guide says (deploy/kubernetes base, plus the consumer RoleBinding
+    in each managed namespace) and return a token of the worker's ServiceAccount."""
+    for obj in shipped_rbac.base_objects():
+        kube.apply(obj)
+    for ns in scenario.namespaces(cluster):
+        if ns.managed:
+            kube.apply(shipped_rbac.consumer_binding(str(ns.name)))
+    return kube.issue_token(shipped_rbac.NAMESPACE, shipped_rbac.WORKER_ACCOUNT)

@@ -14,6 +14,7 @@ import pytest
 import requests
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client
 
 from devnet.files import READY, DevnetManifest
@@ -89,7 +90,8 @@ def test_devnet_comes_up_answers_and_stops_cleanly(devnet: tuple[subprocess.Pope
     ):
         assert f"export {name}=" in env
     assert "export PEERSYNC_ENDPOINT_ALLOW_CIDRS=127.0.10.0/24\n" in env
-    assert f"export KUBECONFIG={state / 'kubeconfig'}\n" in env
+    # peersync runs as its ServiceAccount under deploy/kubernetes's RBAC; `kubeconfig` is the cluster admin.
+    assert f"export KUBECONFIG={state / 'kubeconfig-worker'}\n" in env
 
     # Temporal answers with the search attributes registered.
     async def temporal_ok() -> None:
@@ -121,6 +123,11 @@ def test_devnet_comes_up_answers_and_stops_cleanly(devnet: tuple[subprocess.Pope
     )
     assert names == ["alice-consumer-1", "alice-consumer-2", "alice-consumer-3"]
     api.close()
+    worker = k8s_config.new_client_from_config(config_file=str(state / "kubeconfig-worker"))
+    with pytest.raises(ApiException) as denied:  # no RoleBinding for the worker in kube-system
+        k8s.CoreV1Api(worker).list_namespaced_config_map("kube-system")
+    assert denied.value.status == 403
+    worker.close()
 
     temporal_pid = int(subprocess.check_output(["pgrep", "-P", str(proc.pid), "-f", "temporal"]).split()[0])
     assert pid_alive(temporal_pid)
