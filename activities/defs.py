@@ -32,7 +32,7 @@ from activities.kube_ops import (
     api_client,
     explain,
 )
-from activities.peer_formats import LayoutError
+from activities.peer_formats import LayoutError, PeerFormatError
 from activities.peers import parse_peer
 from activities.policy import EndpointPolicy
 from activities.probe import probe
@@ -94,6 +94,9 @@ def _kube_call(fn: Callable[[], T]) -> T:
         raise _non_retryable(policies.NOT_MANAGED, str(exc)) from None
     except LayoutError as exc:
         raise _non_retryable(policies.NOT_MANAGED, f"bad namespace annotations: {exc}") from None
+    except PeerFormatError as exc:
+        # A hand edit peersync will not parse (shell expansion, no assignment): only a person can fix it.
+        raise _non_retryable(policies.UNWRITABLE_PEERS, f"cannot rewrite the peers: {exc}") from None
     except WorkloadRefusedError as exc:
         raise _non_retryable(policies.WORKLOAD_REFUSED, str(exc)) from None
     except RolloutFailedError as exc:

@@ -48,7 +48,7 @@ def drift_of(
         reasons.append(f"{len(extra)} stale peer(s)")
     if applied.problems:
         reasons.append(f"unreadable entries: {'; '.join(applied.problems)}")
-    if not reasons and applied.rolled_hash != peer_set_hash(want.peers):
+    if not reasons and applied.running_hash != peer_set_hash(want.peers):
         reasons.append("pods not rolled onto the peer set in the ConfigMap")
     if reasons:
         return DriftRow(consumer=ref, state="drifted", reason=", ".join(reasons))

@@ -62,6 +62,17 @@ class ConfigMapPeers(BaseModel):
     configmap_hash: str | None
     rolled_hash: str | None
 
+    @property
+    def running_hash(self) -> str | None:
+        """The peer set the pods run, as far as the ConfigMap tells: the one recorded after the last rollout;
+        for a ConfigMap peersync never wrote, the one it holds. Adopting a consumer that way costs no restart:
+        its pods were started on this ConfigMap, as operators restart after every hand edit."""
+        if self.rolled_hash is not None:
+            return self.rolled_hash
+        if self.configmap_hash is None and not self.problems:
+            return self.peers_hash
+        return None
+
 
 class AppliedPeers(ConfigMapPeers):
     workload_hash: str | None
@@ -158,10 +169,12 @@ class Kube:
         )
 
     def read_applied_in(self, ns: ManagedNamespace) -> AppliedPeers:
-        """The ConfigMap's peers and the peer set the workload's pod template was rolled onto."""
+        """The ConfigMap's peers and the peer set the workload's pods run."""
         template = (self._read_workload(ns).get("spec") or {}).get("template") or {}
         workload_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
-        return AppliedPeers(**self.read_configmap(ns).model_dump(), workload_hash=workload_hash)
+        configmap = self.read_configmap(ns)
+        # A pod template peersync never restarted runs what the ConfigMap says it runs (running_hash).
+        return AppliedPeers(**configmap.model_dump(), workload_hash=workload_hash or configmap.running_hash)
 
     def mark_rolled(self, namespace: str, peers_hash: str) -> bool:
         """Record on the ConfigMap that the pods run `peers_hash` (after a completed rollout); no-op if so."""

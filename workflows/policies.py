@@ -20,6 +20,8 @@ NOT_MANAGED = "NotManaged"
 WORKLOAD_REFUSED = "WorkloadRefused"  # paused Deployment, OnDelete StatefulSet, missing workload
 ROLLOUT_FAILED = "RolloutFailed"  # ProgressDeadlineExceeded, StatefulSet deadline
 OPERATOR_CANCELLED = "OperatorCancelled"
+# A ConfigMap whose peers peersync cannot rewrite safely (raised non-retryable by the activity itself).
+UNWRITABLE_PEERS = "UnwritablePeers"
 NON_RETRYABLE = [
     INVALID_INPUT,
     INVALID_ENDPOINT,
