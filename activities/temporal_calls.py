@@ -45,6 +45,11 @@ def _consumer_sync_start(settings: Settings, ref: ConsumerRef) -> dict[str, Any]
     }
 
 
+def stamped(request: SyncRequest, settings: Settings, ref: ConsumerRef) -> SyncRequest:
+    """The request with the sender's current view of the settings and of the consumer."""
+    return request.model_copy(update={"require_approval": settings.require_approval, "consumer": ref})
+
+
 async def sync_now(
     client: Client, settings: Settings, ref: ConsumerRef, request: SyncRequest, update_id: str | None = None
 ) -> SyncResult:
@@ -58,7 +63,7 @@ async def sync_now(
     # cancelled while the sync runs (a cancelled activity) leaves no unretrieved start future behind.
     update = await client.start_update_with_start_workflow(
         ConsumerSyncWorkflow.sync,
-        request,
+        stamped(request, settings, ref),
         start_workflow_operation=op,
         id=update_id,
         wait_for_stage=WorkflowUpdateStage.ACCEPTED,
@@ -154,7 +159,7 @@ class TemporalCalls:
             ConsumerSyncState(consumer=inp.consumer, require_approval=self.settings.require_approval),
             **_consumer_sync_start(self.settings, inp.consumer),
             start_signal="enqueue",
-            start_signal_args=[inp.request],
+            start_signal_args=[stamped(inp.request, self.settings, inp.consumer)],
         )
 
     @activity.defn

@@ -27,7 +27,7 @@ from workers.telemetry import process_runtime
 from workflows.consumer_sync import ConsumerSyncWorkflow
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.reconcile import ReconcileWorkflow
-from workflows.registry import RegistryWorkflow
+from workflows.registry import RegistryConfig, RegistryWorkflow
 from workflows.rollout_slots import RolloutSlotsWorkflow
 
 WORKFLOWS = [
@@ -53,7 +53,13 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 
 
 async def ensure_registry(client: Client, settings: Settings) -> None:
-    await client.start_workflow(RegistryWorkflow.run, **registry_start_options(settings))
+    """Start the registry, or hand a running one this worker's settings (it outlives any worker)."""
+    await client.start_workflow(
+        RegistryWorkflow.run,
+        **registry_start_options(settings),
+        start_signal="configure",
+        start_signal_args=[RegistryConfig(refresh_seconds=settings.registry_refresh.total_seconds())],
+    )
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:

@@ -81,6 +81,7 @@ class ConsumerSyncWorkflow:
                 if not self.state.pending:
                     workflow.continue_as_new(self.state)
             batch, self.state.pending = self.state.pending, []
+            self._follow_senders(batch)
             number = self.state.completed + 1
             self.running = number
             try:
@@ -108,6 +109,14 @@ class ConsumerSyncWorkflow:
                 },
             )
             await self._reply(batch, result)
+
+    def _follow_senders(self, batch: list[SyncRequest]) -> None:
+        """The newest settings and consumer labels among the requests win over those this run started with."""
+        for req in batch:
+            if req.require_approval is not None:
+                self.state.require_approval = req.require_approval
+            if req.consumer is not None and req.consumer.namespace == self.state.consumer.namespace:
+                self.state.consumer = req.consumer
 
     async def _reply(self, batch: list[SyncRequest], result: SyncResult) -> None:
         for req in batch:

@@ -196,6 +196,10 @@ class SyncRequest(Contract):
     forced_hosts: list[str] = Field(
         default_factory=list, description="hosts an operator approved past a failed probe: not probed again"
     )
+    # Stamped by whoever hands the request over (worker activity or CLI) from its settings now, so a
+    # long-lived ConsumerSyncWorkflow follows PEERSYNC_REQUIRE_APPROVAL and namespace labels as they change.
+    require_approval: bool | None = None
+    consumer: ConsumerRef | None = None
 
 
 class SyncResult(Contract):

@@ -36,6 +36,11 @@ class RegistryStats(BaseModel):
     height: int
     refreshes: int
     changes_started: int
+    refresh_seconds: float = 0.0
+
+
+class RegistryConfig(BaseModel):
+    refresh_seconds: float
 
 
 class RefreshRequest(BaseModel):
@@ -50,12 +55,13 @@ class RegistryWorkflow:
         self.inp = inp
         self.state = inp.state
         self.nudged = False
+        self.refresh_seconds = inp.refresh_seconds
 
     @workflow.run
     async def run(self, inp: RegistryInput) -> None:
         workflow.upsert_search_attributes([CLUSTER.value_set(self.state.cluster_id)])
-        every = timedelta(seconds=inp.refresh_seconds)
         while True:
+            every = timedelta(seconds=self.refresh_seconds)
             if not workflow.patched(REFRESH_FIRST):
                 # Runs recorded before the fix also waited here, so each timer refresh waited twice.
                 try:
@@ -68,7 +74,9 @@ class RegistryWorkflow:
             await self._refresh()
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(RegistryInput(state=self.state, refresh_seconds=inp.refresh_seconds))
+                workflow.continue_as_new(
+                    RegistryInput(state=self.state, refresh_seconds=self.refresh_seconds)
+                )
             try:
                 await workflow.wait_condition(
                     lambda: self.nudged, timeout=every, timeout_summary="next refresh"
@@ -103,6 +111,12 @@ class RegistryWorkflow:
             f"{self.state.refreshes} refreshes, {self.state.changes_started} changes started"
         )
 
+    @workflow.signal(
+        description="The worker's settings (PEERSYNC_REGISTRY_REFRESH), sent at every worker start."
+    )
+    def configure(self, config: RegistryConfig) -> None:
+        self.refresh_seconds = config.refresh_seconds
+
     @workflow.signal(description="Refresh now (the watcher's nudge); coalesced while a refresh runs.")
     def refresh(self, req: RefreshRequest | None = None) -> None:
         self.nudged = True
@@ -135,6 +149,7 @@ class RegistryWorkflow:
             height=self.state.height,
             refreshes=self.state.refreshes,
             changes_started=self.state.changes_started,
+            refresh_seconds=self.refresh_seconds,
         )
 
     @workflow.query(description="Endpoints in effect that the chain does not publish right now.")
