@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from activities.endpoint import parse_endpoint
+from activities.endpoint import EndpointError, parse_endpoint
 from activities.peers import peer_for
 from activities.policy import EndpointPolicy
 from workflows.activity_contracts import DesiredPeers
@@ -21,16 +21,30 @@ def desired_peers(
     """Every opted-in validator but the local one, at the endpoint in effect: the operator's override,
     else the valid published one, else the last valid one the registry saw."""
     by_valcons = {r.valcons: r for r in records}
-    by_validator, missing = {}, []
+    by_validator: dict[str, str] = {}
+    missing: list[str] = []
+    refused: dict[str, str] = {}
     for valcons in opted_in:
         record = by_valcons.get(valcons)
         if record is None or record.operator_address == local_validator:
             continue
         op = record.operator_address
         published = record.canonical if record.status == EndpointStatus.VALID else None
-        endpoint = pinned.overrides.get(op) or published or pinned.fallbacks.get(op)
+        endpoint = None
+        # Pins are re-checked here: an override set straight through Temporal never met the policy, and
+        # the policy may have tightened since. A refused pin gives way to the next endpoint in line.
+        for text in (pinned.overrides.get(op), published, pinned.fallbacks.get(op)):
+            if text is None:
+                continue
+            try:
+                endpoint = parse_endpoint(text, policy)
+                break
+            except EndpointError as exc:
+                refused.setdefault(op, str(exc))
         if endpoint is None:
             missing.append(op)
             continue
-        by_validator[op] = peer_for(record.moniker, parse_endpoint(endpoint, policy), chain_id).render()
-    return DesiredPeers(peers=sorted(by_validator.values()), by_validator=by_validator, missing=missing)
+        by_validator[op] = peer_for(record.moniker, endpoint, chain_id).render()
+    return DesiredPeers(
+        peers=sorted(by_validator.values()), by_validator=by_validator, missing=missing, refused=refused
+    )

@@ -54,6 +54,9 @@ class DesiredPeers(Contract):
     missing: list[str] = Field(
         default_factory=list, description="opted-in validators with no endpoint in effect"
     )
+    refused: dict[str, str] = Field(
+        default_factory=dict, description="operator address -> a pinned endpoint the policy refuses, and why"
+    )
 
 
 class AppliedPeersOut(Contract):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.endpoint import EndpointError, parse_endpoint_syntax
     from workflows import metrics, policies
     from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
     from workflows.contracts import EndpointStatus, RegistryView
@@ -137,6 +138,11 @@ class RegistryWorkflow:
             self.state.resolve(inp.operator_address)
         except KeyError as exc:
             raise ValueError(f"registry: {exc.args[0]}") from None
+        if inp.endpoint is not None:
+            try:  # the grammar only: the address policy is the worker's setting, applied where it is used
+                parse_endpoint_syntax(inp.endpoint)
+            except EndpointError as exc:
+                raise ValueError(f"registry: endpoint {exc}") from None
 
     @workflow.query(description="The table: one row per validator.")
     def table(self) -> list[RegistryView]:
