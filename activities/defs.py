@@ -303,7 +303,9 @@ class PeersyncActivities:
                 try:
                     row = drift_of(self.kube, ns, view, pinned, self.settings.local_validator, self.policy)
                 except (ApiException, WorkloadRefusedError, LayoutError) as exc:
-                    row = DriftRow(consumer=None, namespace=ns.name, state="skipped", reason=str(exc))
+                    # The client's str() of an ApiException carries the response headers and body.
+                    reason = explain(exc) if isinstance(exc, ApiException) else str(exc)
+                    row = DriftRow(consumer=None, namespace=ns.name, state="skipped", reason=reason)
                 rows.append(row.model_copy(update={"namespace": ns.name}))
             return rows
 

@@ -96,3 +96,13 @@ async def test_a_configmap_peersync_cannot_rewrite_fails_the_sync_at_once(world:
     assert result.error and "cannot rewrite the peers" in result.error and "shell expansion" in result.error
     assert not result.restarted
     assert 'persistent_peers="$PEERS"' in world.configmap_text(C2), (code, out, err)
+
+
+async def test_a_missing_configmap_is_skipped_with_the_apiservers_one_line_reason(world: World) -> None:
+    world.kube().delete("ConfigMap", C3, _configmap(world, C3))
+    await world.start_worker()
+    await world.registry_ready()
+    report = await reconcile(world, "--dry-run")
+    [row] = report["skipped"]
+    assert row["namespace"] == C3
+    assert row["reason"] == f'HTTP 404: configmaps "{_configmap(world, C3)}" not found', row
