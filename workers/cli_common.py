@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from workers.settings import Settings, SettingsError, load_settings
+from workers.worker import StartError
 
 T = TypeVar("T")
 console = Console()
@@ -57,7 +59,8 @@ def call(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except WorkflowUpdateFailedError as exc:
-        fail(f"refused: {exc.cause}")
+        # The validator's reason only: not "ValueError: ..." (the exception type travels as the failure's type).
+        fail(f"refused: {getattr(exc.cause, 'message', None) or exc.cause}")
     except WorkflowFailureError as exc:
         fail(f"the workflow failed: {root_cause(exc)}")
     except WorkflowAlreadyStartedError as exc:
@@ -72,6 +75,27 @@ def call(coro: Awaitable[T]) -> T:
         # One-shot commands can crash in the SDK's runtime teardown at interpreter exit
         # (reference/temporal.md gotcha 9); flush and leave without running it.
         console.file.flush()
+
+
+def serve(name: str, main: Coroutine[Any, Any, None]) -> None:
+    """Run a long-running command (`worker`, `watch`) until a signal stops it.
+
+    Anything else that ends it (it cannot start: Temporal unreachable, no such namespace, a failed start
+    step; or a fatal error later) is one line on stderr and exit 1: never a traceback, and never a process
+    that lingers after it (with /metrics still up it would look healthy). The traceback is logged at DEBUG.
+    """
+    try:
+        asyncio.run(main)
+    except StartError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        logging.getLogger(f"peersync.{name}").debug("%s stopped", name, exc_info=True)
+        reason = (
+            f"Temporal refused: {exc.message}"
+            if isinstance(exc, RPCError)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        fail(f"{name} stopped: {reason}")
 
 
 def root_cause(exc: BaseException) -> str:

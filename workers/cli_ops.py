@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.live import Live
 from rich.table import Table
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from activities.endpoint import EndpointError, parse_endpoint
 from activities.kube_ops import Kube, api_client
@@ -44,6 +45,9 @@ from workflows.registry import RegistryWorkflow
 from workflows.search_attributes import PHASE, VALIDATOR
 
 WorkflowId = Annotated[str, typer.Argument(help="Workflow id (see `peersync status`).")]
+# The phases in which EndpointChangeWorkflow.approve acts; in any other it is ignored.
+APPROVABLE = (Phase.BLOCKED, Phase.AWAITING_APPROVAL)
+QUERY_TIMEOUT = timedelta(seconds=10)
 
 
 def _run(ctx: typer.Context) -> Settings:
@@ -195,7 +199,10 @@ def sync(
         request = SyncRequest(requested_by="cli", reason="peersync sync", approved=approve)
         return await sync_now(client, settings, ref, request)
 
-    print(call(go()).model_dump_json(indent=2))
+    result = call(go())
+    print(result.model_dump_json(indent=2))
+    if result.error:
+        fail(f"the sync of {ns.name} failed: {result.error}")
     leave()
 
 
@@ -224,8 +231,34 @@ def resume(ctx: typer.Context, workflow_id: WorkflowId) -> None:
 
 
 def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
-    """Approve the restarts of a change (or force it past a failed probe)."""
-    _signal(ctx, workflow_id, "approve", ApproveRequest())
+    """Approve the restarts of a change (or force it past a failed probe). Refused unless the change is
+    blocked or awaiting approval: in any other phase the workflow would ignore it."""
+    settings = _run(ctx)
+
+    async def go() -> Phase:
+        client = await connect(settings)
+        handle = client.get_workflow_handle(workflow_id)
+        desc = await handle.describe()  # a missing workflow is a refusal, not a silent no-op
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            ended = desc.status.name.lower() if desc.status else "closed"
+            fail(f"approve ignored: {workflow_id} has ended ({ended}); nothing awaits approval")
+        try:
+            progress = await handle.query("progress", result_type=Progress, rpc_timeout=QUERY_TIMEOUT)
+        except (RPCError, RPCTimeoutOrCancelledError) as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            fail(f"cannot tell whether {workflow_id} awaits approval (no worker answered?): {reason}")
+        if progress.phase not in APPROVABLE:
+            fail(
+                f"approve ignored: nothing awaits approval in phase {progress.phase.value} "
+                f"(approve acts in phase {Phase.BLOCKED.value} or {Phase.AWAITING_APPROVAL.value})"
+            )
+        await handle.signal("approve", ApproveRequest())
+        return progress.phase
+
+    phase = call(go())
+    effect = "forces it past the failed probe" if phase == Phase.BLOCKED else "lets its restarts go"
+    print(f"approve sent to {workflow_id} ({phase.value}: {effect})")
+    leave()
 
 
 def cancel(

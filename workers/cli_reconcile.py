@@ -12,8 +12,9 @@ from rich.table import Table
 from workers.cli_common import JsonFlag, call, console, leave, state
 from workers.schedule import apply_schedule, schedule_id
 from workers.worker import connect
+from workflows.consumer_sync import NEEDS_APPROVAL
 from workflows.reconcile import ReconcileWorkflow
-from workflows.reconcile_contracts import ReconcileInput, ReconcileReport
+from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
 
 schedule_app = typer.Typer(help="The periodic reconcile schedule of this cluster.", no_args_is_help=True)
 
@@ -44,12 +45,41 @@ def reconcile(
     table = Table(title=f"reconcile of cluster {settings.cluster_id}" + (" (dry run)" if dry_run else ""))
     for col in ("namespace", "state", "why"):
         table.add_column(col, overflow="fold")
-    for name, rows in (("drifted", report.drifted), ("repaired", report.repaired), ("failed", report.failed),
-                       ("skipped", report.skipped), ("clean", report.clean)):  # fmt: skip
-        for row in rows:
-            table.add_row(row.namespace, name, row.reason or "")
+    for namespace, state_, why in final_rows(report):
+        table.add_row(namespace, state_, why)
     console.print(table)
     leave(1 if report.failed else 0)
+
+
+def final_rows(report: ReconcileReport) -> list[tuple[str, str, str]]:
+    """(namespace, state, why): each namespace once, in its final state. The report lists a repaired
+    namespace twice (`drifted`: what was found, then `repaired`/`failed`: what was done); a repair whose
+    ConfigMap is written but whose restart waits for approval (PEERSYNC_REQUIRE_APPROVAL) restarted
+    nothing, so it is `awaiting approval`, not `repaired`."""
+    done = {row.namespace for row in [*report.repaired, *report.failed]}
+    rows = [(row.namespace, "failed", row.reason or "") for row in report.failed]
+    for row in report.repaired:
+        rows.append(_awaiting(row) or (row.namespace, "repaired", row.reason or ""))
+    rows += [
+        (row.namespace, "drifted", row.reason or "") for row in report.drifted if row.namespace not in done
+    ]
+    rows += [(row.namespace, "skipped", row.reason or "") for row in report.skipped]
+    rows += [(row.namespace, "clean", row.reason or "") for row in report.clean]
+    order = {"failed": 0, "awaiting approval": 1, "drifted": 2, "repaired": 3, "skipped": 4, "clean": 5}
+    return sorted(rows, key=lambda r: order[r[1]])
+
+
+def _awaiting(row: DriftRow) -> tuple[str, str, str] | None:
+    suffix = f" -> {NEEDS_APPROVAL}"
+    if not (row.reason or "").endswith(suffix):
+        return None
+    found = (row.reason or "").removesuffix(suffix)
+    chain = row.consumer.chain_id if row.consumer else row.namespace
+    return (
+        row.namespace,
+        "awaiting approval",
+        f"{found}; the restart waits for approval (peersync sync --consumer {chain} --approve)",
+    )
 
 
 @schedule_app.command("apply")

@@ -9,11 +9,11 @@ import typer
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from workers.cli_common import state
+from workers.cli_common import serve, state
 from workers.settings import Settings
 from workers.telemetry import configure_logging, process_runtime
 from workers.watcher import Watcher
-from workers.worker import connect
+from workers.worker import connect_checked
 
 
 def _health_app(watcher: Watcher) -> web.Application:
@@ -33,7 +33,7 @@ def _health_app(watcher: Watcher) -> web.Application:
 async def run_watch(settings: Settings) -> None:
     # The watcher serves its own /metrics (prometheus_client) on PEERSYNC_METRICS_ADDRESS; the Temporal SDK's
     # exporter must not also bind that address (the second bind failed and the watcher died at start).
-    client = await connect(settings, process_runtime(settings, serve_metrics=False))
+    client = await connect_checked(settings, process_runtime(settings, serve_metrics=False))
     watcher = Watcher(settings, client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -42,7 +42,8 @@ async def run_watch(settings: Settings) -> None:
     runner = None
     if settings.metrics_address:
         host, _, port = settings.metrics_address.rpartition(":")
-        runner = web.AppRunner(_health_app(watcher))
+        # No access log: an orchestrator's probe of /healthz every few seconds would flood the log at INFO.
+        runner = web.AppRunner(_health_app(watcher), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
     try:
@@ -56,4 +57,4 @@ def watch(ctx: typer.Context) -> None:
     """Follow the chain's websocket; start an endpoint change the moment a validator edits its endpoint."""
     settings = state(ctx).settings()
     configure_logging(settings)
-    asyncio.run(run_watch(settings))
+    serve("watch", run_watch(settings))

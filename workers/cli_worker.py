@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
-from workers.cli_common import state
+from workers.cli_common import serve, state
 from workers.telemetry import configure_logging
 from workers.worker import run_worker
 
@@ -22,4 +21,4 @@ def worker(
     """Run the Temporal worker of this cluster (task queue peersync-<PEERSYNC_CLUSTER_ID>)."""
     settings = state(ctx).settings()
     configure_logging(settings)
-    asyncio.run(run_worker(settings, schedule=schedule))
+    serve("worker", run_worker(settings, schedule=schedule))

@@ -2,6 +2,8 @@
 
 It also makes sure the cluster's RegistryWorkflow runs. SIGTERM stops polling and gives in-flight
 activities a grace period; whatever does not finish is retried by another worker (heartbeats resume it).
+Before it polls, it checks that Temporal answers and the namespace exists; a worker that cannot work
+raises StartError (one line for the operator) rather than running idle with /metrics up.
 """
 
 from __future__ import annotations
@@ -9,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import TypeVar
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities.defs import PeersyncActivities
@@ -40,6 +46,13 @@ WORKFLOWS = [
 log = logging.getLogger("peersync.worker")
 MAX_CONCURRENT_ACTIVITIES = 20
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+NAMESPACE_CHECK_TIMEOUT = timedelta(seconds=10)
+T = TypeVar("T")
+
+
+class StartError(Exception):
+    """A long-running process (`peersync worker`, `peersync watch`) cannot start; the message is the one line
+    the operator sees."""
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
@@ -50,6 +63,43 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     config["target_host"] = settings.temporal_address
     config["namespace"] = settings.temporal_namespace
     return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)
+
+
+async def connect_checked(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """connect(), then make sure the namespace exists; StartError with the reason otherwise.
+
+    Without the check a worker in a missing namespace ran on without polling (its /metrics up, so a pod
+    looked healthy) and a watcher retried its hand-overs forever."""
+    where, namespace = settings.temporal_address, settings.temporal_namespace
+    try:
+        client = await connect(settings, runtime)
+    except RuntimeError as exc:  # Client.connect raises RuntimeError when it cannot connect
+        reason = str(exc).removeprefix("Failed client connect: ")
+        raise StartError(f"cannot reach Temporal at {where}: {reason}") from exc
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace), retry=True, timeout=NAMESPACE_CHECK_TIMEOUT
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise StartError(
+                f'Temporal namespace "{namespace}" does not exist at {where} '
+                f"(create it: temporal operator namespace create --namespace {namespace})"
+            ) from exc
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise StartError(f"cannot reach Temporal at {where}: {exc.message}") from exc
+        raise StartError(f'Temporal at {where} refused namespace "{namespace}": {exc.message}') from exc
+    return client
+
+
+async def starting(process: str, what: str, step: Awaitable[T]) -> T:
+    """One step of a process's start; its failure is a StartError naming the step."""
+    try:
+        return await step
+    except RPCError as exc:
+        raise StartError(f"{process} not started: {what} failed: Temporal refused: {exc.message}") from exc
+    except Exception as exc:
+        raise StartError(f"{process} not started: {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
 async def ensure_registry(client: Client, settings: Settings) -> None:
@@ -77,7 +127,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 
 
 async def run_worker(settings: Settings, schedule: bool = True) -> None:
-    client = await connect(settings, process_runtime(settings, serve_metrics=True))
+    client = await connect_checked(settings, process_runtime(settings, serve_metrics=True))
     with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
         worker = build_worker(client, settings, executor)
         stop = asyncio.Event()
@@ -85,9 +135,11 @@ async def run_worker(settings: Settings, schedule: bool = True) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with worker:
-            await ensure_registry(client, settings)
-            await ensure_rollout_slots(client, settings)
+            await starting("worker", "starting the registry workflow", ensure_registry(client, settings))
+            await starting(
+                "worker", "starting the rollout slots workflow", ensure_rollout_slots(client, settings)
+            )
             if schedule:
-                await apply_schedule(client, settings)
+                await starting("worker", "applying the reconcile schedule", apply_schedule(client, settings))
             log.info("peersync worker: cluster %s, task queue %s", settings.cluster_id, settings.task_queue)
             await stop.wait()

@@ -23,16 +23,18 @@ from typer.testing import CliRunner
 
 from devnet.testbed import World, default_world, eventually, random_subnet
 from tests.e2e.control_kit import (
+    Node,
     endpoint_change_runs,
     one_line_refusal,
     snapshot,
     status,
     temporal,
     update,
+    wait_phase,
     workflow_task_failures,
 )
 from workers.cli import app
-from workflows.contracts import EndpointChangeResult, EndpointStatus, Phase, Progress
+from workflows.contracts import EndpointChangeResult, EndpointStatus, Phase, Progress, SyncResult
 
 shared = pytest.mark.asyncio(loop_scope="module")
 DESIGN_COMMANDS = [
@@ -242,3 +244,66 @@ async def test_the_console_script_lists_every_command() -> None:
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     assert not [c for c in DESIGN_COMMANDS if f"│ {c} " not in out.decode()], out.decode()
+
+
+# ---- outcomes the workflow refuses or ignores are refusals of the command ----------------------------------
+
+
+@shared
+async def test_approve_of_a_finished_change_is_refused(cli_world: World) -> None:
+    """The workflow ignores an approve outside blocked/awaiting-approval: the command used to say
+    `approve sent` and exit 0 anyway."""
+    wf_id = await update(cli_world, "--validator", "carol")  # changes nothing
+    assert (await cli_world.finished(wf_id, EndpointChangeResult)).phase == Phase.DONE
+    code, out, err = await cli_world.peersync("approve", wf_id)
+    one_line_refusal(code, err, "approve ignored", "ended")
+    assert "approve sent" not in out
+
+
+async def test_approve_and_cancel_while_syncing_are_refused_with_the_reason_only(world: World) -> None:
+    """A change that is syncing can be neither approved (nothing awaits approval) nor cancelled (too late);
+    each refusal says why in plain words (no `ValueError:` of the workflow's validator)."""
+    await world.start_worker()
+    await world.registry_ready()
+    stall = {
+        "type": "stall",
+        "resource": "deployments",
+        "namespace": "alice-consumer-1",
+        "name": "consumer-1",
+    }
+    await world.kube_fault(stall)  # consumer-1's rollout makes no progress: the change stays syncing
+    async with Node(f"{world.subnet}.22") as node:
+        await node.up()
+        wf_id = await update(world, "--validator", "bob", "--endpoint", f"{world.subnet}.22")
+        await wait_phase(world, wf_id, Phase.SYNCING)
+
+        code, out, err = await world.peersync("approve", wf_id)
+        line = one_line_refusal(code, err, "approve ignored: nothing awaits approval in phase syncing")
+        assert "approve sent" not in out, out
+        code, _, err = await world.peersync("cancel", wf_id)
+        line = one_line_refusal(code, err)
+        assert line == "peersync: refused: too late to cancel: the change is syncing", line
+        progress = await world.progress(wf_id)
+        assert progress.phase == Phase.SYNCING and "approve ignored" not in (progress.reason or "")
+
+        await world.handle(wf_id).cancel()
+    world.kube().clear_faults()
+
+
+async def test_sync_whose_result_carries_an_error_exits_non_zero(world: World) -> None:
+    """The result is still printed (stdout), with its error as the one-line reason on stderr."""
+    cm = world.kube().get("ConfigMap", "alice-consumer-2", "consumer-2-config")
+    text = cm["data"]["init.sh"]
+    start = text.index("persistent_peers=")
+    cm["data"]["init.sh"] = text[:start] + 'persistent_peers="$PEERS"' + text[text.index("\n", start) :]
+    world.kube().apply(cm)  # only a person can rewrite this: the sync fails at once
+    await world.start_worker()
+    await world.registry_ready()
+
+    code, out, err = await world.peersync("sync", "--consumer", "consumer-2")
+    result = SyncResult.model_validate_json(out)
+    assert result.error and "cannot rewrite the peers" in result.error, result
+    one_line_refusal(code, err, "sync of alice-consumer-2 failed", "cannot rewrite the peers")
+
+    code, out, err = await world.peersync("sync", "--consumer", "consumer-1")  # a sync that works: exit 0
+    assert code == 0 and SyncResult.model_validate_json(out).error is None, (out, err)

@@ -86,3 +86,59 @@ async def test_schedule_apply_twice_is_one_schedule_with_the_new_interval(world:
     assert code == 0 and (await described())["paused"] is True
     code, _, _ = await world.peersync("schedule", "apply")  # an apply keeps the operator's pause
     assert (await described())["paused"] is True
+
+
+def table_rows(out: str) -> list[tuple[str, str, str]]:
+    """The (namespace, state, why) rows of `peersync reconcile`'s table (rendered wide enough for one line
+    per row)."""
+    rows = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if len(cells) == 3 and cells[0].startswith("alice-"):
+            rows.append((cells[0], cells[1], cells[2]))
+    return rows
+
+
+async def reconcile_table(world: World, **env: str) -> list[tuple[str, str, str]]:
+    code, out, err = await world.peersync("reconcile", COLUMNS="250", **env)
+    assert code == 0, err
+    return table_rows(out)
+
+
+async def test_the_table_shows_each_namespace_once_in_its_final_state(world: World) -> None:
+    """A repaired namespace was listed twice (drifted, then repaired)."""
+    await world.start_worker()
+    await world.registry_ready()
+    good = world.configmap_text(C1)
+    cm = world.kube().get("ConfigMap", C1, "consumer-1-config")
+    first_peer = good.split('persistent_peers = "')[1].split(",")[0]
+    cm["data"]["config.toml"] = good.replace(f"{first_peer},", "")
+    world.kube().apply(cm)
+
+    rows = await reconcile_table(world)
+    assert sorted(r[0] for r in rows) == [C1, C2, C3], rows
+    assert {r[0]: r[1] for r in rows} == {C1: "repaired", C2: "clean", C3: "clean"}, rows
+    assert "missing" in rows[0][2] and rows[0][0] == C1, rows
+    assert world.configmap_text(C1) == good
+
+
+async def test_a_repair_whose_restart_awaits_approval_is_not_shown_repaired(world: World) -> None:
+    """Under PEERSYNC_REQUIRE_APPROVAL a repair that needs a restart writes the ConfigMap and restarts
+    nothing: the table said `repaired ... -> restart needs approval`; it now says what is awaited."""
+    await world.start_worker(PEERSYNC_REQUIRE_APPROVAL="true")
+    await world.registry_ready()
+    workload = world.workload(C3)  # a rollout that never happened: the pods run an older peer set
+    workload["spec"]["template"]["metadata"]["annotations"]["peersync.io/peers-hash"] = "0000000000000000"
+    world.kube().apply(workload)
+    cm = world.kube().get("ConfigMap", C3, "consumer-3-config")
+    cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = "0000000000000000"
+    world.kube().apply(cm)
+    generation = world.generation(C3)
+
+    rows = await reconcile_table(world, PEERSYNC_REQUIRE_APPROVAL="true")
+    assert sorted(r[0] for r in rows) == [C1, C2, C3], rows  # each namespace once
+    [(_, state, why)] = [r for r in rows if r[0] == C3]
+    assert state == "awaiting approval", rows
+    assert "not rolled" in why and "peersync sync --consumer consumer-3 --approve" in why, why
+    assert "repaired" not in {r[1] for r in rows}, rows
+    assert world.generation(C3) == generation  # nothing restarted

@@ -417,3 +417,41 @@ async def test_the_watcher_outlives_a_temporal_outage_and_catches_up(world: Worl
     assert result.phase == Phase.DONE
     edits.assert_applied()
     watcher.raise_if_exited()
+
+
+# A fix (workers/cli_watch.py): a watcher that cannot hand anything to Temporal does not start -------------
+
+
+async def test_a_watcher_without_its_temporal_namespace_exits_at_start_with_one_line(world: World) -> None:
+    """Unreachable Temporal ended `peersync watch` with a traceback; a missing namespace left it running and
+    retrying every hand-over forever. Both are now one line and exit 1, before it subscribes to anything."""
+    cases = [
+        ({"TEMPORAL_ADDRESS": "127.0.0.1:1"}, "cannot reach Temporal at 127.0.0.1:1: "),
+        (
+            {"TEMPORAL_NAMESPACE": "no-such-ns"},
+            f'Temporal namespace "no-such-ns" does not exist at {world.manifest.temporal_address} '
+            "(create it: temporal operator namespace create --namespace no-such-ns)",
+        ),
+    ]
+    for env, reason in cases:
+        watcher = await world.start_watcher(**env)
+        try:
+            code = await asyncio.wait_for(watcher.wait(), 30)
+        except TimeoutError:
+            code = None
+        log = world.log_text(watcher)
+        assert code == 1 and "Traceback" not in log, (env, code, log)
+        lines = [line for line in log.splitlines() if line.startswith("peersync: ")]
+        assert len(lines) == 1 and reason in lines[0], (env, log)
+
+
+async def test_the_watcher_does_not_log_each_health_or_metrics_request(world: World) -> None:
+    """An orchestrator probes /healthz every few seconds: an access log line for each would drown the log."""
+    watcher = await world.start_watcher(**SLOW_TIMER)
+    await world.watcher_connected(watcher)
+    for _ in range(3):
+        assert await world.watcher_health(watcher) == 200
+        await world.watcher_metrics(watcher)
+    log = world.log_text(watcher)
+    assert "subscribed to" in log, log  # the watcher's own INFO lines are there
+    assert "GET /healthz" not in log and "GET /metrics" not in log and "aiohttp.access" not in log, log
