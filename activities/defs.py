@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TypeVar
 
+import aiohttp
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel
 from temporalio import activity
@@ -32,6 +33,7 @@ from activities.kube_ops import (
     api_client,
     explain,
 )
+from activities.live_peers import DialRefusedError, RpcDisabledError, dial_and_verify
 from activities.peer_formats import LayoutError, PeerFormatError
 from activities.peers import parse_peer
 from activities.policy import EndpointPolicy
@@ -44,6 +46,8 @@ from workflows.activity_contracts import (
     AppliedPeersOut,
     ConsumerInput,
     DesiredPeers,
+    DialInput,
+    DialOutput,
     DiscoverInput,
     ProbeInput,
     ProbeOutput,
@@ -74,6 +78,8 @@ from workflows.registry_state import PinnedEndpoints, changed_buckets
 
 T = TypeVar("T")
 WAIT_CHUNK_SECONDS = 5
+# How long live-dialled nodes get to list their new peers in net_info before the dial is reported as is.
+LIVE_VERIFY_SECONDS = 30.0
 
 
 # Refusals of bad input are expected outcomes, not worker faults: BENIGN keeps them out of the worker's
@@ -130,6 +136,7 @@ class PeersyncActivities:
             self.probe_peers,
             self.compute_desired_peers,
             self.read_applied_peers,
+            self.dial_peers,
             self.write_peers,
             self.restart_workload,
             self.wait_rollout,
@@ -321,7 +328,30 @@ class PeersyncActivities:
             problems=applied.problems,
             peers_hash=applied.peers_hash,
             workload_hash=applied.workload_hash,
+            strategy=applied.layout.strategy,
         )
+
+    @activity.defn
+    async def dial_peers(self, inp: DialInput) -> DialOutput:
+        """Hand the running nodes their new peers (no restart) and check they connect."""
+        namespace = inp.consumer.namespace
+        urls = await asyncio.to_thread(_kube_call, lambda: self.kube.node_rpc_urls(namespace))
+        if not urls:
+            raise ApplicationError(f"no ready pod of the workload in {namespace} to dial", type="NoReadyPod")
+        try:
+            reports = await dial_and_verify(urls, inp.peers, LIVE_VERIFY_SECONDS)
+        except RpcDisabledError as exc:
+            raise _non_retryable(policies.WORKLOAD_REFUSED, str(exc)) from None
+        except (DialRefusedError, aiohttp.ClientError, TimeoutError) as exc:
+            raise ApplicationError(f"dial_peers in {namespace}: {exc}", type="DialFailed") from None
+        if inp.record:
+            await asyncio.to_thread(_kube_call, lambda: self.kube.mark_rolled(namespace, inp.peers_hash))
+        waiting = sorted({peer for r in reports for peer in r.not_connected})
+        message = f"dialed {len(inp.peers)} peers on {len(urls)} node(s)"
+        if waiting:
+            message += f"; not connected yet: {', '.join(waiting)}"
+        activity.logger.info("%s: %s", namespace, message, extra=_context(inp.consumer, live=True))
+        return DialOutput(nodes=len(urls), message=message)
 
     @activity.defn
     def write_peers(self, inp: WriteInput) -> WriteOutput:

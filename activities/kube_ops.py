@@ -8,6 +8,7 @@ lacks its own `peersync.io/cluster` label (DESIGN invariant 9).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -173,8 +174,10 @@ class Kube:
         template = (self._read_workload(ns).get("spec") or {}).get("template") or {}
         workload_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
         configmap = self.read_configmap(ns)
-        # A pod template peersync never restarted runs what the ConfigMap says it runs (running_hash).
-        return AppliedPeers(**configmap.model_dump(), workload_hash=workload_hash or configmap.running_hash)
+        # What the pods run: the set recorded once a rollout (or a live dial) completed; else the one a restart
+        # put on the pod template; else, never touched by peersync, the ConfigMap's own (running_hash).
+        running = configmap.rolled_hash or workload_hash or configmap.running_hash
+        return AppliedPeers(**configmap.model_dump(), workload_hash=running)
 
     def mark_rolled(self, namespace: str, peers_hash: str) -> bool:
         """Record on the ConfigMap that the pods run `peers_hash` (after a completed rollout); no-op if so."""
@@ -271,6 +274,23 @@ class Kube:
         out = patch(ns.layout.workload_name, namespace, body, field_manager=FIELD_MANAGER)
         return RestartOutcome(restarted=True, generation=out.metadata.generation, message="restarted")
 
+    def node_rpc_urls(self, namespace: str) -> list[str]:
+        """CometBFT RPC base URLs of the workload's ready pods (their pod IP, the layout's RPC port)."""
+        ns = self.managed_namespace(namespace)
+        selector = ((self._read_workload(ns).get("spec") or {}).get("selector") or {}).get(
+            "matchLabels"
+        ) or {}
+        if not selector:
+            raise WorkloadRefusedError(f"{ns.layout.workload} has no matchLabels selector to find its pods")
+        pods = self.core.list_namespaced_pod(
+            namespace, label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        ).items
+        return sorted(
+            rpc_url(pod.status.pod_ip, ns.layout.rpc_port)
+            for pod in pods
+            if pod.metadata.deletion_timestamp is None and pod.status and pod.status.pod_ip and _ready(pod)
+        )
+
     def rollout_verdict(self, namespace: str) -> RolloutVerdict:
         ns = self.managed_namespace(namespace)
         return verdict(ns.layout.workload_kind, self._read_workload(ns))
@@ -312,6 +332,17 @@ class Kube:
         finally:
             stream.close()
         return last
+
+
+def _ready(pod: k8s.V1Pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def rpc_url(pod_ip: str, port: int) -> str:
+    """The apiserver's pod IP, checked to be an IP literal before it becomes part of a URL."""
+    address = ipaddress.ip_address(pod_ip)
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"http://{host}:{port}"
 
 
 def explain(exc: ApiException) -> str:

@@ -26,6 +26,9 @@ from activities.peers import Peer, canonical_peers, parse_peer, render_peer_list
 
 PeersFormat = Literal["config.toml", "init.sh", "key"]
 WorkloadKind = Literal["deployment", "statefulset"]
+# restart: ConfigMap, then a rolling restart. live: ConfigMap (for the next start), then `dial_peers` on
+# every ready node, no restart. live-then-restart: both, the nodes connect before their restart.
+Strategy = Literal["restart", "live", "live-then-restart"]
 
 MAX_PEERS = 500  # far above any validator set; a bound on what one write can put into a node's config
 
@@ -33,6 +36,9 @@ ANNOTATION_CONFIGMAP = "peersync.io/configmap"
 ANNOTATION_FORMAT = "peersync.io/peers-format"
 ANNOTATION_KEY = "peersync.io/peers-key"
 ANNOTATION_WORKLOAD = "peersync.io/workload"
+ANNOTATION_STRATEGY = "peersync.io/strategy"
+ANNOTATION_RPC_PORT = "peersync.io/rpc-port"
+DEFAULT_RPC_PORT = 26657  # CometBFT's [rpc] laddr port
 
 DEFAULT_FORMAT: PeersFormat = "config.toml"
 DEFAULT_KEYS: dict[PeersFormat, str] = {
@@ -259,6 +265,8 @@ class ConsumerLayout(BaseModel):
     key: str
     workload_kind: WorkloadKind
     workload_name: str
+    strategy: Strategy = "restart"
+    rpc_port: int = DEFAULT_RPC_PORT
 
     @property
     def workload(self) -> str:
@@ -268,7 +276,14 @@ class ConsumerLayout(BaseModel):
     def from_annotations(cls, chain_id: str, annotations: Mapping[str, str] | None) -> ConsumerLayout:
         """Resolve a namespace's annotations against the defaults; LayoutError names the bad annotation."""
         found = dict(annotations or {})
-        for name in (ANNOTATION_CONFIGMAP, ANNOTATION_FORMAT, ANNOTATION_KEY, ANNOTATION_WORKLOAD):
+        for name in (
+            ANNOTATION_CONFIGMAP,
+            ANNOTATION_FORMAT,
+            ANNOTATION_KEY,
+            ANNOTATION_WORKLOAD,
+            ANNOTATION_STRATEGY,
+            ANNOTATION_RPC_PORT,
+        ):
             if name in found and not found[name].strip():
                 raise LayoutError(f"annotation {name} is empty")
 
@@ -302,4 +317,20 @@ class ConsumerLayout(BaseModel):
                     "statefulset/<name>"
                 )
             _object_name(name, f"annotation {ANNOTATION_WORKLOAD}")
-        return cls(configmap=configmap, format=fmt, key=key, workload_kind=kind, workload_name=name)
+
+        strategy = found.get(ANNOTATION_STRATEGY, "restart")
+        if strategy not in get_args(Strategy):
+            allowed = ", ".join(get_args(Strategy))
+            raise LayoutError(f"annotation {ANNOTATION_STRATEGY}: {show(strategy)} is not one of {allowed}")
+        rpc_port = found.get(ANNOTATION_RPC_PORT, str(DEFAULT_RPC_PORT))
+        if not rpc_port.isascii() or not rpc_port.isdigit() or not 0 < int(rpc_port) < 65536:
+            raise LayoutError(f"annotation {ANNOTATION_RPC_PORT}: {show(rpc_port)} is not a port (1-65535)")
+        return cls(
+            configmap=configmap,
+            format=fmt,
+            key=key,
+            workload_kind=kind,
+            workload_name=name,
+            strategy=strategy,
+            rpc_port=int(rpc_port),
+        )

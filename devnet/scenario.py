@@ -25,6 +25,7 @@ ConsumerPhase = Literal[
 ]
 WorkloadKind = Literal["deployment", "statefulset"]
 PeersFormat = Literal["config.toml", "init.sh", "key"]
+Strategy = Literal["restart", "live", "live-then-restart"]
 
 
 class _Strict(BaseModel):
@@ -64,6 +65,7 @@ class NamespaceSpec(_Strict):
     peers_format: PeersFormat = "config.toml"
     configmap: str | None = Field(default=None, description="default: <chain id>-config")
     managed: bool = Field(default=True, description="labelled for this cluster")
+    strategy: Strategy = Field(default="restart", description="peersync.io/strategy of the namespace")
 
 
 class ClusterSpec(_Strict):

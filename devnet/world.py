@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.endpoint import parse_endpoint
+from activities.endpoint import parse_endpoint, parse_endpoint_syntax
 from activities.peer_formats import write_peers
 from activities.peers import Peer, peer_for, peer_set_hash
 from activities.policy import EndpointPolicy
 from activities.upstream import upstream_ports
 from devnet import shipped_rbac
+from devnet.kube.pods import POD_IP_ANNOTATION
 from devnet.kube.server import KubeEmulator
 from devnet.scenario import ClusterSpec, NamespaceSpec, Scenario
 
@@ -80,7 +81,11 @@ def namespace_objects(scenario: Scenario, cluster: ClusterSpec, ns: NamespaceSpe
         f"{DOMAIN}/peers-format": ns.peers_format,
         f"{DOMAIN}/peers-key": key,
         f"{DOMAIN}/workload": f"{ns.workload}/{ns.workload_name}",
+        # The emulated nodes serve CometBFT RPC on the consumer's upstream-derived port, not 26657.
+        f"{DOMAIN}/rpc-port": str(ports.rpc),
     }
+    if ns.strategy != "restart":
+        annotations[f"{DOMAIN}/strategy"] = ns.strategy
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -100,14 +105,28 @@ def namespace_objects(scenario: Scenario, cluster: ClusterSpec, ns: NamespaceSpe
         },
         "data": {key: text},
     }
-    return [namespace, configmap, workload_object(ns, peer_set_hash(peers), key)]
+    node_host = _node_host(scenario, cluster)
+    return [namespace, configmap, workload_object(ns, peer_set_hash(peers), key, node_host)]
 
 
-def workload_object(ns: NamespaceSpec, peers_hash: str, config_key: str) -> dict[str, Any]:
+def _node_host(scenario: Scenario, cluster: ClusterSpec) -> str | None:
+    """Where the chain emulator runs this cluster's validator nodes: the pods' IP in the kube emulator."""
+    validator = next(v for v in scenario.validators if v.moniker == cluster.validator)
+    if not validator.endpoint:
+        return None
+    return parse_endpoint_syntax(validator.endpoint).host
+
+
+def workload_object(
+    ns: NamespaceSpec, peers_hash: str, config_key: str, node_host: str | None = None
+) -> dict[str, Any]:
     instance = {"app.kubernetes.io/instance": ns.workload_name}
     labels = {**instance, "app.kubernetes.io/name": "consumerd", "app.kubernetes.io/component": "validator"}
+    pod_notes = {f"{DOMAIN}/peers-hash": peers_hash}
+    if node_host:
+        pod_notes[POD_IP_ANNOTATION] = node_host
     template = {
-        "metadata": {"labels": labels, "annotations": {f"{DOMAIN}/peers-hash": peers_hash}},
+        "metadata": {"labels": labels, "annotations": pod_notes},
         "spec": {
             "containers": [
                 {

@@ -22,7 +22,7 @@ from activities.kube_ops import Kube, api_client
 from activities.policy import EndpointPolicy
 from activities.temporal_calls import sync_now
 from workers.cli_common import JsonFlag, call, console, fail, leave, state
-from workers.plan import ChangePlan, plan_change
+from workers.plan import ChangePlan, ConsumerPlan, plan_change
 from workers.settings import Settings
 from workers.views import progress_table
 from workers.worker import connect
@@ -155,6 +155,12 @@ async def _plan(settings: Settings, request: EndpointChangeRequest) -> ChangePla
         fail(f"refused: {exc.message}")
 
 
+def _restart_cell(c: ConsumerPlan) -> str:
+    if c.live:
+        return "yes, after a live dial" if c.restart else "no: live dial"
+    return "yes" if c.restart else "no"
+
+
 def _print_plan(plan: ChangePlan) -> None:
     console.print(
         f"[bold]{plan.moniker}[/] ({plan.validator}) -> [bold]{plan.endpoint}[/] (dry run: nothing changed)"
@@ -168,7 +174,7 @@ def _print_plan(plan: ChangePlan) -> None:
             c.chain_id,
             "\n".join(c.old_peers),
             "\n".join(c.new_peers),
-            "yes" if c.restart else "no",
+            _restart_cell(c),
         )
     for s in plan.skipped:
         table.add_row("-", s.chain_id, s.reason, "", "no")

@@ -21,6 +21,7 @@ class ConsumerPlan(BaseModel):
     old_peers: list[str]
     new_peers: list[str]
     restart: bool
+    live: bool = False  # `dial_peers` on the running nodes (peersync.io/strategy live, live-then-restart)
     missing: list[str]
 
 
@@ -54,13 +55,16 @@ async def plan_change(
             records, opted[ref.consumer_id], pinned, settings.local_validator, ref.chain_id, acts.policy
         )
         applied = await asyncio.to_thread(acts.kube.read_applied, ref.namespace)
+        strategy = applied.layout.strategy
+        stale = set(want.peers) != set(applied.peers) or applied.workload_hash != applied.peers_hash
         plans.append(
             ConsumerPlan(
                 namespace=ref.namespace,
                 chain_id=ref.chain_id,
                 old_peers=applied.peers,
                 new_peers=want.peers,
-                restart=set(want.peers) != set(applied.peers) or applied.workload_hash != applied.peers_hash,
+                restart=strategy != "live" and stale,
+                live=strategy != "restart" and stale,
                 missing=want.missing,
             )
         )

@@ -63,7 +63,8 @@ class AppliedPeersOut(Contract):
     peers: list[str]
     problems: list[str]
     peers_hash: str
-    workload_hash: str | None = Field(None, description="peer-set hash the workload's pods were rolled onto")
+    workload_hash: str | None = Field(None, description="peer-set hash the workload's pods run")
+    strategy: str = Field("restart", description="restart | live | live-then-restart (peersync.io/strategy)")
 
 
 class WriteInput(Contract):
@@ -97,6 +98,18 @@ class WaitInput(Contract):
 
 
 class WaitOutput(Contract):
+    message: str
+
+
+class DialInput(Contract):
+    consumer: ConsumerRef
+    peers: list[str]
+    peers_hash: str
+    record: bool = Field(description="record on the ConfigMap that the pods run this set (strategy live)")
+
+
+class DialOutput(Contract):
+    nodes: int
     message: str
 
 

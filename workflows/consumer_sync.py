@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         AppliedPeersOut,
         ConsumerInput,
         DesiredPeers,
+        DialInput,
+        DialOutput,
         ProbePeersInput,
         ProbePeersOutput,
         RestartInput,
@@ -181,6 +183,8 @@ class ConsumerSyncWorkflow:
             return "failed"
         if result.restarted:
             return "restarted"
+        if result.live:
+            return "live"
         if result.rollout == NEEDS_APPROVAL:
             return "awaiting_approval"
         return "written" if result.changed else "unchanged"
@@ -191,7 +195,10 @@ class ConsumerSyncWorkflow:
             return f"failed: {result.error}"
         if not result.changed:
             return "peers already correct"
-        return f"{len(result.new_peers)} peers written, {'restarted' if result.restarted else 'no restart'}"
+        then = "restarted" if result.restarted else "no restart"
+        if result.live:
+            then = f"live ({result.live})" + (", restarted" if result.restarted else "")
+        return f"{len(result.new_peers)} peers written, {then}"
 
     async def _sync(self, number: int, batch: list[SyncRequest]) -> SyncResult:
         ref = self.state.consumer
@@ -233,6 +240,11 @@ class ConsumerSyncWorkflow:
             **policies.KUBE_WRITE.options(),
         )
         result.peers_hash = written.peers_hash
+        if applied.strategy != "restart" and applied.workload_hash != written.peers_hash:
+            # The nodes take the new peers now; `live` ends here, `live-then-restart` also restarts them.
+            await self._dial(result, peers, record=applied.strategy == "live")
+            if applied.strategy == "live":
+                return result
         if applied.workload_hash == written.peers_hash:
             # No restart, but a rollout onto this set may have died earlier: the wait says so (at once if fine).
             await self._wait(result)
@@ -267,6 +279,18 @@ class ConsumerSyncWorkflow:
         await self._wait(result)
         if result.restarted:
             metrics.restarted(ref.chain_id, workflow.now() - began)
+
+    async def _dial(self, result: SyncResult, peers: list[str], record: bool) -> None:
+        ref = self.state.consumer
+        self._show("dialing", f"dial_peers on the nodes of {ref.namespace}")
+        dialed: DialOutput = await workflow.execute_activity(
+            "dial_peers",
+            DialInput(consumer=ref, peers=peers, peers_hash=result.peers_hash, record=record),
+            result_type=DialOutput,
+            summary=f"dial {len(peers)} peers live in {ref.namespace}",
+            **policies.LIVE_DIAL.options(),
+        )
+        result.live = dialed.message
 
     async def _wait(self, result: SyncResult) -> None:
         ref = self.state.consumer

@@ -215,6 +215,7 @@ class SyncResult(Contract):
     restarted: bool
     rollout: str | None = None
     error: str | None = None
+    live: str | None = Field(None, description="what dial_peers did on the running nodes (live strategies)")
 
 
 class SyncReply(Contract):

@@ -109,5 +109,8 @@ PEER_PROBE = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=2
 ROLLOUT_WAIT = StepBudget(
     attempt=timedelta(minutes=20), total=timedelta(minutes=30), heartbeat=timedelta(seconds=10)
 )
+# `dial_peers` on the running nodes (live strategies): a node restarting for another reason comes back
+# within minutes; the attempt covers the net_info check (LIVE_VERIFY_SECONDS).
+LIVE_DIAL = StepBudget(attempt=timedelta(seconds=90), total=timedelta(minutes=10))
 # Starting workflows from workflows (through the client).
 TEMPORAL_CALL = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=10))

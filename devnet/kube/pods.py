@@ -77,6 +77,11 @@ def owner_of(pod: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+# An emulator-only knob: the pod IP to report, so a devnet can point pods at the chain emulator's node
+# listeners (on loopback) and peersync's live strategy dials them there as it would dial a real pod.
+POD_IP_ANNOTATION = "devnet.peersync.io/pod-ip"
+
+
 def _pod_ip(uid: str) -> str:
     seed = int(uid.replace("-", "")[:8], 16)
     return f"10.244.{(seed >> 8) % 250 + 1}.{seed % 250 + 2}"
@@ -107,7 +112,7 @@ def running_status(pod: dict[str, Any], ready: bool, now: str) -> dict[str, Any]
         return result
 
     uid = pod["metadata"]["uid"]
-    ip = _pod_ip(uid)
+    ip = (pod["metadata"].get("annotations") or {}).get(POD_IP_ANNOTATION) or _pod_ip(uid)
     return {
         "phase": "Running",
         "conditions": [

@@ -371,8 +371,32 @@ def test_layout_defaults() -> None:
         "key": "config.toml",
         "workload_kind": "deployment",
         "workload_name": "consumer-1",
+        "strategy": "restart",
+        "rpc_port": 26657,
     }
     assert layout.workload == "deployment/consumer-1"
+
+
+@pytest.mark.parametrize("strategy", ["restart", "live", "live-then-restart"])
+def test_layout_strategy_and_rpc_port(strategy: str) -> None:
+    notes = {"peersync.io/strategy": strategy, "peersync.io/rpc-port": "26757"}
+    layout = ConsumerLayout.from_annotations("consumer-1", notes)
+    assert (layout.strategy, layout.rpc_port) == (strategy, 26757)
+
+
+@pytest.mark.parametrize(
+    ("notes", "words"),
+    [
+        ({"peersync.io/strategy": "hot"}, "is not one of restart, live, live-then-restart"),
+        ({"peersync.io/strategy": ""}, "annotation peersync.io/strategy is empty"),
+        ({"peersync.io/rpc-port": "0"}, "is not a port"),
+        ({"peersync.io/rpc-port": "65536"}, "is not a port"),
+        ({"peersync.io/rpc-port": "\uff12\uff16\uff16\uff15\uff17"}, "is not a port"),
+    ],
+)
+def test_layout_refuses_bad_strategy_or_rpc_port(notes: dict[str, str], words: str) -> None:
+    with pytest.raises(LayoutError, match=words):
+        ConsumerLayout.from_annotations("consumer-1", notes)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,96 @@
+"""peersync.io/strategy: `live` hands the running nodes their new peers with CometBFT's `dial_peers` (and
+writes the ConfigMap for their next start) without restarting them; `live-then-restart` does both."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from activities.upstream import upstream_node_id, upstream_ports
+from devnet.scenario import Scenario
+from devnet.testbed import World, default_world, eventually, random_subnet
+from workflows.contracts import EndpointChangeResult, Phase
+from workflows.ids import endpoint_change_id
+
+C1 = "alice-consumer-1"
+
+
+def world_with(strategy: str) -> Scenario:
+    scenario = default_world(random_subnet())
+    [cluster] = scenario.clusters
+    assert cluster.namespaces is not None
+    cluster.namespaces[0] = cluster.namespaces[0].model_copy(update={"strategy": strategy})
+    return scenario
+
+
+@pytest.fixture
+async def live_world(tmp_path: Path) -> AsyncIterator[World]:
+    async with World(tmp_path, world_with("live")) as w:
+        yield w
+
+
+@pytest.fixture
+async def live_then_restart_world(tmp_path: Path) -> AsyncIterator[World]:
+    async with World(tmp_path, world_with("live-then-restart")) as w:
+        yield w
+
+
+async def alices_node_peers(world: World) -> set[str]:
+    """Node ids alice's consumer-1 node is connected to, from its own CometBFT RPC."""
+    url = f"http://{world.subnet}.1:{upstream_ports('consumer-1').rpc}/net_info"
+    async with world.http.get(url) as resp:
+        body = await resp.json()
+    return {p["node_info"]["id"] for p in body["result"]["peers"]}
+
+
+async def bob_moves(world: World) -> EndpointChangeResult:
+    await world.start_worker()
+    await world.registry_ready()
+    height = await world.edit_validator("bob", f"p2p={world.subnet}.22")
+    return await world.finished(
+        endpoint_change_id("alice", world.operator("bob"), height), EndpointChangeResult
+    )
+
+
+async def test_live_gives_the_nodes_their_peers_without_a_restart(live_world: World) -> None:
+    world = live_world
+    generation = world.generation(C1)
+    new = f"{world.subnet}.22"
+    code, out, err = await world.peersync(
+        "update", "--validator", "bob", "--endpoint", new, "--dry-run", "--json"
+    )
+    assert code == 0, err
+    plan = {c["namespace"]: c for c in json.loads(out)["consumers"]}
+    assert plan[C1]["live"] and not plan[C1]["restart"], plan[C1]  # the dry run says what will happen
+    result = await bob_moves(world)
+
+    assert result.phase == Phase.DONE
+    [c1] = [c for c in result.consumers if c.consumer.namespace == C1]
+    assert not c1.restarted and c1.live and "on 2 node(s)" in c1.live, c1  # both replicas' pods, one node
+    assert world.generation(C1) == generation  # no restart: no missed blocks
+    assert f"@{world.subnet}.22:" in world.configmap_text(C1)  # and the next start reads the new list
+    bob = upstream_node_id("bob", "consumer-1")
+    assert bob in await alices_node_peers(world)
+
+    code, out, err = await world.peersync("reconcile", "--dry-run", "--json")
+    assert code == 0, err
+    assert C1 in [row["namespace"] for row in json.loads(out)["clean"]]  # the dial is recorded as rolled
+
+    # consumer-2 keeps the default strategy: restarted as always.
+    [c2] = [c for c in result.consumers if c.consumer.namespace == "alice-consumer-2"]
+    assert c2.restarted and not c2.live
+
+
+async def test_live_then_restart_dials_then_restarts(live_then_restart_world: World) -> None:
+    world = live_then_restart_world
+    generation = world.generation(C1)
+    result = await bob_moves(world)
+    [c1] = [c for c in result.consumers if c.consumer.namespace == C1]
+    assert c1.live and c1.restarted, c1
+    assert world.generation(C1) == generation + 1
+    assert upstream_node_id("bob", "consumer-1") in await eventually(
+        lambda: alices_node_peers(world), what="alice's node to list bob"
+    )
