@@ -260,6 +260,8 @@ class Admin:
                 continue
             if body.catching_up is not None:
                 node.catching_up = body.catching_up
+            if body.unsafe_rpc is not None:
+                node.unsafe_rpc = body.unsafe_rpc
             changed.append(consumer.chain_id)
         return _reply({"validator": validator.operator, "reachable": validator.reachable, "nodes": changed})
 

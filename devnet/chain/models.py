@@ -71,6 +71,7 @@ class NodeBody(_Body):
     validator: str
     consumer: str | None = Field(default=None, description="consumer id or chain id; omitted = all its nodes")
     catching_up: bool | None = None
+    unsafe_rpc: bool | None = Field(default=None, description="serve the unsafe routes (dial_peers)")
     reachable: bool | None = Field(default=None, description="validator-wide: do its nodes listen at all")
 
 

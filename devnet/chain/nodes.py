@@ -32,6 +32,7 @@ from devnet.chain.state import ChainState, Validator
 log = logging.getLogger(__name__)
 
 CHANNELS = "40202122233038606100"
+UNSAFE_ROUTES = frozenset({"dial_peers", "dial_seeds", "unsafe_flush_mempool"})
 
 
 @lru_cache(maxsize=65536)
@@ -56,6 +57,7 @@ class Node:
     node_id: str
     moniker: str
     catching_up: bool = False
+    unsafe_rpc: bool = True  # `[rpc] unsafe = true`: serves dial_peers; off, the route does not exist (404)
     persistent_peers: list[PeerAddress] = field(default_factory=list)
     dialed_peers: list[PeerAddress] = field(default_factory=list)
     dialed_at: dict[str, int] = field(default_factory=dict)  # peer string -> ns
@@ -97,9 +99,19 @@ class NodeFleet:
             Param("unconditional", Kind.BOOL),
             Param("private", Kind.BOOL),
         )
-        app = web.Application(middlewares=[faults.middleware("nodes")])
+        app = web.Application(middlewares=[faults.middleware("nodes"), self._unsafe_gate])
         self._registry.install(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+
+    @web.middleware
+    async def _unsafe_gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Without `[rpc] unsafe = true` CometBFT does not register the unsafe routes at all."""
+        if request.path.strip("/") in UNSAFE_ROUTES:
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            node = self._by_rpc.get(tuple(sockname[:2])) if sockname else None  # type: ignore[arg-type]
+            if node is not None and not node.unsafe_rpc:
+                return web.Response(text="404 page not found\n", status=404, content_type="text/plain")
+        return await handler(request)
 
     async def start(self) -> None:
         await self._runner.setup()

@@ -182,6 +182,16 @@ def test_unresolvable_hostnames_are_skipped(devnet: Devnet) -> None:
     assert alice["persistent_peers"] == [good]
 
 
+def test_without_unsafe_rpc_dial_peers_does_not_exist(devnet: Devnet) -> None:
+    """`[rpc] unsafe = false`: CometBFT registers no unsafe route, so the answer is its plain-text 404."""
+    devnet.admin("node", {"validator": "alice", "consumer": "consumer-1", "unsafe_rpc": False})
+    response = dial(devnet.ip(1), [peer("bob", devnet.ip(2))])
+    assert (response.status_code, response.text) == (404, "404 page not found\n")
+    assert net_peers(devnet.ip(1))  # the safe routes still answer
+    devnet.admin("node", {"validator": "alice", "consumer": "consumer-1", "unsafe_rpc": True})
+    assert dial(devnet.ip(1), [peer("bob", devnet.ip(2))]).status_code == 200
+
+
 def test_dial_peers_bad_params(devnet: Devnet) -> None:
     response = node_rpc(devnet.ip(1), "consumer-1", "dial_peers", peers="not-json", persistent="true")
     assert response.status_code == 500 and response.json()["error"]["code"] == -32602

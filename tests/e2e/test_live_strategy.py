@@ -94,3 +94,18 @@ async def test_live_then_restart_dials_then_restarts(live_then_restart_world: Wo
     assert upstream_node_id("bob", "consumer-1") in await eventually(
         lambda: alices_node_peers(world), what="alice's node to list bob"
     )
+
+
+async def test_live_on_a_node_without_the_unsafe_rpc_fails_at_once_and_says_why(live_world: World) -> None:
+    """`[rpc] unsafe = false`: no retry can help, so the sync fails now, restarts nothing, and names the fix;
+    the ConfigMap already holds the new list for the node's next start."""
+    world = live_world
+    await world.admin("node", {"validator": "alice", "consumer": "consumer-1", "unsafe_rpc": False})
+    generation = world.generation(C1)
+    result = await bob_moves(world)
+
+    assert result.phase == Phase.FAILED
+    [c1] = [c for c in result.consumers if c.consumer.namespace == C1]
+    assert c1.error and "set [rpc] unsafe = true on the node, or use strategy restart" in c1.error, c1
+    assert not c1.restarted and world.generation(C1) == generation
+    assert f"@{world.subnet}.22:" in world.configmap_text(C1)
