@@ -3,7 +3,8 @@ worker upgrade would wedge every workflow in flight (a NondeterminismError on it
 
 Two sources of histories:
 - live: one devnet run that goes through the main paths (a change with a dead rollout on one consumer, an
-  operator override pinned and cleared, registry refreshes and the change the clear starts, rollout slots),
+  operator override pinned and cleared, registry refreshes and the change the clear starts, rollout slots,
+  a reconcile repair, a live-strategy sync),
   replayed right after, so a test run always checks the code against itself;
 - committed: tests/workflows/histories/*.json, recorded the same way from an earlier version of the code, so
   a change to workflow code that would break the workflows already running is caught. If that test fails,
@@ -30,13 +31,13 @@ from devnet.testbed import World, default_world, eventually, random_subnet
 from tests.e2e.control_kit import Node
 from workers.worker import WORKFLOWS
 from workflows.activity_contracts import OverrideInput
-from workflows.contracts import EndpointChangeRequest, EndpointChangeResult, Phase
+from workflows.contracts import EndpointChangeRequest, EndpointChangeResult, Phase, SyncResult
 from workflows.ids import endpoint_change_id, registry_id
 from workflows.reconcile_contracts import ReconcileInput, ReconcileReport
 from workflows.registry import RegistryWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-C1, C3 = "alice-consumer-1", "alice-consumer-3"
+C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"
 
 
 def replayer() -> Replayer:
@@ -140,6 +141,18 @@ async def test_live_histories_replay(world: World) -> None:
     )  # fmt: skip
     assert [r.namespace for r in report.repaired] == [C3]
 
+    # 4. consumer-2 switches to the live strategy while its pods run an older set: dial_peers, no restart.
+    ns = world.kube().get("Namespace", "", C2)
+    ns["metadata"]["annotations"]["peersync.io/strategy"] = "live"
+    world.kube().apply(ns)
+    cm = world.kube().get("ConfigMap", C2, "consumer-2-config")
+    cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = "0" * 16
+    world.kube().apply(cm)
+    code, out, err = await world.peersync("sync", "--consumer", C2)
+    assert code == 0, err
+    live = SyncResult.model_validate_json(out)
+    assert live.live and not live.restarted, live
+
     histories = [h async for h in world.client.list_workflows().map_histories()]
     types = {h.workflow_id.split("-")[0] for h in histories}
     assert {"endpoint", "consumer", "registry", "rollout"} <= types, types
@@ -162,6 +175,7 @@ def _record(histories: list[WorkflowHistory], target: Path) -> None:
     names = {
         "endpoint-change-alice-replay-pin": "endpoint_change_override",
         f"consumer-sync-alice-{C1}": "consumer_sync_failed_then_done",
+        f"consumer-sync-alice-{C2}": "consumer_sync_live",
         registry_id("alice"): "registry",
         "rollout-slots-alice": "rollout_slots",
         "reconcile-alice-replay": "reconcile_repair",
