@@ -82,14 +82,15 @@ def serve(name: str, main: Coroutine[Any, Any, None]) -> None:
 
     Anything else that ends it (it cannot start: Temporal unreachable, no such namespace, a failed start
     step; or a fatal error later) is one line on stderr and exit 1: never a traceback, and never a process
-    that lingers after it (with /metrics still up it would look healthy). The traceback is logged at DEBUG.
+    that lingers after it (with /metrics still up it would look healthy). An unexpected error's traceback
+    goes to the log first (it is a bug to report), then the one line.
     """
     try:
         asyncio.run(main)
     except StartError as exc:
         fail(str(exc))
     except Exception as exc:
-        logging.getLogger(f"peersync.{name}").debug("%s stopped", name, exc_info=True)
+        logging.getLogger(f"peersync.{name}").error("%s stopped", name, exc_info=True)
         reason = (
             f"Temporal refused: {exc.message}"
             if isinstance(exc, RPCError)
