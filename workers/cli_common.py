@@ -87,6 +87,11 @@ def serve(name: str, main: Coroutine[Any, Any, None]) -> None:
     """
     try:
         asyncio.run(main)
+        # Past this point the Temporal core's threads still run (and forward their logs into Python):
+        # letting the interpreter finalize under them aborted a cleanly stopped worker now and then
+        # ("PyGILState_Release ... finalizing", exit -6). Flush and leave without finalizing.
+        logging.shutdown()
+        leave(0)
     except StartError as exc:
         fail(str(exc))
     except Exception as exc:
@@ -106,7 +111,8 @@ def root_cause(exc: BaseException) -> str:
 
 
 def leave(code: int = 0) -> NoReturn:
-    """Finish a one-shot command (see `fail` for why not through interpreter exit)."""
+    """Finish a command (see `fail` for why not through interpreter exit)."""
     sys.stdout.flush()
+    sys.stderr.flush()
     console.file.flush()
     os._exit(code)
