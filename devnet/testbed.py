@@ -306,6 +306,18 @@ class World:
         cm = self.kube(cluster_id).get("ConfigMap", namespace, notes["peersync.io/configmap"])
         return cm["data"][notes["peersync.io/peers-key"]]
 
+    def drop_first_peer(self, namespace: str, cluster_id: str = "alice") -> str:
+        """Someone edits a config.toml ConfigMap by hand and drops its first peer; returns the text before."""
+        good = self.configmap_text(namespace, cluster_id)
+        ns = self.kube(cluster_id).get("Namespace", "", namespace)
+        cm = self.kube(cluster_id).get(
+            "ConfigMap", namespace, ns["metadata"]["annotations"]["peersync.io/configmap"]
+        )
+        first_peer = good.split('persistent_peers = "')[1].split(",")[0]
+        cm["data"]["config.toml"] = good.replace(f"{first_peer},", "")
+        self.kube(cluster_id).apply(cm)
+        return good
+
     def workload(self, namespace: str, cluster_id: str = "alice") -> dict[str, Any]:
         ns = self.kube(cluster_id).get("Namespace", "", namespace)
         kind, name = ns["metadata"]["annotations"]["peersync.io/workload"].split("/")

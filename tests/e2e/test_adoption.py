@@ -59,13 +59,8 @@ async def test_a_correct_unmanaged_consumer_is_adopted_without_a_restart(world: 
 
 
 async def test_an_unmanaged_consumer_with_wrong_peers_is_fixed_with_one_restart(world: World) -> None:
-    good = world.configmap_text(C1)
     forget_peersync(world, C1)
-    cm = world.kube().get("ConfigMap", C1, _configmap(world, C1))
-    assert cm is not None
-    first_peer = good.split('persistent_peers = "')[1].split(",")[0]
-    cm["data"]["config.toml"] = good.replace(f"{first_peer},", "")  # the pods run a list missing a peer
-    world.kube().apply(cm)
+    good = world.drop_first_peer(C1)  # the pods run a list missing a peer
     await world.start_worker()
     await world.registry_ready()
     generation = world.generation(C1)

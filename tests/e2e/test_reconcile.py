@@ -29,11 +29,7 @@ async def test_a_clean_cluster_is_reported_clean_and_nothing_is_written(world: W
 async def test_a_hand_edited_configmap_is_found_then_repaired_without_a_restart(world: World) -> None:
     await world.start_worker()
     await world.registry_ready()
-    good = world.configmap_text(C1)
-    cm = world.kube().get("ConfigMap", C1, "consumer-1-config")
-    first_peer = good.split('persistent_peers = "')[1].split(",")[0]
-    cm["data"]["config.toml"] = good.replace(f"{first_peer},", "")  # someone dropped a peer by hand
-    world.kube().apply(cm)
+    good = world.drop_first_peer(C1)
     generation = world.generation(C1)
 
     dry = await reconcile(world, "--dry-run")
@@ -109,11 +105,7 @@ async def test_the_table_shows_each_namespace_once_in_its_final_state(world: Wor
     """A repaired namespace was listed twice (drifted, then repaired)."""
     await world.start_worker()
     await world.registry_ready()
-    good = world.configmap_text(C1)
-    cm = world.kube().get("ConfigMap", C1, "consumer-1-config")
-    first_peer = good.split('persistent_peers = "')[1].split(",")[0]
-    cm["data"]["config.toml"] = good.replace(f"{first_peer},", "")
-    world.kube().apply(cm)
+    good = world.drop_first_peer(C1)
 
     rows = await reconcile_table(world)
     assert sorted(r[0] for r in rows) == [C1, C2, C3], rows
