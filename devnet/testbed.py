@@ -318,6 +318,18 @@ class World:
         self.kube(cluster_id).apply(cm)
         return good
 
+    def forget_rollout(self, namespace: str, cluster_id: str = "alice") -> None:
+        """A run that wrote the ConfigMap and died before its rollout: the pods run an older peer set."""
+        kube = self.kube(cluster_id)
+        old = "0" * 16
+        workload = self.workload(namespace, cluster_id)
+        workload["spec"]["template"]["metadata"]["annotations"]["peersync.io/peers-hash"] = old
+        kube.apply(workload)
+        ns = kube.get("Namespace", "", namespace)
+        cm = kube.get("ConfigMap", namespace, ns["metadata"]["annotations"]["peersync.io/configmap"])
+        cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = old
+        kube.apply(cm)
+
     def workload(self, namespace: str, cluster_id: str = "alice") -> dict[str, Any]:
         ns = self.kube(cluster_id).get("Namespace", "", namespace)
         kind, name = ns["metadata"]["annotations"]["peersync.io/workload"].split("/")

@@ -47,13 +47,7 @@ async def test_a_hand_edited_configmap_is_found_then_repaired_without_a_restart(
 async def test_a_half_finished_rollout_is_drift(world: World) -> None:
     await world.start_worker()
     await world.registry_ready()
-    # A run that wrote the ConfigMap and died before its rollout: the pods run an older set.
-    workload = world.workload(C3)
-    workload["spec"]["template"]["metadata"]["annotations"]["peersync.io/peers-hash"] = "0000000000000000"
-    world.kube().apply(workload)
-    cm = world.kube().get("ConfigMap", C3, "consumer-3-config")
-    cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = "0000000000000000"
-    world.kube().apply(cm)
+    world.forget_rollout(C3)  # a run that wrote the ConfigMap and died before its rollout
     generation = world.generation(C3)
     report = await reconcile(world)
     assert [r.namespace for r in report.repaired] == [C3]
@@ -119,12 +113,7 @@ async def test_a_repair_whose_restart_awaits_approval_is_not_shown_repaired(worl
     nothing: the table said `repaired ... -> restart needs approval`; it now says what is awaited."""
     await world.start_worker(PEERSYNC_REQUIRE_APPROVAL="true")
     await world.registry_ready()
-    workload = world.workload(C3)  # a rollout that never happened: the pods run an older peer set
-    workload["spec"]["template"]["metadata"]["annotations"]["peersync.io/peers-hash"] = "0000000000000000"
-    world.kube().apply(workload)
-    cm = world.kube().get("ConfigMap", C3, "consumer-3-config")
-    cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = "0000000000000000"
-    world.kube().apply(cm)
+    world.forget_rollout(C3)  # a rollout that never happened: the pods run an older peer set
     generation = world.generation(C3)
 
     rows = await reconcile_table(world, PEERSYNC_REQUIRE_APPROVAL="true")
