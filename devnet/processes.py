@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 STOP_GRACE_SECONDS = 15.0
+FIRST_LINES = 8  # the first lines of a crash say why (a Go panic's goroutine dump follows them)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -38,12 +39,14 @@ class ChildProcess:
         self.log_file = log_file
         self.env = env
         self.proc: asyncio.subprocess.Process | None = None
+        self._log_offset = 0
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
     async def start(self) -> None:
+        self._log_offset = self.log_file.stat().st_size if self.log_file and self.log_file.exists() else 0
         out = open(self.log_file, "ab") if self.log_file else asyncio.subprocess.DEVNULL  # noqa: ASYNC230
         try:
             self.proc = await asyncio.create_subprocess_exec(
@@ -58,10 +61,19 @@ class ChildProcess:
             if not isinstance(out, int):
                 out.close()
 
+    def output(self) -> str:
+        """What this run (not earlier runs appending to the same log) has written so far."""
+        if self.log_file is None or not self.log_file.exists():
+            return ""
+        with open(self.log_file, "rb") as log:
+            log.seek(self._log_offset)
+            return log.read().decode(errors="replace")
+
     def raise_if_exited(self) -> None:
         if self.proc is not None and self.proc.returncode is not None:
             where = f"; see {self.log_file}" if self.log_file else ""
-            raise ChildExited(f"{self.name} exited with code {self.proc.returncode}{where}")
+            first = "".join(f"\n  | {line}" for line in self.output().splitlines()[:FIRST_LINES])
+            raise ChildExited(f"{self.name} exited with code {self.proc.returncode}{where}{first}")
 
     async def wait(self) -> int:
         assert self.proc is not None

@@ -22,7 +22,7 @@ from devnet.chain.server import ChainEmulator
 from devnet.files import READY, ClusterInfo, DevnetManifest, atomic_write, env_lines
 from devnet.kube.server import KubeEmulator
 from devnet.ports import port_or_free
-from devnet.processes import ChildProcess
+from devnet.processes import ChildExited, ChildProcess
 from devnet.scenario import Scenario
 from devnet.temporal import TemporalDevServer, TemporalOptions
 from devnet.world import grant_shipped_rbac, seed_cluster
@@ -41,6 +41,8 @@ def workflow_code_fingerprint() -> str:
 
 
 SERVICE_READY_TIMEOUT = 60.0
+PORT_ATTEMPTS = 3
+ADDRESS_IN_USE = "address already in use"
 
 
 class DevnetOptions(BaseModel):
@@ -97,25 +99,13 @@ class Devnet:
     async def _start(self) -> DevnetManifest:
         opts = self.opts
         self._keep_history_only_for_this_code()
-        temporal = TemporalDevServer(
-            TemporalOptions(
-                ip=HOST,
-                port=port_or_free(opts.temporal_port),
-                ui_port=None if opts.ui_port is None else port_or_free(opts.ui_port),
-                db_file=self.state_dir / "temporal.db",
-                log_file=self.state_dir / "temporal.log",
-                extra_args=opts.temporal_args,
-            )
-        )
-        self.children.append(temporal.process)
-        self.temporal = temporal
-        await self._enter(temporal)
+        temporal = await self._start_temporal()
 
         self.chain = ChainEmulator(
             self.scenario,
             host=HOST,
-            rpc_port=port_or_free(opts.chain_rpc_port),
-            rest_port=port_or_free(opts.chain_rest_port),
+            rpc_port=opts.chain_rpc_port,  # 0: the emulators bind a free port themselves, race-free
+            rest_port=opts.chain_rest_port,
             block_time=opts.block_time,
             initial_height=self._saved_height() + 1,
         )
@@ -124,7 +114,7 @@ class Devnet:
 
         clusters = []
         for index, cluster in enumerate(self.scenario.clusters):
-            port = port_or_free(opts.kube_port + index if opts.kube_port else 0)
+            port = opts.kube_port + index if opts.kube_port else 0
             kube = KubeEmulator(
                 host=HOST, port=port, step_seconds=opts.kube_step_seconds, rbac=opts.kube_rbac
             )
@@ -176,6 +166,37 @@ class Devnet:
         self.manifest.save()
         atomic_write(self.state_dir / READY, "")
         return self.manifest
+
+    async def _start_temporal(self) -> TemporalDevServer:
+        """Temporal cannot be told to bind port 0, so a free port is picked for it; between the pick and
+        its bind another process may take that port. Only then (ports picked here) is a new pick tried."""
+        opts = self.opts
+        picked = opts.temporal_port == 0 or opts.ui_port == 0
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            temporal = TemporalDevServer(
+                TemporalOptions(
+                    ip=HOST,
+                    port=port_or_free(opts.temporal_port),
+                    ui_port=None if opts.ui_port is None else port_or_free(opts.ui_port),
+                    db_file=self.state_dir / "temporal.db",
+                    log_file=self.state_dir / "temporal.log",
+                    extra_args=opts.temporal_args,
+                )
+            )
+            try:
+                await temporal.start()
+            except BaseException as exc:
+                await temporal.stop()
+                lost_race = isinstance(exc, ChildExited) and ADDRESS_IN_USE in temporal.process.output()
+                if not (picked and lost_race) or attempt == PORT_ATTEMPTS:
+                    raise
+                print(f"devnet: {exc.args[0].splitlines()[0]}: a port was taken; new ports", file=sys.stderr)
+                continue
+            break
+        self._stack.push_async_callback(temporal.stop)
+        self.children.append(temporal.process)
+        self.temporal = temporal
+        return temporal
 
     def _saved_height(self) -> int:
         try:

@@ -18,6 +18,7 @@ from devnet.processes import ChildProcess
 from workflows.search_attributes import ALL_KEYS
 
 STARTUP_TIMEOUT = 60.0
+ATTEMPT_TIMEOUT = 2.0
 
 
 class TemporalOptions(BaseModel):
@@ -82,12 +83,14 @@ class TemporalDevServer:
         while True:
             self.process.raise_if_exited()
             try:
-                client = await Client.connect(self.address, namespace=self.opts.namespace)
-                await client.workflow_service.describe_namespace(
-                    DescribeNamespaceRequest(namespace=self.opts.namespace)
-                )
+                # Bounded: a port that something else holds may accept and never answer gRPC.
+                await asyncio.wait_for(self._answers(), ATTEMPT_TIMEOUT)
                 return
             except Exception as exc:
                 if asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError(f"Temporal did not answer on {self.address}: {exc}") from exc
                 await asyncio.sleep(0.2)
+
+    async def _answers(self) -> None:
+        client = await Client.connect(self.address, namespace=self.opts.namespace)
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=self.opts.namespace))
