@@ -93,4 +93,6 @@ class TemporalDevServer:
 
     async def _answers(self) -> None:
         client = await Client.connect(self.address, namespace=self.opts.namespace)
-        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=self.opts.namespace))
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=self.opts.namespace)
+        )

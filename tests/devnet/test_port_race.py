@@ -63,3 +63,13 @@ async def test_a_port_the_operator_chose_is_not_swapped_behind_their_back(
             await net.start()
         finally:
             await net.stop()
+
+
+def test_picks_come_from_below_the_kernels_ephemeral_range() -> None:
+    """Outgoing connections and every bind(0) draw from the ephemeral range; a pick there races them."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    picks = {free_port() for _ in range(20)}
+    assert all(10000 <= port < low for port in picks), picks
+    for port in picks:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # and each is free
