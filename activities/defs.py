@@ -27,6 +27,7 @@ from activities.drift import ChainView, drift_of
 from activities.endpoint import EndpointError, parse_endpoint
 from activities.kube_ops import (
     Kube,
+    ManagedNamespace,
     NotManagedError,
     RolloutFailedError,
     WorkloadRefusedError,
@@ -214,7 +215,10 @@ class PeersyncActivities:
                 policies.UNKNOWN_VALIDATOR, f"validator {inp.operator_address} is not on the chain"
             )
         namespaces, broken = await asyncio.to_thread(lambda: _kube_call(self.kube.managed_namespaces))
-        by_chain = {ns.chain_id: ns for ns in namespaces}
+        # A chain may run in several namespaces (a validator and its sentries): each one is a node to sync.
+        by_chain: dict[str, list[ManagedNamespace]] = {}
+        for ns in namespaces:
+            by_chain.setdefault(ns.chain_id, []).append(ns)
         affected, skipped = (
             [],
             [
@@ -223,27 +227,32 @@ class PeersyncActivities:
             ],
         )
         for m in memberships:
-            ns = by_chain.get(m.chain_id)
+            running = by_chain.get(m.chain_id, [])
             if record.valcons not in m.opted_in:
                 skipped.append(
                     SkippedConsumer(
                         chain_id=m.chain_id, consumer_id=m.consumer_id, reason="validator not opted in"
                     )
                 )
-            elif ns is None:
+            elif not running:
                 skipped.append(
                     SkippedConsumer(
                         chain_id=m.chain_id, consumer_id=m.consumer_id, reason="not run by this cluster"
                     )
                 )
             else:
-                ref = ConsumerRef(
-                    cluster_id=self.settings.cluster_id,
-                    namespace=ns.name,
-                    chain_id=m.chain_id,
-                    consumer_id=m.consumer_id,
-                )
-                affected.append(AffectedConsumer(consumer=ref, p2p_port=peer_port(m.chain_id)))
+                affected += [
+                    AffectedConsumer(
+                        consumer=ConsumerRef(
+                            cluster_id=self.settings.cluster_id,
+                            namespace=ns.name,
+                            chain_id=m.chain_id,
+                            consumer_id=m.consumer_id,
+                        ),
+                        p2p_port=peer_port(m.chain_id),
+                    )
+                    for ns in running
+                ]
         return Discovery(affected=affected, skipped=skipped)
 
     @activity.defn

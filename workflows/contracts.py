@@ -155,6 +155,7 @@ class ConsumerStep(Contract):
     step: str = "pending"
     state: str = "waiting"
     detail: str | None = None
+    live: str | None = Field(None, description="what dial_peers did on the running nodes (live strategies)")
 
 
 class Progress(Contract):

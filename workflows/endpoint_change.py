@@ -187,7 +187,7 @@ class EndpointChangeWorkflow:
         ]
         if discovery.affected:
             self._attributes.append(
-                CONSUMER.value_set(",".join(a.consumer.chain_id for a in discovery.affected))
+                CONSUMER.value_set(",".join(dict.fromkeys(a.consumer.chain_id for a in discovery.affected)))
             )
         await self._boundary(Phase.PROBING)
         await self._probe(change, sorted({a.p2p_port for a in discovery.affected}))
@@ -296,7 +296,7 @@ class EndpointChangeWorkflow:
         result = self.replies[request_id]
         row.step = "done"
         row.state = "restarted" if result.restarted else ("written" if result.changed else "unchanged")
-        row.detail = result.rollout
+        row.detail, row.live = result.rollout or result.live, result.live
         if result.error:
             row.state, row.detail = "failed", result.error
         self._render()

@@ -46,13 +46,13 @@ async def alices_node_peers(world: World) -> set[str]:
     return {p["node_info"]["id"] for p in body["result"]["peers"]}
 
 
-async def bob_moves(world: World) -> EndpointChangeResult:
+async def bob_moves(world: World) -> tuple[str, EndpointChangeResult]:
+    """bob moves on the chain; the change's workflow id and result."""
     await world.start_worker()
     await world.registry_ready()
     height = await world.edit_validator("bob", f"p2p={world.subnet}.22")
-    return await world.finished(
-        endpoint_change_id("alice", world.operator("bob"), height), EndpointChangeResult
-    )
+    wf_id = endpoint_change_id("alice", world.operator("bob"), height)
+    return wf_id, await world.finished(wf_id, EndpointChangeResult)
 
 
 async def test_live_gives_the_nodes_their_peers_without_a_restart(live_world: World) -> None:
@@ -65,12 +65,14 @@ async def test_live_gives_the_nodes_their_peers_without_a_restart(live_world: Wo
     assert code == 0, err
     plan = {c["namespace"]: c for c in json.loads(out)["consumers"]}
     assert plan[C1]["live"] and not plan[C1]["restart"], plan[C1]  # the dry run says what will happen
-    result = await bob_moves(world)
+    change, result = await bob_moves(world)
 
     assert result.phase == Phase.DONE
     [c1] = [c for c in result.consumers if c.consumer.namespace == C1]
     assert not c1.restarted and c1.live and "on 2 node(s)" in c1.live, c1  # both replicas' pods, one node
     assert world.generation(C1) == generation  # no restart: no missed blocks
+    [row] = [c for c in (await world.progress(change)).consumers if c.namespace == C1]
+    assert row.live == c1.live and row.detail == c1.live  # `peersync status ID` shows the dial
     assert f"@{world.subnet}.22:" in world.configmap_text(C1)  # and the next start reads the new list
     bob = upstream_node_id("bob", "consumer-1")
     assert bob in await alices_node_peers(world)
@@ -87,7 +89,7 @@ async def test_live_gives_the_nodes_their_peers_without_a_restart(live_world: Wo
 async def test_live_then_restart_dials_then_restarts(live_then_restart_world: World) -> None:
     world = live_then_restart_world
     generation = world.generation(C1)
-    result = await bob_moves(world)
+    _, result = await bob_moves(world)
     [c1] = [c for c in result.consumers if c.consumer.namespace == C1]
     assert c1.live and c1.restarted, c1
     assert world.generation(C1) == generation + 1
@@ -102,7 +104,7 @@ async def test_live_on_a_node_without_the_unsafe_rpc_fails_at_once_and_says_why(
     world = live_world
     await world.admin("node", {"validator": "alice", "consumer": "consumer-1", "unsafe_rpc": False})
     generation = world.generation(C1)
-    result = await bob_moves(world)
+    _, result = await bob_moves(world)
 
     assert result.phase == Phase.FAILED
     [c1] = [c for c in result.consumers if c.consumer.namespace == C1]
