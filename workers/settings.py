@@ -1,7 +1,9 @@
 """peersync's settings: environment variables, optionally a YAML file (`--config`), then defaults.
 
 The variable names are a fixed interface (DESIGN.md): Temporal's own `TEMPORAL_*`, `KUBECONFIG`, and
-`PEERSYNC_*` for the rest. A bad value stops the process at start with a message naming the variable.
+`PEERSYNC_*` for the rest. A bad value stops the process at start with a message naming the variable; so
+does a `--config` file that is not YAML or has a key that is no setting (unknown `PEERSYNC_*` environment
+variables are not refused: the environment is shared).
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 from activities.policy import ALLOW_CIDRS_SETTING, EndpointPolicy, PolicyConfigError
+from workers.settings_file import SettingsError, read_config_file
 from workflows.policies import PROBE
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,17 +38,14 @@ def _env(name: str) -> Any:
     return AliasChoices(name, name.lower())
 
 
-class SettingsError(ValueError):
-    """Settings that cannot be used; the message names every offending variable."""
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
 
     temporal_address: str = Field(
         "localhost:7233",
         validation_alias=_env("TEMPORAL_ADDRESS"),
-        description="host:port of the Temporal frontend (gRPC)",
+        json_schema_extra={"accepts": "host:port"},  # for docs/settings.md
+        description="host:port of the Temporal frontend (gRPC, no scheme)",
     )
     temporal_namespace: str = Field(
         "default",
@@ -72,11 +73,14 @@ class Settings(BaseSettings):
     chain_rpc_url: str = Field(
         "http://127.0.0.1:26657",
         validation_alias=_env("PEERSYNC_CHAIN_RPC_URL"),
-        description="CometBFT RPC of a provider-chain node (the watcher's websocket is its /websocket)",
+        json_schema_extra={"accepts": "http(s) URL"},  # for docs/settings.md
+        description="CometBFT RPC of a provider-chain node (the watcher's websocket is its /websocket, "
+        "over ws or wss)",
     )
     chain_rest_url: str = Field(
         "http://127.0.0.1:1317",
         validation_alias=_env("PEERSYNC_CHAIN_REST_URL"),
+        json_schema_extra={"accepts": "http(s) URL"},  # for docs/settings.md
         description="Cosmos REST (LCD) of a provider-chain node: validators and ICS consumers",
     )
     bech32_prefix: str = Field(
@@ -121,6 +125,7 @@ class Settings(BaseSettings):
     metrics_address: str | None = Field(
         None,
         validation_alias=_env("PEERSYNC_METRICS_ADDRESS"),
+        json_schema_extra={"accepts": "host:port"},  # for docs/settings.md
         description="host:port where `worker` and `watch` serve /metrics (and the watcher /healthz); "
         "unset: none",
     )
@@ -133,15 +138,42 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("PEERSYNC_LOG_LEVEL"), description="lowest level logged"
     )
 
-    @field_validator("metrics_address")
+    @field_validator("temporal_address", "metrics_address")
     @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
+    def _host_port(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        example = _HOST_PORT_EXAMPLES[str(info.field_name)]
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
-            raise ValueError(f"{value!r} is not host:port (e.g. 0.0.0.0:9464)")
+        if "://" in value:
+            raise ValueError(f"{value!r} is not host:port (no scheme: e.g. {example})")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+            raise ValueError(f"{value!r} is not host:port (e.g. {example})")
         return value
+
+    @field_validator("chain_rpc_url", "chain_rest_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """An http(s) URL with a host, no query or fragment (paths are appended to it); normalised to a
+        lower-case scheme and no trailing slash, so that the watcher's `+ "/websocket"` (http -> ws,
+        https -> wss) and the REST paths join cleanly."""
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number from 0 to 65535
+        except ValueError as exc:
+            raise ValueError(f"{_shown(value)} is not a URL: {exc}") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            got = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+            raise ValueError(f"{_shown(value)} must be an http:// or https:// URL ({got})")
+        if not parts.hostname:
+            raise ValueError(f"{_shown(value)} has no host (e.g. http://127.0.0.1:26657)")
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError(f"{_shown(value)} must not have a query or fragment (paths are appended to it)")
+        if any(c.isspace() for c in value):
+            raise ValueError(f"{_shown(value)} contains whitespace")
+        return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
@@ -187,12 +219,22 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
-        if _yaml_file is not None:
-            sources += (YamlConfigSettingsSource(settings_cls, yaml_file=_yaml_file),)
+        if _file_data is not None:  # the --config file, already read and checked by load_settings
+            sources += (InitSettingsSource(settings_cls, init_kwargs=_file_data),)
         return sources
 
 
-_yaml_file: Path | None = None
+_file_data: dict[str, Any] | None = None
+_HOST_PORT_EXAMPLES = {"temporal_address": "localhost:7233", "metrics_address": "0.0.0.0:9464"}
+
+
+def _shown(url: str) -> str:
+    """A URL for an error message, without any user:password in it."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if sep and "@" in netloc:
+        return repr(f"{scheme}://***@{netloc.rpartition('@')[2]}{slash}{path}")
+    return repr(url)
 
 
 def setting_name(loc: tuple[Any, ...]) -> str:
@@ -205,12 +247,20 @@ def setting_name(loc: tuple[Any, ...]) -> str:
     return field.upper()
 
 
+def _known_keys() -> dict[str, str]:
+    """Every key a settings file may use (lower case: keys match without regard to case) -> its variable."""
+    keys: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        keys[field] = setting_name((field,))
+        if isinstance(info.validation_alias, AliasChoices):
+            keys.update((str(choice).lower(), keys[field]) for choice in info.validation_alias.choices)
+    return keys
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings; raise SettingsError naming each bad variable."""
-    global _yaml_file
-    if config_file is not None and not config_file.is_file():
-        raise SettingsError(f"--config {config_file}: no such file")
-    _yaml_file = config_file
+    """Build the settings; raise SettingsError naming each bad variable (or the bad --config file)."""
+    global _file_data
+    _file_data = read_config_file(config_file, _known_keys()) if config_file is not None else None
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -222,4 +272,4 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         )
         raise SettingsError(f"invalid setting {problems}") from None
     finally:
-        _yaml_file = None
+        _file_data = None

@@ -18,7 +18,8 @@ HEADER = """# Settings reference
 
 Every setting is an environment variable. `--config FILE` reads the same names (or the lower-case field
 names) from a YAML file; the environment wins over the file. A bad value stops the process at start with a
-message naming the variable, and nothing runs.
+message naming the variable, and nothing runs; so does a file that is not YAML or has a key that is no
+setting (a misspelt key is refused, with the setting it is closest to).
 
 Durations accept `90` (seconds), `500ms`, `30s`, `5m`, `1h` or ISO 8601 (`PT5M`). Booleans accept
 `true/false`, `1/0`, `yes/no`, `on/off`.
@@ -68,6 +69,9 @@ def _duration(value: timedelta) -> str:
 
 
 def _accepts(info: FieldInfo) -> str:
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("accepts"), str):
+        return str(extra["accepts"])
     annotation = info.annotation
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Literal:
