@@ -1,4 +1,5 @@
-"""The apiserver's filter chain in front of every Kubernetes API request: authenticate, then authorize.
+"""The apiserver's filter chain in front of every Kubernetes API request: authenticate, impersonate (the
+Impersonate-* headers, devnet.kube.impersonation), then authorize.
 
 Runs before fault injection and routing (as real filters run before the handlers), so a denied request never
 consumes a fault and a service account asking for an unserved resource sees 403, not 404. Denials are
@@ -13,10 +14,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from devnet.kube.auth import Tokens
+from multidict import MultiMapping
+
+from devnet.kube.auth import Tokens, User
 from devnet.kube.errors import ApiError
+from devnet.kube.impersonation import impersonation
 from devnet.kube.rbac import Authorizer, forbidden
-from devnet.kube.requestinfo import request_attributes
+from devnet.kube.requestinfo import Attributes, request_attributes
 
 KEPT_DENIALS = 1000
 
@@ -29,14 +33,22 @@ class AccessControl:
         self._denials: deque[dict[str, Any]] = deque(maxlen=KEPT_DENIALS)
         self._lock = threading.Lock()  # denials are read from test threads
 
-    def check(self, method: str, path: str, query: Mapping[str, str], authorization: str | None) -> None:
-        """Raise the apiserver's 401 or 403 Status, or return when the request may proceed."""
+    def check(self, method: str, path: str, query: Mapping[str, str], headers: MultiMapping[str]) -> User:
+        """The user the request runs as, or the apiserver's 401, 403 (or 500) Status raised."""
         try:
-            user = self.tokens.authenticate(authorization)
+            user = self.tokens.authenticate(headers.get("Authorization"))
+            impersonated = impersonation(path, headers)
         except ApiError as error:
             self._record(error, {"user": None, "method": method, "path": path})
             raise
-        attrs = request_attributes(method, path, query)
+        if impersonated is not None:
+            for attrs in impersonated.checks:
+                self._authorize(user, method, attrs)
+            user = impersonated.user
+        self._authorize(user, method, request_attributes(method, path, query))
+        return user
+
+    def _authorize(self, user: User, method: str, attrs: Attributes) -> None:
         allowed, reason = self.authorizer.authorize(user, attrs)
         if allowed:
             return
@@ -46,7 +58,7 @@ class AccessControl:
             {
                 "user": user.name,
                 "method": method,
-                "path": path,
+                "path": attrs.path,
                 "verb": attrs.verb,
                 "group": attrs.api_group,
                 "resource": attrs.resource,

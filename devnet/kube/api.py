@@ -8,8 +8,11 @@ Paths served (verbs GET/POST/PUT/PATCH/DELETE as the apiserver allows them):
   /apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/{roles|rolebindings}[/{name}], .../{roles|rolebindings},
   /apis/rbac.authorization.k8s.io/v1/{clusterroles|clusterrolebindings}[/{name}], /api/v1/.../serviceaccounts
   the deprecated /api/v1/watch/... and /apis/{group}/{version}/watch/... forms of a watch
+  POST /apis/authorization.k8s.io/v1/{selfsubjectaccessreviews|selfsubjectrulesreviews},
+  POST /apis/authentication.k8s.io/v1/selfsubjectreviews                 (devnet.kube.reviews)
 plus discovery (/api, /apis, /api/v1, /apis/{group}[/v1], /version) and /healthz, /readyz, /livez.
-With an AccessControl (KubeEmulator(rbac=True)) every request is authenticated and authorized first.
+With an AccessControl (KubeEmulator(rbac=True)) every request is authenticated, impersonated and authorized
+first. Bodies may be JSON, YAML or, for the kinds kubectl's typed clients send, protobuf (devnet.kube.protobuf).
 Collection GET understands labelSelector, fieldSelector, watch=true|1, resourceVersion, timeoutSeconds;
 limit, continue, allowWatchBookmarks and sendInitialEvents are accepted and ignored (lists are never paged).
 """
@@ -26,10 +29,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from devnet.kube import discovery, errors, openapi
+from devnet.kube import discovery, errors, openapi, protobuf, reviews
 from devnet.kube.access import AccessControl
+from devnet.kube.auth import ADMIN, User
 from devnet.kube.errors import ApiError
 from devnet.kube.faults import Faults
+from devnet.kube.impersonation import impersonation
 from devnet.kube.objects import Stored, encode
 from devnet.kube.patch import apply_patch, media_type
 from devnet.kube.requestinfo import watch_requested
@@ -100,12 +105,14 @@ def parse_target(path: str) -> Target | None:
 
 def _decode_body(raw: bytes, content_type: str | None) -> Any:
     kind = media_type(content_type)
+    if kind == protobuf.PROTOBUF:
+        return protobuf.decode(raw)
     if "protobuf" in kind or "cbor" in kind:
         raise errors.ApiError(
             415,
             "UnsupportedMediaType",
             f"the body of the request was in an unknown format - accepted media types include: {JSON}, "
-            "application/yaml",
+            f"application/yaml, {protobuf.PROTOBUF}",
         )
     if not raw.strip():
         raise errors.bad_request("the body of the request was empty")
@@ -145,11 +152,10 @@ class KubeApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.path
-        if self.access is not None:
-            try:
-                self.access.check(method, path, request.query, request.headers.get("Authorization"))
-            except ApiError as denied:
-                return error_response(denied)
+        try:
+            user = self._user(request)
+        except ApiError as refused:
+            return error_response(refused)
         delay = self.faults.latency(method, path)
         if delay:
             await asyncio.sleep(delay)
@@ -157,7 +163,7 @@ class KubeApi:
         if injected is not None:
             return error_response(injected)
         try:
-            return await self._dispatch(request)
+            return await self._dispatch(request, user)
         except ApiError as error:
             return error_response(error)
         except web.HTTPRequestEntityTooLarge as too_large:
@@ -170,13 +176,28 @@ class KubeApi:
             log.exception("kube emulator: %s %s failed", method, path)
             return error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    def _user(self, request: web.Request) -> User:
+        """Who the request runs as: authenticated, impersonated and authorized with an AccessControl;
+        without one (an AlwaysAllow cluster) the admin, or whoever the Impersonate-* headers name."""
+        if self.access is not None:
+            return self.access.check(request.method, request.path, request.query, request.headers)
+        impersonated = impersonation(request.path, request.headers)
+        return ADMIN if impersonated is None else impersonated.user
+
+    async def _dispatch(self, request: web.Request, user: User) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         static = self._discovery(path)
         if static is not None:
             if request.method != "GET":
                 raise errors.method_not_allowed()
             return static
+        review = reviews.target(path)
+        if review is not None:
+            if request.method != "POST":
+                raise errors.method_not_allowed()
+            body = _decode_body(await request.read(), request.content_type)
+            authorizer = self.access.authorizer if self.access is not None else None
+            return json_response(reviews.review(*review, body, user, authorizer), status=201)
         target = parse_target(path)
         if target is None:
             raise errors.no_such_resource()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from devnet.kube import reviews
 from devnet.kube.resources import ALL_TYPES, WORKLOAD_TYPES, ResourceType
 
 SERVER_VERSION = {
@@ -37,7 +38,7 @@ def api_versions(server_address: str) -> dict[str, Any]:
 
 
 def _groups() -> list[str]:
-    return sorted({rt.group for rt in ALL_TYPES if rt.group})
+    return sorted({rt.group for rt in ALL_TYPES if rt.group} | set(reviews.GROUPS))
 
 
 def api_group(group: str) -> dict[str, Any] | None:
@@ -100,10 +101,18 @@ def _scale_subresource(rt: ResourceType) -> dict[str, Any]:
 
 
 def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
+    if group in reviews.GROUPS and version == "v1":
+        resources = reviews.api_resources(group)
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/v1",
+            "resources": resources,
+        }
     types = [rt for rt in ALL_TYPES if rt.group == group and rt.version == version]
     if not types:
         return None
-    resources: list[dict[str, Any]] = []
+    resources = []
     for rt in sorted(types, key=lambda t: t.plural):
         resources.append(_resource(rt))
         if rt in WORKLOAD_TYPES:

@@ -4,8 +4,9 @@ Every decision reads the Roles, ClusterRoles and bindings as stored at that mome
 role sees the effect on the very next request. A ClusterRoleBinding grants its ClusterRole everywhere; a
 RoleBinding grants its Role or ClusterRole only for requests whose namespace is the binding's own.
 
-Not emulated: the bootstrap roles as objects (only the effect of system:discovery / system:public-info-viewer,
-built in below), ClusterRole aggregation, and the escalate/bind checks on writing RBAC objects.
+Not emulated: the bootstrap roles as objects (only the effect of system:discovery / system:public-info-viewer
+and system:basic-user, built in below), ClusterRole aggregation, and the escalate/bind checks on writing RBAC
+objects.
 """
 
 from __future__ import annotations
@@ -39,6 +40,25 @@ DISCOVERY_RULE: Rule = {
         "/version/",
     ],
 }
+# system:basic-user: everyone may ask what they themselves may do (kubectl auth can-i / whoami).
+BASIC_USER_RULES: list[Rule] = [
+    {"verbs": ["create"], "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"]},
+    {
+        "verbs": ["create"],
+        "apiGroups": ["authorization.k8s.io"],
+        "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+    },
+]
+# The bootstrap ClusterRoleBindings of those roles to Group system:authenticated, as (name, rules).
+BOOTSTRAP: tuple[tuple[str, list[Rule]], ...] = (
+    ("system:basic-user", BASIC_USER_RULES),
+    ("system:discovery", [DISCOVERY_RULE]),
+)
+# What the privileged-group authorizer answers for system:masters in a SelfSubjectRulesReview.
+EVERYTHING: list[Rule] = [
+    {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+    {"verbs": ["*"], "nonResourceURLs": ["*"]},
+]
 
 
 def _matches(values: list[str] | None, wanted: str) -> bool:
@@ -75,19 +95,32 @@ def rule_allows(rule: Rule, attrs: Attributes) -> bool:
     )
 
 
-def _applies_to(user: User, subjects: list[dict[str, Any]] | None, namespace: str) -> bool:
+def _subject_for(user: User, subjects: list[dict[str, Any]] | None, namespace: str) -> dict[str, Any] | None:
+    """The binding's subject that is `user` (or one of its groups), if any."""
     for subject in subjects or []:
         kind, name = subject.get("kind"), subject.get("name")
         if kind == "User" and user.name == name:
-            return True
+            return subject
         if kind == "Group" and name in user.groups:
-            return True
+            return subject
         if kind == "ServiceAccount":
             # A RoleBinding's subject may leave out its namespace: it then means the binding's own.
             sa_namespace = subject.get("namespace") or namespace
             if sa_namespace and user.name == f"system:serviceaccount:{sa_namespace}:{name}":
-                return True
-    return False
+                return subject
+    return None
+
+
+def _describe(binding: dict[str, Any], namespace: str, subject: dict[str, Any]) -> str:
+    """rule.go's roleBindingDescriber / clusterRoleBindingDescriber, for the "allowed by" reason."""
+    name = binding.get("metadata", {}).get("name", "")
+    role_ref = binding.get("roleRef") or {}
+    if subject.get("kind") == "ServiceAccount":
+        who = f'ServiceAccount "{subject.get("name")}/{subject.get("namespace") or namespace}"'
+    else:
+        who = f'{subject.get("kind")} "{subject.get("name")}"'
+    kind = f'RoleBinding "{name}/{namespace}"' if namespace else f'ClusterRoleBinding "{name}"'
+    return f'{kind} of {role_ref.get("kind")} "{role_ref.get("name")}" to {who}'
 
 
 class Authorizer:
@@ -105,35 +138,50 @@ class Authorizer:
             missing = f'clusterrole.rbac.authorization.k8s.io "{name}" not found'
         return missing if stored is None else list(stored.obj.get("rules") or [])
 
-    def _rules_for(self, user: User, namespace: str, errors: list[str]) -> Iterator[Rule]:
-        """VisitRulesFor: cluster-wide grants first, then the namespace's own bindings."""
+    def _visit(self, user: User, namespace: str, errors: list[str]) -> Iterator[tuple[str, Rule]]:
+        """VisitRulesFor: (where a rule comes from, the rule); cluster-wide grants first (the built-in
+        bootstrap bindings, then the stored ones), then the namespace's own bindings."""
+        if "system:authenticated" in user.groups:
+            for name, rules in BOOTSTRAP:
+                source = (
+                    f'ClusterRoleBinding "{name}" of ClusterRole "{name}" to Group "system:authenticated"'
+                )
+                yield from ((source, rule) for rule in rules)
         bindings, _ = self.store.list(CLUSTERROLEBINDINGS, "")
         scoped = [(b, "") for b in bindings]
         if namespace:
             bindings, _ = self.store.list(ROLEBINDINGS, namespace)
             scoped += [(b, namespace) for b in bindings]
         for binding, binding_namespace in scoped:
-            if not _applies_to(user, binding.obj.get("subjects"), binding_namespace):
+            subject = _subject_for(user, binding.obj.get("subjects"), binding_namespace)
+            if subject is None:
                 continue
             rules = self._role_rules(binding.obj.get("roleRef") or {}, binding_namespace)
             if isinstance(rules, str):
                 errors.append(rules)
                 continue
-            yield from rules
+            source = _describe(binding.obj, binding_namespace, subject)
+            yield from ((source, rule) for rule in rules)
 
     def authorize(self, user: User, attrs: Attributes) -> tuple[bool, str]:
-        """(allowed, reason); the reason names broken role references, as the apiserver's denials do."""
+        """(allowed, reason) as RBAC gives them: `RBAC: allowed by ...` naming the first binding that allows,
+        or for a denial the broken role references met on the way ("" when there were none)."""
         if user.superuser:
-            return True, ""
-        if "system:authenticated" in user.groups and rule_allows(DISCOVERY_RULE, attrs):
-            return True, ""
+            return True, ""  # the privileged-group authorizer gives no reason
         errors: list[str] = []
-        if any(rule_allows(rule, attrs) for rule in self._rules_for(user, attrs.namespace, errors)):
-            return True, ""
+        for source, rule in self._visit(user, attrs.namespace, errors):
+            if rule_allows(rule, attrs):
+                return True, f"RBAC: allowed by {source}"
         unique = list(dict.fromkeys(errors))
         if not unique:
             return False, ""
         return False, "RBAC: " + (unique[0] if len(unique) == 1 else f"[{', '.join(unique)}]")
+
+    def rules_for(self, user: User, namespace: str) -> tuple[list[Rule], list[str]]:
+        """Every rule that applies to `user` in `namespace` (RulesFor), and the broken role references."""
+        errors: list[str] = []
+        rules = [rule for _, rule in self._visit(user, namespace, errors)]
+        return (EVERYTHING + rules if user.superuser else rules), list(dict.fromkeys(errors))
 
 
 def forbidden(user: User, attrs: Attributes, reason: str = "") -> ApiError:

@@ -35,7 +35,17 @@ def test_discovery_documents(emulator: KubeEmulator) -> None:
     assert (version["major"], version["minor"]) == ("1", "32")
     assert raw_request(f"{emulator.url}/api").json()["versions"] == ["v1"]
     groups = raw_request(f"{emulator.url}/apis").json()
-    assert [g["name"] for g in groups["groups"]] == ["apps", "rbac.authorization.k8s.io"]
+    assert [g["name"] for g in groups["groups"]] == [
+        "apps",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "rbac.authorization.k8s.io",
+    ]
+    reviews = raw_request(f"{emulator.url}/apis/authorization.k8s.io/v1").json()
+    assert [(r["name"], r["verbs"], r["namespaced"]) for r in reviews["resources"]] == [
+        ("selfsubjectaccessreviews", ["create"], False),
+        ("selfsubjectrulesreviews", ["create"], False),
+    ]
     core = raw_request(f"{emulator.url}/api/v1").json()
     short = {r["name"]: r.get("shortNames") for r in core["resources"]}
     assert short["configmaps"] == ["cm"] and short["namespaces"] == ["ns"] and short["pods"] == ["po"]

@@ -1,21 +1,26 @@
-"""The real kubectl (1.32) against the emulator: discovery, get, rollout restart and rollout status.
+"""The real kubectl (1.32) against the emulator: discovery, get, create, rollout restart and rollout status,
+and `auth can-i` / `auth whoami --as` against the shipped RBAC.
 
 Skipped when kubectl is not installed. The background controllers run with a small step here, as in the devnet.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from devnet import shipped_rbac
 from devnet.kube import manifests
 from devnet.kube.server import KubeEmulator
 from devnet.kube.testing import tick_until
+from devnet.loop_thread import serve_in_thread
 
 pytestmark = pytest.mark.kubectl
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -179,3 +184,100 @@ def test_get_watch_prints_table_rows_for_each_change(
             assert all(len(row) == 5 for row in rows)  # full server-side columns, not the NAME/AGE fallback
         finally:
             watcher.kill()
+
+
+def test_create_namespace_configmap_and_service_account(
+    kubectl: Kubectl, core: client.CoreV1Api, tmp_path: Path
+) -> None:
+    """kubectl's typed clients send these bodies as protobuf only (no JSON fallback on 415)."""
+    assert _ok(kubectl("create", "ns", "consumer-x")).strip() == "namespace/consumer-x created"
+    created = _ok(kubectl("create", "configmap", "cm", "--from-literal=a=b", "-n", "consumer-x"))
+    assert created.strip() == "configmap/cm created"
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"\xff\x00peers")
+    _ok(kubectl("create", "configmap", "bin", f"--from-file={blob}", "-n", "consumer-x"))
+    assert (
+        _ok(kubectl("create", "sa", "runner", "-n", "consumer-x")).strip() == "serviceaccount/runner created"
+    )
+    assert core.read_namespace("consumer-x").status.phase == "Active"
+    assert core.read_namespaced_config_map("cm", "consumer-x").data == {"a": "b"}
+    binary = core.read_namespaced_config_map("bin", "consumer-x").binary_data
+    assert base64.b64decode(binary["blob"]) == b"\xff\x00peers"
+    again = kubectl("create", "ns", "consumer-x")
+    assert again.returncode == 1
+    assert again.stderr.strip() == 'Error from server (AlreadyExists): namespaces "consumer-x" already exists'
+
+
+WORKER = f"system:serviceaccount:{shipped_rbac.NAMESPACE}:{shipped_rbac.WORKER_ACCOUNT}"
+AS_WORKER = f"--as={WORKER}"
+
+
+@pytest.fixture
+def admin_kubectl(tmp_path: Path) -> Iterator[Kubectl]:
+    """kubectl as the cluster admin of an RBAC emulator provisioned as the operator guide says: the
+    deploy/kubernetes base, and the consumer RoleBinding in consumer-neutron (not in consumer-other)."""
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    emu = KubeEmulator(step_seconds=0, rbac=True)
+    with serve_in_thread(emu):
+        for obj in shipped_rbac.base_objects():
+            emu.apply(obj)
+        for ns in ("consumer-neutron", "consumer-other"):
+            emu.apply(manifests.namespace(ns))
+        emu.apply(shipped_rbac.consumer_binding("consumer-neutron"))
+        command = [binary, "--kubeconfig", str(emu.write_kubeconfig(tmp_path / "admin"))]
+        command += ["--cache-dir", str(tmp_path / "kube-cache")]
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*command, *args], capture_output=True, text=True, timeout=40, check=False)
+
+        yield run
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("update configmaps -n consumer-neutron", "yes"),
+        ("get configmaps -n consumer-neutron", "yes"),
+        ("patch statefulsets.apps -n consumer-neutron", "yes"),
+        ("watch deployments.apps -n consumer-neutron", "yes"),
+        ("list pods -n consumer-neutron", "yes"),
+        ("list namespaces", "yes"),
+        ("delete configmaps -n consumer-neutron", "no"),
+        ("get secrets -n consumer-neutron", "no"),
+        ("update configmaps -n consumer-other", "no"),
+        ("create namespaces", "no"),
+    ],
+)
+def test_auth_can_i_as_the_worker_under_the_shipped_rbac(
+    admin_kubectl: Kubectl, question: str, answer: str
+) -> None:
+    """The operator guide's and troubleshooting's checks (docs/operator-guide.md §3, docs/troubleshooting.md)."""
+    result = admin_kubectl("auth", "can-i", *question.split(), AS_WORKER)
+    assert (result.stdout.strip(), result.returncode) == (answer, 0 if answer == "yes" else 1), result.stderr
+
+
+def test_the_operator_guides_rolebinding_then_can_i_and_whoami(admin_kubectl: Kubectl) -> None:
+    question = ("auth", "can-i", "update", "configmaps", "-n", "consumer-other", AS_WORKER)
+    assert admin_kubectl(*question).stdout.strip() == "no"
+    created = admin_kubectl(
+        "-n",
+        "consumer-other",
+        "create",
+        "rolebinding",
+        "peersync-consumer",
+        "--clusterrole=peersync-consumer",
+        f"--serviceaccount={shipped_rbac.NAMESPACE}:{shipped_rbac.WORKER_ACCOUNT}",
+    )
+    assert _ok(created).strip() == "rolebinding.rbac.authorization.k8s.io/peersync-consumer created"
+    assert _ok(admin_kubectl(*question)).strip() == "yes"
+    assert _ok(admin_kubectl("auth", "can-i", "create", "namespaces")).strip() == "yes"  # the admin itself
+
+    whoami = _ok(admin_kubectl("auth", "whoami", AS_WORKER, "-o", "json"))
+    groups = ["system:serviceaccounts", "system:serviceaccounts:peersync", "system:authenticated"]
+    assert json.loads(whoami)["status"]["userInfo"] == {"username": WORKER, "groups": groups}
+    rules = _ok(admin_kubectl("auth", "can-i", "--list", "-n", "consumer-other", AS_WORKER)).splitlines()
+    assert rules[0].split() == ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]
+    assert ["configmaps", "[]", "[]", "[get", "update]"] in [line.split() for line in rules]
+    assert ["secrets", "[]", "[]", "[get]"] not in [line.split() for line in rules]

@@ -10,7 +10,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException, ConflictException, NotFoundException
 from kubernetes.utils import retry_on_conflict
 
-from devnet.kube import manifests
+from devnet.kube import manifests, protobuf
 from devnet.kube.server import KubeEmulator
 from devnet.kube.testing import raw_request
 
@@ -295,6 +295,79 @@ def test_patch_content_types(core: client.CoreV1Api, emulator: KubeEmulator, nam
     assert unsupported.status == 415
     assert unsupported.json()["reason"] == "UnsupportedMediaType"
     assert raw_request(url, "PATCH", {"data": {}}, content_type="text/plain").status == 415
+
+
+def _pb(number: int, value: int | bytes | str) -> bytes:
+    """One protobuf field: a varint, or a length-delimited string/message."""
+
+    def varint(n: int) -> bytes:
+        out = b""
+        while n >= 0x80:
+            out, n = out + bytes([n & 0x7F | 0x80]), n >> 7
+        return out + bytes([n])
+
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def _envelope(api_version: str, kind: str, raw: bytes) -> bytes:
+    return protobuf.MAGIC + _pb(1, _pb(1, api_version) + _pb(2, kind)) + _pb(2, raw) + _pb(3, "") + _pb(4, "")
+
+
+def test_protobuf_bodies_of_the_kinds_kubectl_creates(emulator: KubeEmulator, namespace: str) -> None:
+    owner = _pb(1, "Deployment") + _pb(3, "node") + _pb(4, "u-1") + _pb(5, "apps/v1") + _pb(6, 1)
+    metadata = (
+        _pb(1, "peers") + _pb(2, "") + _pb(3, namespace) + _pb(7, 0) + _pb(8, _pb(1, 1_700_000_000))
+        + _pb(11, _pb(1, "app") + _pb(2, "node")) + _pb(12, _pb(1, "note") + _pb(2, ""))
+        + _pb(13, owner) + _pb(14, "example.com/keep")
+    )  # fmt: skip
+    raw = (
+        _pb(1, metadata)
+        + _pb(2, _pb(1, "a") + _pb(2, "1"))
+        + _pb(3, _pb(1, "bin") + _pb(2, b"\xff"))
+        + _pb(4, 0)
+    )
+    decoded = protobuf.decode(_envelope("v1", "ConfigMap", raw))
+    assert decoded == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "peers",
+            "namespace": namespace,
+            "creationTimestamp": "2023-11-14T22:13:20Z",
+            "labels": {"app": "node"},
+            "annotations": {"note": ""},
+            "ownerReferences": [
+                {
+                    "kind": "Deployment",
+                    "name": "node",
+                    "uid": "u-1",
+                    "apiVersion": "apps/v1",
+                    "controller": True,
+                }
+            ],
+            "finalizers": ["example.com/keep"],
+        },
+        "data": {"a": "1"},
+        "binaryData": {"bin": "/w=="},
+        "immutable": False,
+    }
+    url = f"{emulator.url}/api/v1/namespaces/{namespace}/configmaps"
+    body = _envelope("v1", "ConfigMap", _pb(1, _pb(1, "pb")) + _pb(2, _pb(1, "k") + _pb(2, "v")))
+    created = raw_request(url, "POST", body, content_type=protobuf.PROTOBUF)
+    assert (created.status, created.json()["data"]) == (201, {"k": "v"})
+    deployment = _envelope("apps/v1", "Deployment", _pb(1, _pb(1, "node")))
+    refused = raw_request(
+        url.replace("/api/v1", "/apis/apps/v1").replace("configmaps", "deployments"),
+        "POST",
+        deployment,
+        content_type=protobuf.PROTOBUF,
+    )
+    assert (refused.status, refused.json()["reason"]) == (415, "UnsupportedMediaType")
+    truncated = raw_request(url, "POST", body[:-3], content_type=protobuf.PROTOBUF)
+    assert (truncated.status, truncated.json()["reason"]) == (400, "BadRequest")
 
 
 def test_patch_with_resource_version_is_a_precondition(core: client.CoreV1Api, namespace: str) -> None:

@@ -1,5 +1,6 @@
 """Bearer-token authentication and RBAC authorization (KubeEmulator(rbac=True)), through the official client,
-kubectl and raw HTTP: the Status bodies, the verbs derived from requests, and rules read live from the store.
+kubectl and raw HTTP: the Status bodies, the verbs derived from requests, rules read live from the store,
+the self-subject reviews (`kubectl auth can-i`) and impersonation (`--as`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
+from devnet import shipped_rbac
 from devnet.kube import manifests
 from devnet.kube.errors import ApiError
 from devnet.kube.requestinfo import Attributes, request_attributes
@@ -473,6 +475,108 @@ def test_a_watch_path_is_served_and_authorized_as_watch(cluster: KubeEmulator) -
     assert "cannot deletecollection" in collection.json()["message"]
 
 
+def _shipped(emu: KubeEmulator) -> None:
+    """deploy/kubernetes as the operator guide applies it: the base, and the consumer RoleBinding in BOUND."""
+    for obj in shipped_rbac.base_objects():
+        emu.apply(obj)
+    emu.apply(shipped_rbac.consumer_binding(BOUND))
+
+
+def _can_i(api: client.ApiClient, verb: str, resource: str, namespace: str = "", group: str = "") -> Any:
+    attributes = {"verb": verb, "resource": resource, "namespace": namespace, "group": group}
+    review = {"spec": {"resourceAttributes": attributes}}
+    return client.AuthorizationV1Api(api).create_self_subject_access_review(review).status
+
+
+def test_self_subject_access_reviews_answer_for_the_shipped_rbac(
+    cluster: KubeEmulator, worker: client.ApiClient, clients: Clients
+) -> None:
+    _shipped(cluster)
+    allowed = _can_i(worker, "update", "configmaps", BOUND)
+    assert (allowed.allowed, allowed.reason) == (
+        True,
+        f'RBAC: allowed by RoleBinding "peersync-consumer/{BOUND}" of ClusterRole "peersync-consumer" '
+        f'to ServiceAccount "{SA}/{HOME}"',
+    )
+    assert _can_i(worker, "list", "namespaces").reason == (
+        f'RBAC: allowed by ClusterRoleBinding "peersync-namespaces" of ClusterRole "peersync-namespaces" '
+        f'to ServiceAccount "{SA}/{HOME}"'
+    )
+    assert _can_i(worker, "patch", "statefulsets", BOUND, "apps").allowed is True
+    for verb, resource, namespace in [("update", "configmaps", OTHER), ("delete", "configmaps", BOUND)]:
+        denied = _can_i(worker, verb, resource, namespace)
+        assert (denied.allowed, denied.reason) == (False, None)
+    assert (_can_i(clients(), "create", "namespaces").allowed, cluster.requests_denied) == (True, 0)
+    # a binding to a missing role shows in the reason, as in the apiserver's 403s
+    cluster.apply(
+        manifests.binding(
+            "broken", OTHER, "ClusterRole", "gone", [manifests.service_account_subject(SA, HOME)]
+        )
+    )
+    broken = _can_i(worker, "get", "configmaps", OTHER)
+    assert (broken.allowed, broken.reason) == (
+        False,
+        'RBAC: clusterrole.rbac.authorization.k8s.io "gone" not found',
+    )
+
+    rules = client.AuthorizationV1Api(worker).create_self_subject_rules_review({"spec": {"namespace": BOUND}})
+    granted = {
+        (tuple(r.api_groups or []), tuple(r.resources), tuple(r.verbs)) for r in rules.status.resource_rules
+    }
+    assert {(("",), ("configmaps",), ("get", "update")), (("",), ("namespaces",), ("get", "list"))} <= granted
+    assert rules.status.incomplete is False and not any("secrets" in g[1] for g in granted)
+    url = f"{cluster.url}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    empty = raw_request(url, "POST", {"spec": {}})
+    assert (empty.status, empty.json()["reason"]) == (422, "Invalid")
+    assert raw_request(url).status == 405
+
+
+def test_impersonation_needs_the_impersonate_verb(cluster: KubeEmulator) -> None:
+    _shipped(cluster)
+    cluster.apply(manifests.service_account("reader", HOME))
+    auth = {"Authorization": f"Bearer {cluster.issue_token(HOME, SA)}"}
+    url = f"{cluster.url}/api/v1/namespaces/{BOUND}/configmaps/peers"
+    as_reader = {**auth, "Impersonate-User": f"system:serviceaccount:{HOME}:reader"}
+    refused = raw_request(url, headers=as_reader)
+    assert refused.status == 403
+    assert refused.json() == _forbidden(
+        f'serviceaccounts "reader" is forbidden: User "{USER}" cannot impersonate resource "serviceaccounts" '
+        f'in API group "" in the namespace "{HOME}"',
+        {"name": "reader", "kind": "serviceaccounts"},
+    )
+    denial = cluster.denials()[-1]
+    assert (denial["verb"], denial["resource"], denial["name"], denial["namespace"]) == (
+        "impersonate",
+        "serviceaccounts",
+        "reader",
+        HOME,
+    )
+    refused = raw_request(url, headers={**auth, "Impersonate-User": "alice"})
+    assert refused.json()["message"] == (
+        f'users "alice" is forbidden: User "{USER}" cannot impersonate resource "users" in API group "" '
+        "at the cluster scope"
+    )
+    # the admin may; the request then runs as the impersonated ServiceAccount, with its rights only
+    assert raw_request(url, headers={"Impersonate-User": USER}).status == 200
+    as_other = raw_request(url.replace(BOUND, OTHER), headers={"Impersonate-User": USER})
+    assert as_other.status == 403 and f'User "{USER}" cannot get' in as_other.json()["message"]
+    assert raw_request(url, headers={"Impersonate-Group": "devs"}).status == 500  # a group needs a user
+    # granting impersonate on one ServiceAccount lets the worker act as it, and as nobody else
+    impersonator = manifests.rule([""], ["serviceaccounts"], ["impersonate"], names=["reader"])
+    _grant(cluster, "impersonator", [impersonator], namespace=None)
+    as_reader_denied = raw_request(url, headers=as_reader)
+    assert as_reader_denied.json()["message"] == (
+        f'configmaps "peers" is forbidden: User "system:serviceaccount:{HOME}:reader" cannot get resource '
+        f'"configmaps" in API group "" in the namespace "{BOUND}"'
+    )
+    groups = raw_request(
+        f"{cluster.url}/apis/authentication.k8s.io/v1/selfsubjectreviews", "POST", {}, headers=as_reader
+    ).json()["status"]["userInfo"]["groups"]
+    assert groups == ["system:serviceaccounts", f"system:serviceaccounts:{HOME}", "system:authenticated"]
+    with_group = {**as_reader, "Impersonate-Group": "system:masters"}
+    assert 'cannot impersonate resource "groups"' in raw_request(url, headers=with_group).json()["message"]
+
+
 @pytest.fixture
 def tls_cluster() -> Iterator[KubeEmulator]:
     """kubectl sends a kubeconfig's token only over https: an RBAC emulator serving TLS."""
@@ -536,3 +640,29 @@ def test_kubectl_applies_rbac_manifests_and_prints_forbidden(
     with client.ApiClient(configuration) as api:
         assert client.CoreV1Api(api).read_namespaced_config_map("peers", BOUND).data == {"p": "a"}
     assert raw_request(f"{cluster.url}/devnet/stats").json()["denied"] == 2
+
+
+@pytest.mark.kubectl
+def test_kubectl_auth_can_i_with_a_service_account_token(tls_cluster: KubeEmulator, tmp_path: Path) -> None:
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    _shipped(tls_cluster)
+    worker = tls_cluster.write_kubeconfig(tmp_path / "worker", token=tls_cluster.issue_token(HOME, SA))
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [binary, "--kubeconfig", str(worker), "--cache-dir", str(tmp_path / "cache"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=40, check=False)
+
+    yes = kubectl("auth", "can-i", "update", "configmaps", "-n", BOUND)
+    assert (yes.returncode, yes.stdout.strip()) == (0, "yes"), yes.stderr
+    no = kubectl("auth", "can-i", "update", "configmaps", "-n", OTHER)
+    assert (no.returncode, no.stdout.strip()) == (1, "no"), no.stderr
+    refused = kubectl("auth", "can-i", "update", "configmaps", "-n", BOUND, f"--as={USER}")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f'Error from server (Forbidden): serviceaccounts "{SA}" is forbidden: User "{USER}" cannot impersonate '
+        f'resource "serviceaccounts" in API group "" in the namespace "{HOME}"'
+    )
+    created = kubectl("create", "configmap", "new", "--from-literal=a=b", "-n", BOUND)
+    assert created.returncode == 1 and 'cannot create resource "configmaps"' in created.stderr
