@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from workers import cli_devnet, cli_ops, cli_reconcile, cli_watch, cli_worker
+from workers import cli_control, cli_devnet, cli_ops, cli_reconcile, cli_update, cli_watch, cli_worker
 from workers.cli_common import AppState, fail
 
 app = typer.Typer(
@@ -34,15 +34,15 @@ app.command("devnet")(cli_devnet.devnet)
 app.command("worker")(cli_worker.worker)
 app.command("watch")(cli_watch.watch)
 for _command in (
-    cli_ops.update,
+    cli_update.update,
     cli_ops.sync,
-    cli_ops.pause,
-    cli_ops.resume,
-    cli_ops.cancel,
-    cli_ops.approve,
+    cli_control.pause,
+    cli_control.resume,
+    cli_control.cancel,
+    cli_control.approve,
 ):
     app.command(_command.__name__)(_command)
-app.command("status")(cli_ops.status)
+app.command("status")(cli_control.status)
 app.command("registry")(cli_ops.registry)
 app.command("reconcile")(cli_reconcile.reconcile)
 app.add_typer(cli_reconcile.schedule_app, name="schedule")

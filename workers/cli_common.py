@@ -12,14 +12,31 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
 from pydantic import ValidationError
 from rich.console import Console
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import MaxRetryError
 
+from activities.chain_rest import ChainError
+from activities.kube_ops import explain
 from workers.settings import Settings, SettingsError, load_settings
 from workers.worker import StartError
+from workers.worker import connect as connect_client
+from workflows.ids import cluster_of_task_queue
 
 T = TypeVar("T")
 console = Console()
@@ -65,16 +82,76 @@ def call(coro: Awaitable[T]) -> T:
         fail(f"the workflow failed: {root_cause(exc)}")
     except WorkflowAlreadyStartedError as exc:
         fail(f"already running: {exc.workflow_id}")
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+        fail(f"the workflow did not answer the query: {exc}")
     except RPCError as exc:
         fail(f"Temporal refused: {exc.message}")
     except ValidationError as exc:
         fail(f"invalid input: {exc.errors()[0]['msg']}")
-    except RuntimeError as exc:  # the client could not connect (Client.connect raises RuntimeError)
-        fail(f"cannot reach Temporal: {exc}")
     finally:
         # One-shot commands can crash in the SDK's runtime teardown at interpreter exit
         # (reference/temporal.md gotcha 9); flush and leave without running it.
         console.file.flush()
+
+
+async def connect(settings: Settings) -> Client:
+    """The Temporal client of a one-shot command. Only here is a failure "cannot reach Temporal": other
+    RuntimeErrors (a chain read, a cluster call) are not about Temporal."""
+    try:
+        return await connect_client(settings)
+    except RuntimeError as exc:  # Client.connect raises RuntimeError when it cannot connect
+        reason = str(exc).removeprefix("Failed client connect: ")
+        fail(f"cannot reach Temporal at {settings.temporal_address}: {reason}")
+
+
+async def has_worker(client: Client, task_queue: str) -> bool:
+    """Whether some worker polls this workflow task queue, as far as the server has seen lately (it keeps a
+    stopped worker listed for a few minutes)."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        ),
+        retry=True,
+    )
+    return bool(response.pollers)
+
+
+def no_worker(task_queue: str) -> str:
+    return (
+        f"no worker polls task queue {task_queue}: "
+        f"start 'peersync worker' for cluster {cluster_of_task_queue(task_queue)}"
+    )
+
+
+async def require_worker(client: Client, settings: Settings) -> None:
+    """Refuse before starting anything the command would wait for: with no worker it would wait forever."""
+    if not await has_worker(client, settings.task_queue):
+        fail(no_worker(settings.task_queue))
+
+
+def chain_failure(settings: Settings, exc: ChainError | ValidationError) -> NoReturn:
+    reason = str(exc) if isinstance(exc, ChainError) else f"unexpected answer: {exc.errors()[0]['msg']}"
+    fail(f"cannot read the provider chain at {settings.chain_rest_url}: {reason}")
+
+
+KUBE_UNREACHABLE = (ConfigException, Urllib3Error, OSError)
+
+
+def kube_failure(exc: Exception, settings: Settings) -> NoReturn:
+    """A cluster that answered with a refusal, or no usable cluster at all (kubeconfig, connection)."""
+    if isinstance(exc, ApiException):
+        fail(f"Kubernetes refused: {explain(exc)}")
+    if isinstance(exc, ConfigException):  # its message does not say which file
+        fail(f"cannot reach Kubernetes: {exc} (KUBECONFIG={settings.kubeconfig or 'unset'})")
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, MaxRetryError) and exc.reason is not None and exc.pool is not None:
+        # The reason opens with the connection object ("HTTPSConnection(host=..., port=...): Failed to
+        # establish a new connection: ..."): name the server once, then what went wrong.
+        cause = str(exc.reason)
+        reason = f"{exc.pool.host}:{exc.pool.port}: {cause.partition('): ')[2] or cause}"
+    fail(f"cannot reach Kubernetes: {reason}")
 
 
 def serve(name: str, main: Coroutine[Any, Any, None]) -> None:

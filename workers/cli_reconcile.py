@@ -8,10 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from temporalio.client import ScheduleDescription, ScheduleHandle
+from temporalio.service import RPCError, RPCStatusCode
 
-from workers.cli_common import JsonFlag, call, console, leave, state
+from workers.cli_common import JsonFlag, call, connect, console, fail, leave, require_worker, state
 from workers.schedule import apply_schedule, schedule_id
-from workers.worker import connect
+from workers.settings import Settings
+from workers.views import human_duration, repair_outcome
 from workflows.consumer_sync import NEEDS_APPROVAL
 from workflows.reconcile import ReconcileWorkflow
 from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
@@ -29,6 +32,7 @@ def reconcile(
 
     async def go() -> ReconcileReport:
         client = await connect(settings)
+        await require_worker(client, settings)  # else the run waits forever (and stays Running)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         return await client.execute_workflow(
             ReconcileWorkflow.run,
@@ -57,9 +61,10 @@ def final_rows(report: ReconcileReport) -> list[tuple[str, str, str]]:
     ConfigMap is written but whose restart waits for approval (PEERSYNC_REQUIRE_APPROVAL) restarted
     nothing, so it is `awaiting approval`, not `repaired`."""
     done = {row.namespace for row in [*report.repaired, *report.failed]}
+    found = {row.namespace: row.reason or "" for row in report.drifted}
     rows = [(row.namespace, "failed", row.reason or "") for row in report.failed]
     for row in report.repaired:
-        rows.append(_awaiting(row) or (row.namespace, "repaired", row.reason or ""))
+        rows.append(_awaiting(row) or _repaired(row, found.get(row.namespace, "")))
     rows += [
         (row.namespace, "drifted", row.reason or "") for row in report.drifted if row.namespace not in done
     ]
@@ -67,6 +72,16 @@ def final_rows(report: ReconcileReport) -> list[tuple[str, str, str]]:
     rows += [(row.namespace, "clean", row.reason or "") for row in report.clean]
     order = {"failed": 0, "awaiting approval": 1, "drifted": 2, "repaired": 3, "skipped": 4, "clean": 5}
     return sorted(rows, key=lambda r: order[r[1]])
+
+
+def _repaired(row: DriftRow, drift: str) -> tuple[str, str, str]:
+    """The workflow reports a repair as "<drift> -> <done>", where <done> is sometimes a rollout message of
+    a sync that restarted nothing: reword it from what the sync did, the same way every run."""
+    reason = row.reason or ""
+    prefix = f"{drift} -> "
+    if not reason.startswith(prefix):
+        return (row.namespace, "repaired", reason)
+    return (row.namespace, "repaired", f"{prefix}{repair_outcome(drift, reason.removeprefix(prefix))}")
 
 
 def _awaiting(row: DriftRow) -> tuple[str, str, str] | None:
@@ -82,6 +97,19 @@ def _awaiting(row: DriftRow) -> tuple[str, str, str] | None:
     )
 
 
+async def _schedule(settings: Settings) -> tuple[ScheduleHandle, ScheduleDescription]:
+    """The cluster's schedule, described first: on a missing one, pause or delete would be refused with
+    the scheduler's internals ("workflow execution already completed")."""
+    sid = schedule_id(settings.cluster_id)
+    handle = (await connect(settings)).get_schedule_handle(sid)
+    try:
+        return handle, await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            fail(f"schedule {sid} not found (create it: peersync schedule apply)")
+        raise
+
+
 @schedule_app.command("apply")
 def schedule_apply(ctx: typer.Context) -> None:
     """Create or update the schedule (every PEERSYNC_RECONCILE_EVERY, overlap skip)."""
@@ -91,7 +119,7 @@ def schedule_apply(ctx: typer.Context) -> None:
         await apply_schedule(await connect(settings), settings)
 
     call(go())
-    print(f"schedule {schedule_id(settings.cluster_id)}: every {settings.reconcile_every}")
+    print(f"schedule {schedule_id(settings.cluster_id)}: every {human_duration(settings.reconcile_every)}")
     leave()
 
 
@@ -100,31 +128,56 @@ def schedule_describe(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Show the schedule: interval, paused or not, recent and next runs."""
     settings = state(ctx).settings()
 
-    async def go() -> dict[str, object]:
-        desc = (
-            await (await connect(settings)).get_schedule_handle(schedule_id(settings.cluster_id)).describe()
-        )
-        sched = desc.schedule
-        return {
-            "id": desc.id,
-            "every": [str(i.every) for i in sched.spec.intervals],
-            "paused": sched.state.paused,
-            "note": sched.state.note,
-            "overlap": sched.policy.overlap.name,
-            "recent": [a.scheduled_at.isoformat() for a in desc.info.recent_actions],
-            "next": [t.isoformat() for t in desc.info.next_action_times[:3]],
-        }
+    async def go() -> ScheduleDescription:
+        _, desc = await _schedule(settings)
+        return desc
 
-    info = call(go())
-    print(json.dumps(info, indent=2) if as_json else "\n".join(f"{k}: {v}" for k, v in info.items()))
+    desc = call(go())
+    print(json.dumps(_describe_json(desc), indent=2) if as_json else _describe_text(desc))
     leave()
+
+
+def _next_runs(desc: ScheduleDescription) -> list[str]:
+    # A paused schedule starts nothing: the times it would run at are not its next runs.
+    if desc.schedule.state.paused:
+        return []
+    return [t.isoformat() for t in desc.info.next_action_times[:3]]
+
+
+def _describe_json(desc: ScheduleDescription) -> dict[str, object]:
+    sched = desc.schedule
+    return {
+        "id": desc.id,
+        "every": [str(i.every) for i in sched.spec.intervals],  # (scripts parse "0:05:00": kept as is)
+        "paused": sched.state.paused,
+        "note": sched.state.note,
+        "overlap": sched.policy.overlap.name,
+        "recent": [a.scheduled_at.isoformat() for a in desc.info.recent_actions],
+        "next": _next_runs(desc),
+    }
+
+
+def _describe_text(desc: ScheduleDescription) -> str:
+    sched = desc.schedule
+    every = ", ".join(human_duration(i.every) for i in sched.spec.intervals) or "-"
+    note = f" ({sched.state.note})" if sched.state.note else ""
+    recent = ", ".join(a.scheduled_at.isoformat() for a in desc.info.recent_actions) or "none yet"
+    lines = [f"id: {desc.id}", f"every {every}, overlap {sched.policy.overlap.name}"]
+    if sched.state.paused:
+        lines.append(f"state: paused{note}: no runs until `peersync schedule unpause`")
+    else:
+        lines.append(f"state: active{note}")
+    lines.append(f"recent runs: {recent}")
+    if not sched.state.paused:
+        lines.append(f"next runs: {', '.join(_next_runs(desc)) or 'none scheduled'}")
+    return "\n".join(lines)
 
 
 def _toggle(ctx: typer.Context, pause: bool, note: str) -> None:
     settings = state(ctx).settings()
 
     async def go() -> None:
-        handle = (await connect(settings)).get_schedule_handle(schedule_id(settings.cluster_id))
+        handle, _ = await _schedule(settings)
         await (handle.pause(note=note) if pause else handle.unpause(note=note))
 
     call(go())
@@ -154,7 +207,8 @@ def schedule_delete(ctx: typer.Context) -> None:
     settings = state(ctx).settings()
 
     async def go() -> None:
-        await (await connect(settings)).get_schedule_handle(schedule_id(settings.cluster_id)).delete()
+        handle, _ = await _schedule(settings)
+        await handle.delete()
 
     call(go())
     print(f"schedule {schedule_id(settings.cluster_id)} deleted")

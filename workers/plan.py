@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel
 from temporalio.client import Client
 
 from activities.defs import PeersyncActivities
 from activities.desired import desired_peers
+from activities.kube_ops import AppliedPeers, NotManagedError, WorkloadRefusedError, explain
+from activities.peer_formats import LayoutError
 from workers.settings import Settings
+from workers.views import ROLLOUT_ONLY_DRIFT
 from workflows.activity_contracts import DiscoverInput, ValidateInput
-from workflows.contracts import EndpointChangeRequest, SkippedConsumer
+from workflows.contracts import ConsumerRef, EndpointChangeRequest, SkippedConsumer
+
+# What keeps one namespace out of the plan (reconcile --dry-run skips the namespace for the same ones).
+UNREADABLE = (ApiException, NotManagedError, WorkloadRefusedError, LayoutError)
 
 
 class ConsumerPlan(BaseModel):
@@ -23,6 +30,7 @@ class ConsumerPlan(BaseModel):
     restart: bool
     live: bool = False  # `dial_peers` on the running nodes (peersync.io/strategy live, live-then-restart)
     missing: list[str]
+    why: str | None = None  # why the nodes get new peers when the lists alone do not say (equal lists)
 
 
 class ChangePlan(BaseModel):
@@ -48,30 +56,50 @@ async def plan_change(
         opted = {
             a.consumer.consumer_id: await chain.opted_in(a.consumer.consumer_id) for a in discovery.affected
         }
-    plans = []
+    plans, skipped = [], list(discovery.skipped)
     for affected in discovery.affected:
         ref = affected.consumer
         want = desired_peers(
             records, opted[ref.consumer_id], pinned, settings.local_validator, ref.chain_id, acts.policy
         )
-        applied = await asyncio.to_thread(acts.kube.read_applied, ref.namespace)
-        strategy = applied.layout.strategy
-        stale = set(want.peers) != set(applied.peers) or applied.workload_hash != applied.peers_hash
-        plans.append(
-            ConsumerPlan(
-                namespace=ref.namespace,
-                chain_id=ref.chain_id,
-                old_peers=applied.peers,
-                new_peers=want.peers,
-                restart=strategy != "live" and stale,
-                live=strategy != "restart" and stale,
-                missing=want.missing,
-            )
-        )
+        try:
+            applied = await asyncio.to_thread(acts.kube.read_applied, ref.namespace)
+        except UNREADABLE as exc:
+            skipped.append(_unreadable(ref, exc))
+            continue
+        plans.append(_consumer_plan(ref, applied, want.peers, want.missing))
     return ChangePlan(
         validator=change.operator_address,
         moniker=change.moniker,
         endpoint=change.endpoint,
         consumers=plans,
-        skipped=discovery.skipped,
+        skipped=skipped,
+    )
+
+
+def _consumer_plan(
+    ref: ConsumerRef, applied: AppliedPeers, want: list[str], missing: list[str]
+) -> ConsumerPlan:
+    strategy = applied.layout.strategy
+    peers_move = set(want) != set(applied.peers)
+    lagging = applied.workload_hash != applied.peers_hash
+    stale = peers_move or lagging
+    return ConsumerPlan(
+        namespace=ref.namespace,
+        chain_id=ref.chain_id,
+        old_peers=applied.peers,
+        new_peers=want,
+        restart=strategy != "live" and stale,
+        live=strategy != "restart" and stale,
+        missing=missing,
+        why=ROLLOUT_ONLY_DRIFT if lagging and not peers_move else None,
+    )
+
+
+def _unreadable(ref: ConsumerRef, exc: Exception) -> SkippedConsumer:
+    """Formatted as check_drift does: the apiserver's own message (str() of an ApiException carries the
+    response headers and body)."""
+    reason = explain(exc) if isinstance(exc, ApiException) else str(exc)
+    return SkippedConsumer(
+        chain_id=ref.chain_id, consumer_id=ref.consumer_id, reason=f"namespace {ref.namespace}: {reason}"
     )

@@ -1,10 +1,17 @@
-"""Rich renderings shared by the CLI and the demo."""
+"""Rich renderings shared by the CLI and the demo, and the words the CLI uses for what a sync did."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rich.table import Table
 
-from workflows.contracts import Progress
+from workflows.consumer_sync import NEEDS_APPROVAL
+from workflows.contracts import Progress, SyncResult
+
+# activities/drift.py's reason when the peers are right and only the pods lag: a repair writes nothing then.
+ROLLOUT_ONLY_DRIFT = "pods not rolled onto the peer set in the ConfigMap"
+NO_RESTART = "no restart needed: the pods already run these peers"
 
 
 def progress_table(workflow_id: str, progress: Progress) -> Table:
@@ -20,3 +27,35 @@ def progress_table(workflow_id: str, progress: Progress) -> Table:
     for s in progress.skipped:
         table.add_row("-", s.chain_id, "skipped", s.reason, "")
     return table
+
+
+def shown_sync_result(result: SyncResult) -> SyncResult:
+    """The result as `peersync sync` prints it. When nothing was restarted, the workflow's `rollout` is the
+    message of a wait that only confirmed the pods already run this peer set ("successfully rolled out after
+    0.0s"), which reads as a restart: say what happened instead."""
+    if result.restarted or result.rollout in (None, NEEDS_APPROVAL):
+        return result
+    return result.model_copy(update={"rollout": NO_RESTART})
+
+
+def repair_outcome(drift: str, done: str) -> str:
+    """What a reconcile repair did, from the drift it found and ReconcileWorkflow's `done` word: "restarted",
+    "written" (no rollout text: the live strategy dialled the nodes instead), or else the rollout wait's
+    message of a sync that restarted nothing."""
+    wrote = "peers written, " if drift != ROLLOUT_ONLY_DRIFT else ""
+    if done == "restarted":
+        return f"{wrote}restarted"
+    if done == "written":
+        return f"{wrote}dialled live (no restart)"
+    return f"{wrote}{NO_RESTART}"
+
+
+def human_duration(every: timedelta) -> str:
+    """5m, 1h30m, 45s: as PEERSYNC_RECONCILE_EVERY is written, not Python's 0:05:00."""
+    seconds = int(every.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

@@ -1,0 +1,345 @@
+"""The `peersync` CLI when something around it is wrong or surprising, on the devnet (real processes, no
+mocks): a namespace it may not read, no usable cluster, a provider chain that does not answer, a cluster id
+no worker serves, a workflow id of the wrong type, a missing schedule. Each is one specific line on stderr
+and changes nothing; and what a sync or reconcile did is worded from what was done.
+
+Most tests share one devnet (module scope) and put back what they change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from devnet import shipped_rbac
+from devnet.ports import free_port
+from devnet.testbed import World, default_world, random_subnet
+from tests.e2e.control_kit import Node, endpoint_change_runs, one_line_refusal, update, wait_phase
+from workers.views import NO_RESTART, ROLLOUT_ONLY_DRIFT
+from workflows.contracts import EndpointChangeResult, Phase, SyncResult
+
+shared = pytest.mark.asyncio(loop_scope="module")
+C1, C2 = "alice-consumer-1", "alice-consumer-2"
+WIDE = {"COLUMNS": "400"}  # rich tables on one line per row, so a test can read them
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cli_world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    async with World(tmp_path_factory.mktemp("cli-errors"), default_world(random_subnet())) as world:
+        await world.start_worker()
+        await world.registry_ready()
+        yield world
+
+
+def _stale_rolled_hash(world: World, namespace: str) -> None:
+    """The ConfigMap no longer records that its pods were rolled onto its peers (the pod template still
+    says they were): a repair has nothing to write and nothing to restart."""
+    kube = world.kube()
+    notes = kube.get("Namespace", "", namespace)["metadata"]["annotations"]
+    cm = kube.get("ConfigMap", namespace, notes["peersync.io/configmap"])
+    cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = "0" * 16
+    kube.apply(cm)
+
+
+def _table_row(out: str, namespace: str) -> str:
+    return next(line for line in out.splitlines() if f" {namespace} " in line)
+
+
+# ---- 1: the cluster ------------------------------------------------------------------------------------
+
+
+@shared
+async def test_a_namespace_it_may_not_read_is_a_skipped_row_of_the_dry_run(cli_world: World) -> None:
+    """Without its RoleBinding in alice-consumer-2 every read there is a 403: the plan skips that namespace
+    with the apiserver's reason (as `reconcile --dry-run` does) and still plans the others."""
+    kube = cli_world.kube()
+    assert kube.delete("RoleBinding", C2, "peersync-consumer")
+    try:
+        code, out, err = await cli_world.peersync("update", "--validator", "bob", "--dry-run", "--json")
+        assert code == 0, err
+        plan = json.loads(out)
+        assert [c["namespace"] for c in plan["consumers"]] == [C1]
+        [skipped] = [s for s in plan["skipped"] if s["chain_id"] == "consumer-2"]
+        assert skipped["reason"].startswith(f"namespace {C2}: HTTP 403: "), skipped
+        assert "forbidden" in skipped["reason"], skipped
+
+        code, out, err = await cli_world.peersync("update", "--validator", "bob", "--dry-run", **WIDE)
+        assert code == 0, err
+        assert "skipped: HTTP 403" in _table_row(out, C2), out
+
+        code, out, err = await cli_world.peersync("reconcile", "--dry-run", "--json")
+        assert code == 0, err
+        [row] = [r for r in json.loads(out)["skipped"] if r["namespace"] == C2]
+        assert row["reason"].startswith("HTTP 403: "), row  # the same formatting, without the namespace
+    finally:
+        kube.apply(shipped_rbac.consumer_binding(C2))
+
+
+@pytest.fixture(scope="module")
+def unreachable_kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("kube") / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        "clusters: [{name: gone, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: gone, user: {token: x}}]\n"
+        "contexts: [{name: gone, context: {cluster: gone, user: gone}}]\n"
+    )
+    return path
+
+
+@shared
+@pytest.mark.parametrize(
+    "args", [["update", "--validator", "bob", "--dry-run"], ["sync", "--consumer", "consumer-1"]]
+)
+@pytest.mark.parametrize("kubeconfig", ["missing", "unreachable"])
+async def test_no_usable_cluster_is_one_line(
+    cli_world: World, unreachable_kubeconfig: Path, args: list[str], kubeconfig: str
+) -> None:
+    path = "/nonexistent" if kubeconfig == "missing" else str(unreachable_kubeconfig)
+    code, out, err = await cli_world.peersync(*args, KUBECONFIG=path)
+    line = one_line_refusal(code, err, "peersync: cannot reach Kubernetes: ")
+    assert (path if kubeconfig == "missing" else "127.0.0.1:1") in line, line
+    assert out == ""
+
+
+# ---- 2: the provider chain -----------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def html_server() -> AsyncIterator[str]:
+    """A URL that answers, but not as a chain's REST gateway does (a proxy's HTML page)."""
+
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(text="<html>502 Bad Gateway</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@shared
+@pytest.mark.parametrize("url", ["refused", "html"])
+@pytest.mark.parametrize("dry_run", [True, False])
+async def test_a_chain_read_failure_names_the_chain_not_temporal(
+    cli_world: World, html_server: str, url: str, dry_run: bool
+) -> None:
+    rest = "http://127.0.0.1:1" if url == "refused" else html_server
+    before = await endpoint_change_runs(cli_world)
+    args = ["update", "--validator", "bob", *(["--dry-run"] if dry_run else [])]
+    code, _, err = await cli_world.peersync(*args, PEERSYNC_CHAIN_REST_URL=rest)
+    line = one_line_refusal(code, err, f"peersync: cannot read the provider chain at {rest}: ")
+    assert "Temporal" not in line, line
+    assert await endpoint_change_runs(cli_world) == before
+
+
+# ---- 3: a cluster no worker serves ---------------------------------------------------------------------
+
+
+@shared
+async def test_commands_that_wait_refuse_when_no_worker_polls_the_cluster(cli_world: World) -> None:
+    zed = {"PEERSYNC_CLUSTER_ID": "zed"}
+    refusal = "no worker polls task queue peersync-zed: start 'peersync worker' for cluster zed"
+    for args in (["reconcile", "--dry-run"], ["update", "--validator", "bob", "--wait"]):
+        code, _, err = await cli_world.peersync(*args, **zed)
+        one_line_refusal(code, err, refusal)
+    assert not [wf.id async for wf in cli_world.client.list_workflows("PeersyncCluster = 'zed'")]
+    reconciles = [wf.id async for wf in cli_world.client.list_workflows("WorkflowType = 'ReconcileWorkflow'")]
+    assert not [i for i in reconciles if i.startswith("reconcile-zed")], reconciles
+
+    code, _, err = await cli_world.peersync("registry", **zed)
+    one_line_refusal(code, err, "no registry for cluster zed yet: has a 'peersync worker' for it ever run?")
+
+    # Fire and forget: it starts (a worker may come later), and says on stderr that none polls now.
+    code, out, err = await cli_world.peersync("update", "--validator", "bob", **zed)
+    assert code == 0, err
+    wf_id = re.fullmatch(r"started (\S+)\n", out)
+    assert wf_id, out
+    assert f"warning: {refusal}" in err and "Traceback" not in err, err
+    await cli_world.handle(wf_id.group(1)).terminate("test cleanup")
+
+
+# ---- 4, 5: update --------------------------------------------------------------------------------------
+
+
+@shared
+async def test_update_wait_prints_the_id_before_it_waits(cli_world: World) -> None:
+    code, out, err = await cli_world.peersync("update", "--validator", "carol", "--wait")
+    assert code == 0, err
+    first, _, rest = out.partition("\n")
+    assert re.fullmatch(r"started endpoint-change-alice-manual-carol-\S+", first), out
+    assert EndpointChangeResult.model_validate_json(rest).phase == Phase.DONE
+
+    code, out, err = await cli_world.peersync("update", "--validator", "carol", "--wait", "--json")
+    assert code == 0, err
+    assert re.fullmatch(r"started endpoint-change-alice-manual-carol-\S+\n", err), err
+    assert EndpointChangeResult.model_validate_json(out).phase == Phase.DONE  # stdout: the JSON alone
+
+
+@shared
+async def test_clear_without_an_override_says_so(cli_world: World) -> None:
+    code, out, err = await cli_world.peersync("update", "--validator", "dave", "--clear")
+    assert code == 0, err
+    assert out.startswith("dave had no override"), out
+
+
+async def test_clear_prints_the_change_it_starts(world: World) -> None:
+    await world.start_worker()
+    await world.registry_ready()
+    pinned = f"{world.subnet}.30"
+    async with Node(pinned, ("consumer-1", "consumer-2")) as node:
+        await node.up()
+        wf_id = await update(world, "--validator", "bob", "--endpoint", pinned)
+        assert (await world.finished(wf_id, EndpointChangeResult)).phase == Phase.DONE
+
+        code, out, err = await world.peersync("update", "--validator", "bob", "--clear")
+        assert code == 0, err
+        assert out.startswith(f"override of bob cleared; in effect: {world.subnet}.2"), out
+        match = re.search(r"^started (\S+-override-cleared-\d+)$", out, re.MULTILINE)
+        assert match, out
+        result = await world.finished(match.group(1), EndpointChangeResult)
+        assert result.phase == Phase.DONE and result.endpoint == f"{world.subnet}.2", result
+
+
+# ---- 6, 10: the schedule -------------------------------------------------------------------------------
+
+
+@shared
+async def test_schedule_commands_on_a_missing_schedule_say_not_found(cli_world: World) -> None:
+    """The worker runs with --no-schedule: there is none until `schedule apply`."""
+    for command in ("pause", "unpause", "delete", "describe"):
+        code, _, err = await cli_world.peersync("schedule", command)
+        one_line_refusal(code, err, "schedule reconcile-alice not found")
+
+
+@shared
+async def test_schedule_describe_reads_as_settings_are_written(cli_world: World) -> None:
+    code, out, err = await cli_world.peersync("schedule", "apply")
+    assert code == 0 and out == "schedule reconcile-alice: every 5m\n", (out, err)
+    try:
+        code, out, err = await cli_world.peersync("schedule", "describe")
+        assert code == 0, err
+        assert "every 5m, overlap SKIP" in out and "[" not in out, out
+        assert "state: active" in out and "next runs: " in out, out
+
+        code, _, err = await cli_world.peersync("schedule", "pause")
+        assert code == 0, err
+        code, out, err = await cli_world.peersync("schedule", "describe")
+        assert "state: paused (paused by the operator)" in out and "next runs" not in out, out
+        code, out, err = await cli_world.peersync("schedule", "describe", "--json")
+        info = json.loads(out)
+        assert info["paused"] and info["next"] == [] and info["every"] == ["0:05:00"], info
+    finally:
+        code, _, err = await cli_world.peersync("schedule", "delete")
+        assert code == 0, err
+
+
+# ---- 7, 8: change control on the wrong workflow, or too late ------------------------------------------
+
+
+@shared
+@pytest.mark.parametrize("command", ["status", "pause", "resume", "approve", "cancel"])
+@pytest.mark.parametrize(
+    ("wf_id", "kind"),
+    [("registry-alice", "RegistryWorkflow"), ("rollout-slots-alice", "RolloutSlotsWorkflow")],
+)
+async def test_change_control_refuses_a_workflow_that_is_not_a_change(
+    cli_world: World, command: str, wf_id: str, kind: str
+) -> None:
+    code, out, err = await cli_world.peersync(command, wf_id)
+    line = one_line_refusal(code, err)
+    assert line == f"peersync: {wf_id} is a {kind}, not an endpoint change", line
+    assert "sent" not in out
+
+
+@shared
+async def test_status_of_a_consumer_sync_is_refused_in_one_line(cli_world: World) -> None:
+    code, _, err = await cli_world.peersync("sync", "--consumer", "consumer-1")
+    assert code == 0, err
+    wf_id = f"consumer-sync-alice-{C1}"
+    code, _, err = await cli_world.peersync("status", wf_id)
+    line = one_line_refusal(code, err)
+    assert line == f"peersync: {wf_id} is a ConsumerSyncWorkflow, not an endpoint change", line
+
+
+@shared
+async def test_cancel_of_a_finished_change_is_too_late(cli_world: World) -> None:
+    wf_id = await update(cli_world, "--validator", "carol")
+    assert (await cli_world.finished(wf_id, EndpointChangeResult)).phase == Phase.DONE
+    code, _, err = await cli_world.peersync("cancel", wf_id)
+    line = one_line_refusal(code, err)
+    assert line == "peersync: refused: too late to cancel: the change is done", line
+    for signal in ("pause", "resume"):
+        code, _out, err = await cli_world.peersync(signal, wf_id)
+        one_line_refusal(code, err, f"{signal} ignored", "has ended (done)")
+
+
+@shared
+async def test_cancel_without_a_reason_does_not_repeat_itself(cli_world: World) -> None:
+    """Nothing answers at .40: the change keeps probing, cancellable, and changes nothing."""
+    wf_id = await update(cli_world, "--validator", "bob", "--endpoint", f"{cli_world.subnet}.40")
+    await wait_phase(cli_world, wf_id, Phase.PROBING, Phase.BLOCKED)
+    code, _out, err = await cli_world.peersync("cancel", wf_id)
+    assert code == 0, err
+    progress = await wait_phase(cli_world, wf_id, Phase.CANCELLED)
+    assert progress.reason == "cancelled by the operator: no reason given", progress.reason
+
+
+# ---- 9, 10: what a sync or a reconcile did, and why a dry run restarts ----------------------------------
+
+
+@shared
+async def test_a_restart_is_explained_and_outcomes_say_what_was_done(cli_world: World) -> None:
+    """consumer-1's ConfigMap forgets that its pods run its peers (the pod template still says so); nothing
+    needs writing or restarting. The dry run says why it would act with equal peer lists; `sync` and
+    `reconcile` say the same thing every time: no restart was needed. A real one says restarted."""
+    generation = cli_world.generation(C1)
+    _stale_rolled_hash(cli_world, C1)
+
+    code, out, err = await cli_world.peersync("update", "--validator", "bob", "--dry-run", "--json")
+    assert code == 0, err
+    [plan] = [c for c in json.loads(out)["consumers"] if c["namespace"] == C1]
+    assert plan["old_peers"] == plan["new_peers"] and plan["restart"], plan
+    assert plan["why"] == ROLLOUT_ONLY_DRIFT, plan
+    code, out, err = await cli_world.peersync("update", "--validator", "bob", "--dry-run", **WIDE)
+    assert f"yes: {ROLLOUT_ONLY_DRIFT}" in _table_row(out, C1), out
+
+    code, out, err = await cli_world.peersync("sync", "--consumer", "consumer-1")
+    assert code == 0, err
+    result = SyncResult.model_validate_json(out)
+    assert not result.restarted and result.rollout == NO_RESTART, result
+    assert cli_world.generation(C1) == generation
+
+    _stale_rolled_hash(cli_world, C1)
+    cli_world.forget_rollout(C2)  # the pods of consumer-2 really run an older peer set
+    code, out, err = await cli_world.peersync("reconcile", **WIDE)
+    assert code == 0, (out, err)
+    assert f"repaired │ {ROLLOUT_ONLY_DRIFT} -> {NO_RESTART}" in _table_row(out, C1), out
+    assert f"repaired │ {ROLLOUT_ONLY_DRIFT} -> restarted" in _table_row(out, C2), out
+    assert "successfully rolled out" not in out, out
+    assert cli_world.generation(C1) == generation
+
+
+# ---- 10: status ----------------------------------------------------------------------------------------
+
+
+@shared
+async def test_status_watch_needs_an_id_and_ends_its_output_with_a_newline(cli_world: World) -> None:
+    code, _, err = await cli_world.peersync("status", "-w")
+    one_line_refusal(code, err, "-w needs a workflow id")
+
+    wf_id = await update(cli_world, "--validator", "carol")
+    assert (await cli_world.finished(wf_id, EndpointChangeResult)).phase == Phase.DONE
+    code, out, err = await cli_world.peersync("status", wf_id, "-w")
+    assert code == 0, err
+    assert out.endswith("\n") and wf_id in out, repr(out[-200:])

@@ -1,0 +1,244 @@
+"""`peersync update`: a change by hand (an endpoint override, or the chain's endpoint again), its dry run
+and `--clear`. Each refusal is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from temporalio.client import (
+    Client,
+)
+from temporalio.exceptions import ApplicationError
+
+from activities.chain_rest import ChainError
+from activities.defs import PeersyncActivities
+from activities.endpoint import EndpointError, parse_endpoint
+from activities.policy import EndpointPolicy
+from workers.cli_common import (
+    KUBE_UNREACHABLE,
+    JsonFlag,
+    call,
+    chain_failure,
+    connect,
+    console,
+    fail,
+    has_worker,
+    kube_failure,
+    leave,
+    no_worker,
+    require_worker,
+    state,
+)
+from workers.cli_ops import registry_rows
+from workers.plan import ChangePlan, ConsumerPlan, plan_change
+from workers.settings import Settings
+from workers.worker import connect as connect_client
+from workflows.activity_contracts import OverrideInput, ValidateInput
+from workflows.contracts import (
+    EndpointChangeRequest,
+    EndpointChangeResult,
+    RegistryView,
+    ValidatedChange,
+)
+from workflows.endpoint_change import EndpointChangeWorkflow
+from workflows.ids import registry_id
+from workflows.registry import RegistryWorkflow
+
+# How long `update --clear` looks for the change the registry starts at its next (nudged) refresh.
+CLEARED_CHANGE_WAIT_SECONDS = 15.0
+
+
+def _run(ctx: typer.Context) -> Settings:
+    return state(ctx).settings()
+
+
+def update(
+    ctx: typer.Context,
+    validator: Annotated[str, typer.Option(help="Operator address or moniker.")],
+    endpoint: Annotated[str | None, typer.Option(help="host[:port] to pin as an operator override.")] = None,
+    clear: Annotated[bool, typer.Option(help="Clear the operator override of this validator.")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait for the change to finish and print its result.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the plan (consumers, old -> new peers, restarts) and change nothing.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Process a validator's endpoint now: the chain's current one, or --endpoint as an override."""
+    settings = _run(ctx)
+    if clear and endpoint:
+        fail("--clear and --endpoint exclude each other")
+    try:
+        request = EndpointChangeRequest(validator=validator, endpoint=endpoint, override=endpoint is not None)
+        if endpoint is not None:
+            # Refuse here what the workflow would refuse: nothing starts for an endpoint that cannot pass.
+            parse_endpoint(endpoint, EndpointPolicy.from_setting(settings.endpoint_allow_cidrs))
+    except ValidationError as exc:
+        fail(f"invalid input: {exc.errors()[0]['msg']}")
+    except EndpointError as exc:
+        fail(f"refused: endpoint {endpoint!r}: {exc.reason}")
+
+    if dry_run:
+        if clear:
+            fail("--dry-run shows a change; --clear has nothing to show")
+        plan = call(_plan(settings, request))
+        if as_json:
+            print(plan.model_dump_json(indent=2))
+        else:
+            _print_plan(plan)
+        leave()
+    if clear:
+        print(call(_clear_override(settings, validator)))
+        leave()
+    # Refuse here what the workflow would refuse at its first step (an unknown validator): nothing starts.
+    call(_validate(settings, request))
+
+    async def go() -> str:
+        client = await connect(settings)
+        worker = await has_worker(client, settings.task_queue)
+        if wait and not worker:
+            fail(no_worker(settings.task_queue))  # the wait would never end
+        # A manual change is a new request each time (unlike chain changes, keyed by height).
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        wf_id = f"endpoint-change-{settings.cluster_id}-manual-{validator}-{stamp}-{uuid.uuid4().hex[:6]}"
+        handle = await client.start_workflow(
+            EndpointChangeWorkflow.run,
+            request,
+            id=wf_id,
+            task_queue=settings.task_queue,
+            static_summary=f"manual: {validator} -> {endpoint or '(chain)'}",
+        )
+        if not worker:
+            warning = f"{no_worker(settings.task_queue)}; {wf_id} waits until one does"
+            print(f"peersync: warning: {warning}", file=sys.stderr)
+        if not wait:
+            return f"started {wf_id}"
+        # The id first: the wait can be long (probing, awaiting approval) and the id is what acts on it.
+        print(f"started {wf_id}", file=sys.stderr if as_json else sys.stdout, flush=True)
+        result: EndpointChangeResult = await handle.result()
+        return result.model_dump_json(indent=2)
+
+    print(call(go()))
+    leave()
+
+
+async def _validate(settings: Settings, request: EndpointChangeRequest) -> ValidatedChange:
+    """The workflow's own first step (validate_change), run here: the same reads, the same refusals."""
+    try:
+        return await PeersyncActivities(settings).validate_change(ValidateInput(request=request))
+    except ApplicationError as exc:
+        fail(f"refused: {exc.message}")
+    except (ChainError, ValidationError) as exc:
+        chain_failure(settings, exc)
+
+
+async def _clear_override(settings: Settings, validator: str) -> str:
+    client = await connect(settings)
+    await require_worker(client, settings)  # the registry's update waits for a worker
+    before = _row_of(await registry_rows(client, settings), validator)
+    if before is not None and before.override is None:
+        return f"{before.moniker} had no override; in effect: {before.effective or '-'}"
+    started = await _change_ids(client, settings, before.operator_address if before else validator)
+    view = await client.get_workflow_handle(registry_id(settings.cluster_id)).execute_update(
+        RegistryWorkflow.set_override, OverrideInput(operator_address=validator, endpoint=None)
+    )
+    cleared = f"override of {view.moniker} cleared; in effect: {view.effective or '-'}"
+    if before is None or view.effective == before.effective:
+        return f"{cleared} (unchanged: no change to start)"
+    wf_id = await _new_cleared_change(client, settings, view.operator_address, started)
+    if wf_id is None:
+        return f"{cleared}; the registry starts the change to it at its next refresh"
+    return f"{cleared}\nstarted {wf_id}"
+
+
+def _row_of(rows: list[RegistryView], validator: str) -> RegistryView | None:
+    """The registry's row as its set_override resolves it: operator address, else a unique moniker."""
+    by_address = [r for r in rows if r.operator_address == validator]
+    by_moniker = [r for r in rows if r.moniker == validator]
+    matches = by_address or by_moniker
+    return matches[0] if len(matches) == 1 else None  # else the update's validator refuses with the reason
+
+
+async def _change_ids(client: Client, settings: Settings, operator_address: str) -> set[str]:
+    query = (
+        f"WorkflowType = 'EndpointChangeWorkflow' AND PeersyncValidator = '{operator_address}' "
+        f"AND PeersyncCluster = '{settings.cluster_id}'"
+    )
+    return {wf.id async for wf in client.list_workflows(query)}
+
+
+async def _new_cleared_change(
+    client: Client, settings: Settings, operator_address: str, known: set[str]
+) -> str | None:
+    """The change the registry starts for a cleared override (its id holds a sequence number only the
+    registry knows): the new `...-override-cleared-N` run of this validator, once visibility lists it."""
+    deadline = asyncio.get_running_loop().time() + CLEARED_CHANGE_WAIT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        new = await _change_ids(client, settings, operator_address) - known
+        found = sorted(i for i in new if "-override-cleared-" in i)
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def _plan(settings: Settings, request: EndpointChangeRequest) -> ChangePlan:
+    try:
+        client: Client | None = await connect_client(settings)
+    except RuntimeError:
+        client = None  # without Temporal the plan lacks only the registry's pins
+    try:
+        return await plan_change(settings, client, request)
+    except ApplicationError as exc:
+        if exc.type == "KubeApiError":  # listing the managed namespaces was refused
+            fail(f"Kubernetes refused: {exc.message}")
+        fail(f"refused: {exc.message}")
+    except (ChainError, ValidationError) as exc:
+        chain_failure(settings, exc)
+    except KUBE_UNREACHABLE as exc:
+        kube_failure(exc, settings)
+
+
+def _restart_cell(c: ConsumerPlan) -> str:
+    if c.live:
+        cell = "yes, after a live dial" if c.restart else "no: live dial"
+    else:
+        cell = "yes" if c.restart else "no"
+    # Equal peer lists do not explain a restart: say what does.
+    return f"{cell}: {c.why}" if c.why and (c.restart or c.live) else cell
+
+
+def _print_plan(plan: ChangePlan) -> None:
+    console.print(
+        f"[bold]{plan.moniker}[/] ({plan.validator}) -> [bold]{plan.endpoint}[/] (dry run: nothing changed)"
+    )
+    table = Table()
+    for col in ("namespace", "chain", "peers now", "peers after", "restart"):
+        table.add_column(col, overflow="fold")
+    for c in plan.consumers:
+        table.add_row(
+            c.namespace,
+            c.chain_id,
+            "\n".join(c.old_peers),
+            "\n".join(c.new_peers),
+            _restart_cell(c),
+        )
+    for s in plan.skipped:
+        namespace, why = _skipped_where(s.reason)
+        table.add_row(namespace, s.chain_id, why, "", "no")
+    console.print(table)
+
+
+def _skipped_where(reason: str) -> tuple[str, str]:
+    """(namespace, why): a namespace that could not be read is named in the reason ("namespace X: why"),
+    as reconcile --dry-run names it in its own column."""
+    head, sep, why = reason.partition(": ")
+    if sep and head.startswith("namespace ") and " " not in head.removeprefix("namespace "):
+        return head.removeprefix("namespace "), f"skipped: {why}"
+    return "-", f"skipped: {reason}"
