@@ -16,6 +16,9 @@ from workflows.contracts import ConsumerRef, ValidatorRecord
 from workflows.reconcile_contracts import DriftRow
 from workflows.registry_state import PinnedEndpoints
 
+# The reason when the peers are right and only the pods lag: a repair writes nothing then.
+ROLLOUT_ONLY_DRIFT = "pods not rolled onto the peer set in the ConfigMap"
+
 
 class ChainView(BaseModel):
     records: list[ValidatorRecord]
@@ -49,7 +52,7 @@ def drift_of(
     if applied.problems:
         reasons.append(f"unreadable entries: {'; '.join(applied.problems)}")
     if not reasons and applied.running_hash != peer_set_hash(want.peers):
-        reasons.append("pods not rolled onto the peer set in the ConfigMap")
+        reasons.append(ROLLOUT_ONLY_DRIFT)
     if reasons:
         return DriftRow(consumer=ref, state="drifted", reason=", ".join(reasons))
     return DriftRow(consumer=ref, state="clean", reason=None)

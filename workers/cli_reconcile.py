@@ -14,8 +14,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from workers.cli_common import JsonFlag, call, connect, console, fail, leave, require_worker, state
 from workers.schedule import apply_schedule, schedule_id
 from workers.settings import Settings
-from workers.views import human_duration, repair_outcome
-from workflows.consumer_sync import NEEDS_APPROVAL
+from workers.views import human_duration
+from workflows.contracts import NEEDS_APPROVAL
 from workflows.reconcile import ReconcileWorkflow
 from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
 
@@ -61,10 +61,9 @@ def final_rows(report: ReconcileReport) -> list[tuple[str, str, str]]:
     ConfigMap is written but whose restart waits for approval (PEERSYNC_REQUIRE_APPROVAL) restarted
     nothing, so it is `awaiting approval`, not `repaired`."""
     done = {row.namespace for row in [*report.repaired, *report.failed]}
-    found = {row.namespace: row.reason or "" for row in report.drifted}
     rows = [(row.namespace, "failed", row.reason or "") for row in report.failed]
     for row in report.repaired:
-        rows.append(_awaiting(row) or _repaired(row, found.get(row.namespace, "")))
+        rows.append(_awaiting(row) or (row.namespace, "repaired", row.reason or ""))
     rows += [
         (row.namespace, "drifted", row.reason or "") for row in report.drifted if row.namespace not in done
     ]
@@ -74,21 +73,10 @@ def final_rows(report: ReconcileReport) -> list[tuple[str, str, str]]:
     return sorted(rows, key=lambda r: order[r[1]])
 
 
-def _repaired(row: DriftRow, drift: str) -> tuple[str, str, str]:
-    """The workflow reports a repair as "<drift> -> <done>", where <done> is sometimes a rollout message of
-    a sync that restarted nothing: reword it from what the sync did, the same way every run."""
-    reason = row.reason or ""
-    prefix = f"{drift} -> "
-    if not reason.startswith(prefix):
-        return (row.namespace, "repaired", reason)
-    return (row.namespace, "repaired", f"{prefix}{repair_outcome(drift, reason.removeprefix(prefix))}")
-
-
 def _awaiting(row: DriftRow) -> tuple[str, str, str] | None:
-    suffix = f" -> {NEEDS_APPROVAL}"
-    if not (row.reason or "").endswith(suffix):
+    if NEEDS_APPROVAL not in (row.reason or ""):
         return None
-    found = (row.reason or "").removesuffix(suffix)
+    found = (row.reason or "").partition(" -> ")[0]
     chain = row.consumer.chain_id if row.consumer else row.namespace
     return (
         row.namespace,

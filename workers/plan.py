@@ -11,10 +11,10 @@ from temporalio.client import Client
 
 from activities.defs import PeersyncActivities
 from activities.desired import desired_peers
+from activities.drift import ROLLOUT_ONLY_DRIFT
 from activities.kube_ops import AppliedPeers, NotManagedError, WorkloadRefusedError, explain
 from activities.peer_formats import LayoutError
 from workers.settings import Settings
-from workers.views import ROLLOUT_ONLY_DRIFT
 from workflows.activity_contracts import DiscoverInput, ValidateInput
 from workflows.contracts import ConsumerRef, EndpointChangeRequest, SkippedConsumer
 

@@ -6,12 +6,7 @@ from datetime import timedelta
 
 from rich.table import Table
 
-from workflows.consumer_sync import NEEDS_APPROVAL
-from workflows.contracts import Progress, SyncResult
-
-# activities/drift.py's reason when the peers are right and only the pods lag: a repair writes nothing then.
-ROLLOUT_ONLY_DRIFT = "pods not rolled onto the peer set in the ConfigMap"
-NO_RESTART = "no restart needed: the pods already run these peers"
+from workflows.contracts import NEEDS_APPROVAL, NO_RESTART, Progress, SyncResult
 
 
 def progress_table(workflow_id: str, progress: Progress) -> Table:
@@ -36,18 +31,6 @@ def shown_sync_result(result: SyncResult) -> SyncResult:
     if result.restarted or result.rollout in (None, NEEDS_APPROVAL):
         return result
     return result.model_copy(update={"rollout": NO_RESTART})
-
-
-def repair_outcome(drift: str, done: str) -> str:
-    """What a reconcile repair did, from the drift it found and ReconcileWorkflow's `done` word: "restarted",
-    "written" (no rollout text: the live strategy dialled the nodes instead), or else the rollout wait's
-    message of a sync that restarted nothing."""
-    wrote = "peers written, " if drift != ROLLOUT_ONLY_DRIFT else ""
-    if done == "restarted":
-        return f"{wrote}restarted"
-    if done == "written":
-        return f"{wrote}dialled live (no restart)"
-    return f"{wrote}{NO_RESTART}"
 
 
 def human_duration(every: timedelta) -> str:

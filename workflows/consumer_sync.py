@@ -33,14 +33,13 @@ with workflow.unsafe.imports_passed_through():
         WriteInput,
         WriteOutput,
     )
-    from workflows.contracts import ConsumerRef, SyncReply, SyncRequest, SyncResult
+    from workflows.contracts import NEEDS_APPROVAL, ConsumerRef, SyncReply, SyncRequest, SyncResult
     from workflows.ids import rollout_slots_id
     from workflows.rollout_slots import SlotRelease
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
 
 KEEP_RESULTS = 16
 KEEP_ANSWERED = 256
-NEEDS_APPROVAL = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"
 
 
 class ConsumerSyncState(BaseModel):

@@ -178,7 +178,7 @@ class SupersededNotice(Contract):
 
 
 class CancelRequest(Contract):
-    reason: str = Field("cancelled by the operator", min_length=1, max_length=500)
+    reason: str = Field("no reason given", min_length=1, max_length=500)
 
 
 class ApproveRequest(Contract):
@@ -203,6 +203,10 @@ class SyncRequest(Contract):
     consumer: ConsumerRef | None = None
 
 
+NEEDS_APPROVAL = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"
+NO_RESTART = "no restart needed: the pods already run these peers"
+
+
 class SyncResult(Contract):
     consumer: ConsumerRef
     sync_number: int
@@ -217,6 +221,24 @@ class SyncResult(Contract):
     rollout: str | None = None
     error: str | None = None
     live: str | None = Field(None, description="what dial_peers did on the running nodes (live strategies)")
+
+    def outcome(self) -> str:
+        """What the sync did, in words: `rollout` alone misleads when nothing restarted (it is then the
+        message of a wait that only confirmed the pods already run this peer set)."""
+        if self.error:
+            return self.error
+        done = ["peers written"] if self.changed else []
+        if self.live:
+            done.append("dialled live")
+        if self.restarted:
+            done.append("restarted")
+        elif self.rollout == NEEDS_APPROVAL:
+            done.append(NEEDS_APPROVAL)
+        elif self.live:
+            done[-1] += " (no restart)"
+        else:
+            done.append(NO_RESTART)
+        return ", ".join(done)
 
 
 class SyncReply(Contract):

@@ -296,7 +296,7 @@ class EndpointChangeWorkflow:
         result = self.replies[request_id]
         row.step = "done"
         row.state = "restarted" if result.restarted else ("written" if result.changed else "unchanged")
-        row.detail, row.live = result.rollout or result.live, result.live
+        row.detail, row.live = (result.rollout if result.restarted else result.outcome()), result.live
         if result.error:
             row.state, row.detail = "failed", result.error
         self._render()

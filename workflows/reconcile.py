@@ -70,8 +70,7 @@ class ReconcileWorkflow:
         result = self.replies[request_id]
         if result.error:
             return row.model_copy(update={"state": "failed", "reason": result.error})
-        done = "restarted" if result.restarted else (result.rollout or "written")
-        return row.model_copy(update={"state": "repaired", "reason": f"{row.reason} -> {done}"})
+        return row.model_copy(update={"state": "repaired", "reason": f"{row.reason} -> {result.outcome()}"})
 
     @workflow.signal(description="A ConsumerSyncWorkflow answers a repair this run asked for.")
     def sync_done(self, reply: SyncReply) -> None:

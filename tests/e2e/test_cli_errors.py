@@ -17,12 +17,12 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from activities.drift import ROLLOUT_ONLY_DRIFT
 from devnet import shipped_rbac
 from devnet.ports import free_port
 from devnet.testbed import World, default_world, random_subnet
 from tests.e2e.control_kit import Node, endpoint_change_runs, one_line_refusal, update, wait_phase
-from workers.views import NO_RESTART, ROLLOUT_ONLY_DRIFT
-from workflows.contracts import EndpointChangeResult, Phase, SyncResult
+from workflows.contracts import NO_RESTART, EndpointChangeResult, Phase, SyncResult
 
 shared = pytest.mark.asyncio(loop_scope="module")
 C1, C2 = "alice-consumer-1", "alice-consumer-2"

@@ -72,7 +72,7 @@ async def test_live_gives_the_nodes_their_peers_without_a_restart(live_world: Wo
     assert not c1.restarted and c1.live and "on 2 node(s)" in c1.live, c1  # both replicas' pods, one node
     assert world.generation(C1) == generation  # no restart: no missed blocks
     [row] = [c for c in (await world.progress(change)).consumers if c.namespace == C1]
-    assert row.live == c1.live and row.detail == c1.live  # `peersync status ID` shows the dial
+    assert row.live == c1.live and row.detail == "peers written, dialled live (no restart)", row
     assert f"@{world.subnet}.22:" in world.configmap_text(C1)  # and the next start reads the new list
     bob = upstream_node_id("bob", "consumer-1")
     assert bob in await alices_node_peers(world)
