@@ -55,6 +55,9 @@ class _Superseded(Exception):
 TOO_LATE = frozenset({*FINAL_PHASES, Phase.SYNCING})
 # Phases worth a search-attribute update; the quick ones in between show in the details and the query.
 INDEXED_PHASES = frozenset({*FINAL_PHASES, Phase.BLOCKED, Phase.AWAITING_APPROVAL, Phase.SYNCING})
+# The probe can take its whole budget (minutes): from it on a change must be listed (`peersync status`,
+# the UI's filters, the upgrade replay check). Changes that passed it unindexed replay without the upsert.
+INDEX_PROBING = "index-probing"
 
 
 def _probe_budget(change: ValidatedChange) -> policies.StepBudget:
@@ -341,7 +344,7 @@ class EndpointChangeWorkflow:
                     "phase": phase.value,
                 },
             )
-        if phase in INDEXED_PHASES:
+        if phase in INDEXED_PHASES or (phase == Phase.PROBING and workflow.patched(INDEX_PROBING)):
             # One upsert (one history event) per phase an operator filters on, carrying any attribute
             # learnt since the last one.
             workflow.upsert_search_attributes([*self._attributes, PHASE.value_set(phase.value)])

@@ -11,6 +11,8 @@ in to consumer-3).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -65,6 +67,13 @@ async def assert_operator_cancelled(world: World, wf_id: str) -> None:
     assert (await world.progress(wf_id)).phase == Phase.CANCELLED
 
 
+async def _listed_as(world: World, wf_id: str, phase: str) -> bool:
+    """`peersync status` lists the change, in `phase` (a probe can last minutes: it must not be hidden)."""
+    code, out, err = await world.peersync("status", "--json")
+    assert code == 0, err
+    return any(row["workflow_id"] == wf_id and row["phase"] == phase for row in json.loads(out))
+
+
 # ---- 1. pause / resume ----------------------------------------------------------------------------
 
 
@@ -78,6 +87,7 @@ async def test_pause_holds_at_the_next_step_boundary_and_resume_completes(world:
         # Nothing answers at the new address yet: the probe step retries (the gate before any consumer).
         wf_id = await update(world, "--validator", "bob", "--endpoint", new)
         await wait_phase(world, wf_id, Phase.PROBING)
+        await eventually(lambda: _listed_as(world, wf_id, "probing"), what="the probing change listed")
         await peersync_ok(world, "pause", wf_id)
         await eventually(lambda: _paused(world, wf_id), what="the pause to be seen")
 
