@@ -261,8 +261,11 @@ class PeersyncActivities:
         report = await probe(endpoint, inp.ports, self.policy)
         if not report.reachable:
             metrics.probe_failures("endpoint")
-            # Retryable on purpose: the policy's backoff is the "wait for the node to come up" loop.
-            raise ApplicationError(report.summary(), type=policies.UNREACHABLE)
+            # Retryable on purpose: the policy's backoff is the "wait for the node to come up" loop. Benign:
+            # an expected wait, not a worker error (no traceback in the log for every attempt).
+            raise ApplicationError(
+                report.summary(), type=policies.UNREACHABLE, category=ApplicationErrorCategory.BENIGN
+            )
         return ProbeOutput(reachable=True, summary=report.summary())
 
     @activity.defn

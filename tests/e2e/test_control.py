@@ -74,11 +74,16 @@ async def _listed_as(world: World, wf_id: str, phase: str) -> bool:
     return any(row["workflow_id"] == wf_id and row["phase"] == phase for row in json.loads(out))
 
 
+async def _probe_retried(world: World, wf_id: str) -> bool:
+    desc = await world.handle(wf_id).describe()
+    return any(a.attempt > 1 for a in desc.raw_description.pending_activities)
+
+
 # ---- 1. pause / resume ----------------------------------------------------------------------------
 
 
 async def test_pause_holds_at_the_next_step_boundary_and_resume_completes(world: World) -> None:
-    await world.start_worker()
+    worker = await world.start_worker()
     await world.registry_ready()
     before = snapshot(world)
     new = f"{world.subnet}.22"
@@ -88,6 +93,8 @@ async def test_pause_holds_at_the_next_step_boundary_and_resume_completes(world:
         wf_id = await update(world, "--validator", "bob", "--endpoint", new)
         await wait_phase(world, wf_id, Phase.PROBING)
         await eventually(lambda: _listed_as(world, wf_id, "probing"), what="the probing change listed")
+        await eventually(lambda: _probe_retried(world, wf_id), what="a retried probe")
+        assert "Traceback" not in world.log_text(worker)  # waiting for a node is no worker error
         await peersync_ok(world, "pause", wf_id)
         await eventually(lambda: _paused(world, wf_id), what="the pause to be seen")
 
