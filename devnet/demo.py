@@ -8,24 +8,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
+from activities.upstream import upstream_node_id
 from devnet.files import READY, DevnetManifest
 from devnet.mission import run_mission
 from devnet.processes import ChildProcess
-from devnet.summary import read_world, render
+from devnet.scenario import ClusterSpec, Scenario, load_scenario
+from devnet.summary import NamespaceRow, WorldView, read_world, render
+from devnet.world import desired_peers
 from workflows.search_attributes import ALL_KEYS
 
 READY_TIMEOUT = 120.0
+KIND_NAMES = {"deployment": "Deployment", "statefulset": "StatefulSet"}
 console = Console()
 
 
@@ -44,8 +51,83 @@ async def wait_ready(devnet: ChildProcess, state_dir: Path) -> DevnetManifest:
     return DevnetManifest.load(state_dir)
 
 
-async def verify(manifest: DevnetManifest) -> list[str]:
-    """Ask each part a real question; return what it answered."""
+def check_chain(view: WorldView, scenario: Scenario) -> str:
+    """The chain must hold exactly the scenario's validators, consumers and opt-ins."""
+    monikers = sorted(v.moniker for v in view.validators)
+    seeded_monikers = sorted(v.moniker for v in scenario.validators)
+    if monikers != seeded_monikers:
+        raise DemoFailed(f"the chain has validators {monikers}, the scenario seeded {seeded_monikers}")
+    found = {c.chain_id: c.opted_in for c in view.consumers}
+    seeded = {
+        c.chain_id: sorted(c.opted_in) if c.phase == "CONSUMER_PHASE_LAUNCHED" else []
+        for c in scenario.consumers
+    }
+    if found != seeded:
+        raise DemoFailed(f"the chain has consumers and opt-ins {found}, the scenario seeded {seeded}")
+    return (
+        f"chain: height {view.height}, {len(monikers)} validators, {len(found)} consumers with their opt-ins"
+    )
+
+
+def expected_peers(scenario: Scenario, cluster: ClusterSpec, chain_id: str) -> list[str]:
+    """The peer list the scenario implies, as read_cluster shows it (`moniker host:port`)."""
+    names = {upstream_node_id(v.moniker, chain_id): v.moniker for v in scenario.validators}
+    return sorted(
+        f"{names.get(p.node_id, '?')} {p.host}:{p.port}" for p in desired_peers(scenario, cluster, chain_id)
+    )
+
+
+def check_namespaces(rows: list[NamespaceRow], scenario: Scenario, cluster: ClusterSpec) -> str:
+    """The cluster's managed namespaces must be the seeded ones, each with the scenario's peer list."""
+    seeded = {str(ns.name): ns.consumer for ns in scenario.namespaces(cluster) if ns.managed}
+    found = {n.namespace: n.chain_id for n in rows}
+    if found != seeded or len(rows) != len(seeded):
+        raise DemoFailed(f"cluster {cluster.id}: managed namespaces {found}, the scenario seeded {seeded}")
+    for row in rows:
+        want = expected_peers(scenario, cluster, row.chain_id)
+        if row.problems or sorted(row.peers) != want:
+            raise DemoFailed(
+                f"cluster {cluster.id}, {row.namespace}: peers {row.peers} (problems {row.problems}), want {want}"
+            )
+    return f"cluster {cluster.id}: {len(rows)} managed namespaces, each with the scenario's peer list"
+
+
+def check_workloads(listing: dict[str, Any], scenario: Scenario, cluster: ClusterSpec) -> str:
+    """`kubectl get deployments,statefulsets -A -o json` must list exactly the workloads seeded."""
+    found = sorted(
+        f"{item['kind'].lower()} {item['metadata']['namespace']}/{item['metadata']['name']}"
+        for item in listing.get("items", [])
+    )
+    seeded = sorted(f"{ns.workload} {ns.name}/{ns.workload_name}" for ns in scenario.namespaces(cluster))
+    if found != seeded:
+        raise DemoFailed(f"kubectl sees in cluster {cluster.id} the workloads {found}, seeded {seeded}")
+    counts = sorted(Counter(w.split()[0] for w in found).items())
+    kinds = ", ".join(f"{n} {KIND_NAMES.get(kind, kind)}{'s' if n != 1 else ''}" for kind, n in counts)
+    return f"kubectl sees {len(found)} workloads in cluster {cluster.id} ({kinds}), as seeded"
+
+
+async def kubectl_workloads(kubeconfig: Path) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl",
+        "--kubeconfig",
+        str(kubeconfig),
+        "get",
+        "deployments,statefulsets",
+        "-A",
+        "-o",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise DemoFailed(f"kubectl --kubeconfig {kubeconfig} failed: {err.decode().strip()}")
+    return json.loads(out)
+
+
+async def verify(manifest: DevnetManifest, scenario: Scenario) -> list[str]:
+    """Ask each part a real question; return what it answered. Every answer is checked against the
+    scenario the devnet was seeded from, so a wrong world fails the demo."""
     seen = []
     client = await Client.connect(manifest.temporal_address, namespace=manifest.temporal_namespace)
     attrs = await client.operator_service.list_search_attributes(
@@ -58,31 +140,16 @@ async def verify(manifest: DevnetManifest) -> list[str]:
         f"Temporal {manifest.temporal_address}: namespace {manifest.temporal_namespace}, search attributes ok"
     )
     view = await read_world(manifest)
-    if not view.validators or not view.consumers:
-        raise DemoFailed("the chain emulator reports no validators or no consumers")
-    seen.append(
-        f"chain: height {view.height}, {len(view.validators)} validators, {len(view.consumers)} consumers"
-    )
-    for info in manifest.clusters:
-        rows = [n for n in view.namespaces if n.cluster == info.id]
-        if len(rows) != len(info.namespaces) or any(n.problems or not n.peers for n in rows):
-            raise DemoFailed(f"cluster {info.id}: namespaces or peer lists are not as seeded: {rows}")
-        seen.append(f"cluster {info.id}: {len(rows)} managed namespaces, each with its peer list")
+    seen.append(check_chain(view, scenario))
+    ids = [info.id for info in manifest.clusters]
+    if ids != [c.id for c in scenario.clusters]:
+        raise DemoFailed(
+            f"the devnet runs clusters {ids}, the scenario has {[c.id for c in scenario.clusters]}"
+        )
+    for info, cluster in zip(manifest.clusters, scenario.clusters, strict=True):
+        seen.append(check_namespaces([n for n in view.namespaces if n.cluster == info.id], scenario, cluster))
         if shutil.which("kubectl"):
-            proc = await asyncio.create_subprocess_exec(
-                "kubectl",
-                "--kubeconfig",
-                str(info.kubeconfig),
-                "get",
-                "deployments,statefulsets",
-                "-A",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            out, _ = await proc.communicate()
-            if proc.returncode != 0:
-                raise DemoFailed(f"kubectl against cluster {info.id} failed: {out.decode().strip()}")
-            seen.append(f"kubectl sees {len(out.decode().splitlines()) - 1} workloads in cluster {info.id}")
+            seen.append(check_workloads(await kubectl_workloads(info.kubeconfig), scenario, cluster))
     return seen
 
 
@@ -93,7 +160,8 @@ def hints(manifest: DevnetManifest) -> None:
         console.print(
             f"[bold]kubectl[/]: kubectl --kubeconfig {first.kubeconfig} get ns -l peersync.io/cluster={first.id}"
         )
-    console.print(f"[bold]settings[/]: source {manifest.state_dir / 'env'}")
+    for info in manifest.clusters:
+        console.print(f"[bold]settings[/] for cluster {info.id}: source {info.env_file}")
 
 
 async def live_summary(manifest: DevnetManifest, devnet: ChildProcess) -> None:
@@ -132,7 +200,7 @@ async def main(state_dir: Path, exit_when_verified: bool) -> int:
         manifest = await wait_ready(devnet, state_dir)
         hints(manifest)
         console.print(render(await read_world(manifest)))
-        for line in await verify(manifest):
+        for line in await verify(manifest, load_scenario(None)):  # the devnet's: no --scenario above
             console.print(f"[green]ok[/] {line}")
         for line in await run_mission(manifest, console):
             console.print(f"[green]ok[/] {line}")

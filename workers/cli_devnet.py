@@ -12,7 +12,11 @@ from pydantic import ValidationError
 from workers.cli_common import fail
 
 if TYPE_CHECKING:
+    from devnet.files import DevnetManifest
     from devnet.stack import Devnet
+
+# The long-running `peersync` commands the devnet can start per cluster, each with that cluster's env file.
+SERVICES = ("worker", "watch")
 
 
 def devnet(
@@ -49,13 +53,21 @@ def devnet(
     ] = None,
     services: Annotated[
         str,
-        typer.Option(help="Comma list of peersync services to run per cluster (worker,watch); '' for none."),
+        typer.Option(
+            help="Comma list of peersync services to start per cluster, from: worker, watch "
+            "(e.g. worker,watch). None start by default: run them yourself with the cluster's env file.",
+            show_default="none",
+        ),
     ] = "",
 ) -> None:
-    """Start Temporal (with UI), the chain emulator, a kube emulator per cluster and peersync's services.
+    """Start Temporal (with UI), the chain emulator, a kube emulator per cluster
+    and, only with --services, peersync's worker and/or watcher per cluster.
 
-    Writes DIR/env (source it to point peersync at the devnet), DIR/kubeconfig and DIR/devnet.json, then
-    creates DIR/ready once every part answers. Runs until Ctrl-C or SIGTERM and stops everything it started.
+    Writes to DIR, per cluster: env (source it to run peersync as that cluster),
+    kubeconfig (cluster admin) and kubeconfig-worker (peersync's ServiceAccount).
+    Other clusters' files end in -ID: env-ID, kubeconfig-ID, kubeconfig-worker-ID.
+    Also devnet.json, and ready once every part answers.
+    Runs until Ctrl-C or SIGTERM and stops everything it started.
     """
     # The emulators load only for this command: the product's own commands never import them.
     from devnet.scenario import load_scenario, with_clusters
@@ -70,6 +82,10 @@ def devnet(
         fail(f"scenario {scenario or '(default)'}: {exc.errors()[0]['msg']} (at {where})")
     except Exception as exc:  # unreadable or malformed YAML: one line, nothing started
         fail(f"scenario {scenario}: {exc}")
+    wanted = [s.strip() for s in services.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(SERVICES))
+    if unknown:
+        fail(f"--services: unknown {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
     opts = DevnetOptions(
         state_dir=state_dir,
         temporal_port=0 if free_ports else temporal_port,
@@ -80,7 +96,7 @@ def devnet(
         kube_step_seconds=kube_step,
         block_time=block_time,
         registry_refresh=registry_refresh,
-        services=[s.strip() for s in services.split(",") if s.strip()],
+        services=wanted,
     )
     raise SystemExit(asyncio.run(_run(Devnet(world, opts))))
 
@@ -90,10 +106,22 @@ async def _run(net: Devnet) -> int:
         manifest = await net.start()
     except Exception as exc:
         fail(f"devnet did not start: {exc}")
-    ui = manifest.temporal_ui_url or "(headless)"
-    print(
-        f"devnet ready: Temporal {manifest.temporal_address}, UI {ui}, chain {manifest.chain_rpc_url}",
-        flush=True,
-    )
-    print(f"  source {manifest.state_dir / 'env'}  # settings for peersync", flush=True)
+    print(ready_message(manifest), flush=True)
     return await net.run_until_stopped()
+
+
+def ready_message(manifest: DevnetManifest) -> str:
+    """What an operator needs to use the running devnet: its endpoints and, per cluster, its files."""
+    ui = manifest.temporal_ui_url or "(headless)"
+    lines = [f"devnet ready: Temporal {manifest.temporal_address}, UI {ui}, chain {manifest.chain_rpc_url}"]
+    running = ", ".join(manifest.services) or "none (start them with --services worker,watch)"
+    lines.append(f"  peersync services: {running}")
+    for info in manifest.clusters:
+        lines.append(f"  cluster {info.id} (validator {info.validator_moniker}):")
+        lines.append(f"    source {info.env_file}  # peersync's settings for this cluster")
+        lines.append(f"    kubectl --kubeconfig {info.kubeconfig}  # cluster admin")
+        if info.worker_kubeconfig is not None:
+            lines.append(
+                f"    peersync's kubeconfig: {info.worker_kubeconfig}  # its ServiceAccount; the env file's KUBECONFIG"
+            )
+    return "\n".join(lines)

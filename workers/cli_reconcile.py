@@ -45,7 +45,7 @@ def reconcile(
     report = call(go())
     if as_json:
         print(report.model_dump_json(indent=2))
-        leave()
+        leave(1 if report.failed else 0)
     table = Table(title=f"reconcile of cluster {settings.cluster_id}" + (" (dry run)" if dry_run else ""))
     for col in ("namespace", "state", "why"):
         table.add_column(col, overflow="fold")

@@ -238,6 +238,11 @@ class SyncResult(Contract):
             done[-1] += " (no restart)"
         else:
             done.append(NO_RESTART)
+        if self.kept_unreachable:
+            hosts = ", ".join(sorted({p.rpartition("@")[2] for p in self.kept_unreachable}))
+            done.append(
+                f"kept the old address of {len(self.kept_unreachable)} peer(s): {hosts} does not answer"
+            )
         return ", ".join(done)
 
 

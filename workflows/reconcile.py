@@ -70,6 +70,8 @@ class ReconcileWorkflow:
         result = self.replies[request_id]
         if result.error:
             return row.model_copy(update={"state": "failed", "reason": result.error})
+        if result.kept_unreachable:  # those peers still drift: not repaired
+            return row.model_copy(update={"state": "failed", "reason": f"{row.reason} -> {result.outcome()}"})
         return row.model_copy(update={"state": "repaired", "reason": f"{row.reason} -> {result.outcome()}"})
 
     @workflow.signal(description="A ConsumerSyncWorkflow answers a repair this run asked for.")

@@ -123,3 +123,27 @@ async def test_a_repair_whose_restart_awaits_approval_is_not_shown_repaired(worl
     assert "not rolled" in why and "peersync sync --consumer consumer-3 --approve" in why, why
     assert "repaired" not in {r[1] for r in rows}, rows
     assert world.generation(C3) == generation  # nothing restarted
+
+
+async def test_a_peer_whose_new_address_does_not_answer_is_kept_and_the_drift_reported_not_repaired(
+    world: World,
+) -> None:
+    """bob moves on the chain to a host where nothing answers yet: a repair keeps bob's old address (a
+    peer list must not lose a live peer for a dead one) and says the drift is still there."""
+    await world.start_worker()
+    await world.registry_ready()
+    dead = f"{world.subnet}.23"
+    await world.edit_validator("bob", f"p2p={dead}", reachable=False)  # bob's node is not up there yet
+    await world.nudge_registry()
+
+    async def learnt() -> bool:
+        return (await world.registry_row("bob")).endpoint == dead
+
+    await eventually(learnt, what="the registry to learn bob's new endpoint")
+    code, out, _err = await world.peersync("reconcile", "--json")
+    assert code == 1, out  # something is left undone
+    report = ReconcileReport.model_validate_json(out)
+    failed = {row.namespace: row.reason or "" for row in report.failed}
+    assert C1 in failed and not report.repaired, report
+    assert f"kept the old address of 1 peer(s): {dead}:" in failed[C1], failed[C1]
+    assert f"@{dead}:" not in world.configmap_text(C1) and f"@{world.subnet}.2:" in world.configmap_text(C1)
