@@ -222,10 +222,13 @@ class PeersyncActivities:
         affected, skipped = (
             [],
             [
-                SkippedConsumer(chain_id="?", consumer_id="?", reason=f"namespace {n}: {why}")
-                for n, why in broken
+                SkippedConsumer(
+                    chain_id=b.chain_id or "?", consumer_id="?", reason=f"namespace {b.name}: {b.reason}"
+                )
+                for b in broken
             ],
         )
+        claimed = {b.chain_id for b in broken}
         for m in memberships:
             running = by_chain.get(m.chain_id, [])
             if record.valcons not in m.opted_in:
@@ -235,11 +238,12 @@ class PeersyncActivities:
                     )
                 )
             elif not running:
-                skipped.append(
-                    SkippedConsumer(
-                        chain_id=m.chain_id, consumer_id=m.consumer_id, reason="not run by this cluster"
+                if m.chain_id not in claimed:  # else its unusable namespace's row already says why
+                    skipped.append(
+                        SkippedConsumer(
+                            chain_id=m.chain_id, consumer_id=m.consumer_id, reason="not run by this cluster"
+                        )
                     )
-                )
             else:
                 affected += [
                     AffectedConsumer(
@@ -317,7 +321,9 @@ class PeersyncActivities:
 
         def scan() -> list[DriftRow]:
             managed, broken = _kube_call(self.kube.managed_namespaces)
-            rows = [DriftRow(consumer=None, namespace=n, state="skipped", reason=why) for n, why in broken]
+            rows = [
+                DriftRow(consumer=None, namespace=b.name, state="skipped", reason=b.reason) for b in broken
+            ]
             for ns in managed:
                 try:
                     row = drift_of(self.kube, ns, view, pinned, self.settings.local_validator, self.policy)

@@ -12,7 +12,7 @@ import ipaddress
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -33,6 +33,14 @@ HASH_ANNOTATION = "peersync.io/peers-hash"
 ROLLED_ANNOTATION = "peersync.io/rolled-hash"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 FIELD_MANAGER = "peersync"
+
+
+class UnusableNamespace(NamedTuple):
+    """A namespace labelled for this cluster that peersync cannot use as it is."""
+
+    name: str
+    reason: str
+    chain_id: str | None  # its chain-id label, when it has one: that chain is not "not run here"
 
 
 class NotManagedError(RuntimeError):
@@ -126,15 +134,16 @@ class Kube:
             layout=layout,
         )
 
-    def managed_namespaces(self) -> tuple[list[ManagedNamespace], list[tuple[str, str]]]:
-        """Namespaces labelled for this cluster, and (name, reason) for those whose annotations are unusable."""
+    def managed_namespaces(self) -> tuple[list[ManagedNamespace], list[UnusableNamespace]]:
+        """Namespaces labelled for this cluster, and those whose labels or annotations are unusable."""
         found = self.core.list_namespace(label_selector=f"{CLUSTER_LABEL}={self.cluster_id}").items
         good, bad = [], []
         for ns in found:
             try:
                 good.append(self._managed(ns))
             except LayoutError as exc:
-                bad.append((ns.metadata.name, str(exc)))
+                chain_id = (ns.metadata.labels or {}).get(CHAIN_LABEL)
+                bad.append(UnusableNamespace(ns.metadata.name, str(exc), chain_id))
         return good, bad
 
     def managed_namespace(self, name: str) -> ManagedNamespace:

@@ -3,6 +3,8 @@ rollout; the others are untouched."""
 
 from __future__ import annotations
 
+import asyncio
+
 from devnet.testbed import World, eventually
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import consumer_sync_id, endpoint_change_id
@@ -66,3 +68,26 @@ async def test_rollouts_never_overlap_with_one_slot(world: World) -> None:
     b = await _rollout_window(world, "alice-consumer-2")
     first, second = sorted([a, b])
     assert first[1] <= second[0], f"rollouts overlapped: {a} {b}"
+
+
+async def test_a_namespace_with_a_bad_annotation_is_skipped_once_with_its_reason(world: World) -> None:
+    """Its chain is run here, only not usably: one skipped row that says why, not also "not run here"."""
+    proc = await asyncio.create_subprocess_exec(
+        "/usr/bin/kubectl", "--kubeconfig", str(world.cluster().kubeconfig), "annotate", "namespace",
+        "alice-consumer-2", "peersync.io/peers-format=yaml", "--overwrite", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out
+    await world.start_worker()
+    await world.registry_ready()
+    height = await world.edit_validator("bob", f"p2p={world.subnet}.22")
+    result = await world.finished(
+        endpoint_change_id("alice", world.operator("bob"), height), EndpointChangeResult
+    )
+
+    assert [c.consumer.namespace for c in result.consumers] == ["alice-consumer-1"]
+    reasons = {s.chain_id: s.reason for s in result.skipped}
+    assert reasons.keys() == {"consumer-2", "consumer-3"}, result.skipped
+    assert (
+        reasons["consumer-2"].startswith("namespace alice-consumer-2: ") and "yaml" in reasons["consumer-2"]
+    )
