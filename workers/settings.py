@@ -138,6 +138,12 @@ class Settings(BaseSettings):
         "INFO", validation_alias=_env("PEERSYNC_LOG_LEVEL"), description="lowest level logged"
     )
 
+    @field_validator("metrics_address", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `PEERSYNC_METRICS_ADDRESS=` (as compose and env files write an unset value) means none.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("temporal_address", "metrics_address")
     @classmethod
     def _host_port(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -193,10 +199,14 @@ class Settings(BaseSettings):
     @field_validator("registry_refresh", "reconcile_every", "probe_budget", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+        if not isinstance(value, str):
+            return value
+        if match := _DURATION.fullmatch(value.strip()):
             number, unit = match.groups()
             return timedelta(seconds=float(number) * _UNIT_SECONDS[unit or "s"])
-        return value
+        if value.strip().upper().startswith("P"):  # ISO 8601 (PT5M): pydantic's own parsing
+            return value
+        raise ValueError(f"{value!r} is not a positive duration (e.g. 30s, 5m, 1h, 500ms)")
 
     @field_validator("registry_refresh", "reconcile_every", "probe_budget", mode="after")
     @classmethod

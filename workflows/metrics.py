@@ -36,7 +36,7 @@ def endpoint_change_finished(phase: str) -> None:
 def sync_finished(chain_id: str, result: str) -> None:
     workflow.metric_meter().create_counter(
         "peersync_syncs",
-        "Consumer syncs, by result (unchanged, written, restarted, awaiting_approval, failed)",
+        "Consumer syncs, by result (unchanged, written, live, restarted, awaiting_approval, failed)",
     ).add(1, {"chain_id": chain_id, "result": result})
 
 

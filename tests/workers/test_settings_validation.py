@@ -273,3 +273,24 @@ def test_the_cli_refuses_an_ftp_chain_rpc_url_instead_of_reconnecting_forever() 
     assert done.returncode == 1
     assert done.stderr.startswith("peersync: invalid setting PEERSYNC_CHAIN_RPC_URL: 'ftp://x'"), done.stderr
     assert "reconnecting" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["-3", "-5m", "abc", "5 minutes"])
+def test_a_duration_that_is_not_one_names_the_forms_it_may_take(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PEERSYNC_PROBE_BUDGET", value)
+    with pytest.raises(
+        SettingsError, match=r"PEERSYNC_PROBE_BUDGET: .* is not a positive duration \(e\.g\. 30s"
+    ):
+        load_settings()
+
+
+def test_an_iso_duration_still_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEERSYNC_PROBE_BUDGET", "PT90S")
+    assert load_settings().probe_budget.total_seconds() == 90
+
+
+def test_an_empty_metrics_address_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PEERSYNC_METRICS_ADDRESS", "")
+    assert load_settings().metrics_address is None
