@@ -406,6 +406,7 @@ class PeersyncActivities:
         resumed = WaitProgress.model_validate(details[0]) if details else None
         started = resumed.started_at if resumed else time.time()
         deadline = started + inp.deadline_seconds
+        first_look = True
         while True:
             if activity.is_cancelled():
                 raise CancelledError("rollout wait cancelled")
@@ -422,9 +423,15 @@ class PeersyncActivities:
             if verdict.done:
                 if inp.peers_hash:
                     _kube_call(lambda: self.kube.mark_rolled(inp.consumer.namespace, inp.peers_hash or ""))
-                message = f"{verdict.message} after {time.time() - started:.1f}s"
+                took = time.time() - started
+                if resumed and first_look:  # it ended while no worker watched: when, nobody saw
+                    message = f"{verdict.message} (seen after a worker restart, within {took:.1f}s)"
+                    seconds = None
+                else:
+                    message, seconds = f"{verdict.message} after {took:.1f}s", took
                 activity.logger.info("%s: %s", inp.consumer.namespace, message, extra=_context(inp.consumer))
-                return WaitOutput(message=message)
+                return WaitOutput(message=message, seconds=seconds)
+            first_look = False
             if time.time() > deadline:
                 raise _non_retryable(
                     policies.ROLLOUT_FAILED,

@@ -99,6 +99,9 @@ class WaitInput(Contract):
 
 class WaitOutput(Contract):
     message: str
+    seconds: float | None = Field(
+        None, description="how long the rollout took; None when a worker restart hid its end"
+    )
 
 
 class DialInput(Contract):

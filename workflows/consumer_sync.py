@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
@@ -261,7 +262,6 @@ class ConsumerSyncWorkflow:
     async def _roll_out(self, result: SyncResult) -> None:
         ref = self.state.consumer
         self._show("restarting", f"peers {result.peers_hash}")
-        began = workflow.now()
         restarted: RestartOutput = await workflow.execute_activity(
             "restart_workload",
             RestartInput(
@@ -275,9 +275,10 @@ class ConsumerSyncWorkflow:
         )
         result.restarted = restarted.restarted
         self._show("rolling-out", restarted.message)
-        await self._wait(result)
+        waited = await self._wait(result)
         if result.restarted:
-            metrics.restarted(ref.chain_id, workflow.now() - began)
+            took = None if waited.seconds is None else timedelta(seconds=waited.seconds)
+            metrics.restarted(ref.chain_id, took)
 
     async def _dial(self, result: SyncResult, peers: list[str], record: bool) -> None:
         ref = self.state.consumer
@@ -291,7 +292,7 @@ class ConsumerSyncWorkflow:
         )
         result.live = dialed.message
 
-    async def _wait(self, result: SyncResult) -> None:
+    async def _wait(self, result: SyncResult) -> WaitOutput:
         ref = self.state.consumer
         waited: WaitOutput = await workflow.execute_activity(
             "wait_rollout",
@@ -301,6 +302,7 @@ class ConsumerSyncWorkflow:
             **policies.ROLLOUT_WAIT.options(),
         )
         result.rollout = waited.message
+        return waited
 
     async def _acquire_slot(self) -> None:
         """Wait for one of the cluster's rollout slots (PEERSYNC_MAX_PARALLEL_ROLLOUTS)."""

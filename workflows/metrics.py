@@ -40,11 +40,14 @@ def sync_finished(chain_id: str, result: str) -> None:
     ).add(1, {"chain_id": chain_id, "result": result})
 
 
-def restarted(chain_id: str, took: timedelta) -> None:
+def restarted(chain_id: str, took: timedelta | None) -> None:
+    """`took` None: the rollout ended while no worker watched it, so its duration is not known."""
     meter = workflow.metric_meter()
     meter.create_counter("peersync_restarts", "Consumer workloads restarted onto a new peer set").add(
         1, {"chain_id": chain_id}
     )
+    if took is None:
+        return
     meter.create_histogram_timedelta(
         ROLLOUT_DURATION, "From the restart of a consumer workload to its completed rollout", unit="s"
     ).record(took, {"chain_id": chain_id})

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionStatus
 
+from activities.rollout_status import deployment_verdict
 from devnet.testbed import KubeLog, World, eventually
 from workflows.contracts import EndpointChangeResult, Phase, SyncResult
 from workflows.ids import endpoint_change_id
@@ -155,6 +156,10 @@ async def test_conflict_storm_on_the_configmap_still_writes_exactly_once(world: 
     _one_rollout_each(world, before, log)
 
 
+async def _rolled_out(world: World, namespace: str) -> bool:
+    return deployment_verdict(world.workload(namespace)).done
+
+
 # ---- 4: the worker dies mid-rollout -----------------------------------------------------------------------
 
 
@@ -171,6 +176,7 @@ async def test_worker_sigkilled_mid_rollout_a_new_worker_finishes_with_one_rollo
     await world.kill_worker(first)
 
     world.kube().clear_faults()  # the rollout completes while no worker is watching it
+    await eventually(lambda: _rolled_out(world, C1), what="consumer-1's rollout to complete unwatched")
     await world.start_worker()
     result: EndpointChangeResult = await world.finished(wf_id, EndpointChangeResult)
 
@@ -178,6 +184,13 @@ async def test_worker_sigkilled_mid_rollout_a_new_worker_finishes_with_one_rollo
     assert all(c.error is None for c in result.consumers)
     _assert_bob_at(world, new)
     _one_rollout_each(world, before, log)
+    [c1] = [c for c in result.consumers if c.consumer.namespace == C1]
+    # When it ended nobody saw: no duration is claimed (the metric would count the worker's downtime).
+    assert (
+        c1.rollout
+        and "seen after a worker restart" in c1.rollout
+        and " after " not in c1.rollout.split("(")[0]
+    )
 
 
 # ---- 5: Temporal itself restarts -------------------------------------------------------------------------
