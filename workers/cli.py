@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from workers import cli_control, cli_devnet, cli_ops, cli_reconcile, cli_update, cli_watch, cli_worker
+from workers import (
+    cli_control,
+    cli_devnet,
+    cli_ops,
+    cli_reconcile,
+    cli_status,
+    cli_update,
+    cli_watch,
+    cli_worker,
+)
 from workers.cli_common import AppState, fail
 
 app = typer.Typer(
@@ -42,7 +51,7 @@ for _command in (
     cli_control.approve,
 ):
     app.command(_command.__name__)(_command)
-app.command("status")(cli_control.status)
+app.command("status")(cli_status.status)
 app.command("registry")(cli_ops.registry)
 app.command("reconcile")(cli_reconcile.reconcile)
 app.add_typer(cli_reconcile.schedule_app, name="schedule")

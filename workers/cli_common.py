@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -16,18 +17,20 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 from pydantic import ValidationError
 from rich.console import Console
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType, WorkerStatus
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowFailureError,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import MaxRetryError
 
@@ -105,8 +108,13 @@ async def connect(settings: Settings) -> Client:
 
 
 async def has_worker(client: Client, task_queue: str) -> bool:
-    """Whether some worker polls this workflow task queue, as far as the server has seen lately (it keeps a
-    stopped worker listed for a few minutes)."""
+    """Whether some worker polls this workflow task queue.
+
+    The server lists a worker's pollers for minutes after it stopped, so a listed poller is not enough: a
+    worker that shut down says so in its heartbeat (servers with ListWorkers), and its pollers no longer
+    count once it has. A poller without such a heartbeat counts: a worker that just started (its first
+    heartbeat comes later), one on a server without heartbeats, or one killed moments ago (`ask` bounds the
+    wait for that one)."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -115,14 +123,73 @@ async def has_worker(client: Client, task_queue: str) -> bool:
         ),
         retry=True,
     )
-    return bool(response.pollers)
+    if not response.pollers:
+        return False
+    stopped = await _stopped(client, task_queue)
+    return any(
+        poller.identity not in stopped or poller.last_access_time.ToDatetime() > stopped[poller.identity]
+        for poller in response.pollers
+    )
+
+
+async def _stopped(client: Client, task_queue: str) -> dict[str, datetime]:
+    """Worker identity -> when it said it was shutting down, for each worker of the task queue that did
+    and has not run again since under the same identity (a restarted pod keeps its `pid@host`)."""
+    try:
+        response = await client.workflow_service.list_workers(
+            ListWorkersRequest(namespace=client.namespace, query=f"TaskQueue = '{task_queue}'", page_size=100)
+        )
+    except RPCError:  # a server without ListWorkers (or that may not answer it): the pollers decide
+        return {}
+    beats = sorted(
+        (info.worker_heartbeat for info in response.workers_info), key=lambda b: b.heartbeat_time.ToDatetime()
+    )
+    stopped: dict[str, datetime] = {}
+    for beat in beats:  # oldest first: the newest heartbeat of an identity decides
+        if beat.status == WorkerStatus.WORKER_STATUS_RUNNING:
+            stopped.pop(beat.worker_identity, None)
+        else:
+            stopped[beat.worker_identity] = beat.heartbeat_time.ToDatetime()
+    return stopped
+
+
+QUERY_TIMEOUT = timedelta(seconds=10)  # a worker answers a query in milliseconds, or seconds when busy
+
+
+class NoAnswer(Exception):
+    """No worker answers queries on the task queue; str() is the one-line reason with what to do."""
+
+    def __init__(self, what: str, task_queue: str) -> None:
+        super().__init__(f"{what}: start 'peersync worker' for cluster {cluster_of_task_queue(task_queue)}")
+        self.what = what
+        self.cluster = cluster_of_task_queue(task_queue)
+
+
+async def ask(
+    client: Client, handle: WorkflowHandle[Any, Any], task_queue: str, query: Any, **kw: Any
+) -> Any:
+    """A query's answer, checking first that a worker can give it (a query needs one): NoAnswer when none
+    polls the task queue, or none answered within QUERY_TIMEOUT (a worker that died without saying so).
+    Unchecked, a query waits for a worker and ends, half a minute later, in a Temporal error that blames
+    nobody."""
+    if not await has_worker(client, task_queue):
+        raise NoAnswer(f"no worker polls task queue {task_queue}", task_queue)
+    within = f"no worker answered on task queue {task_queue} within {QUERY_TIMEOUT.seconds}s"
+    try:
+        return await handle.query(query, rpc_timeout=QUERY_TIMEOUT, **kw)
+    except RPCTimeoutOrCancelledError:
+        raise NoAnswer(within, task_queue) from None
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):  # "Timeout expired"
+            raise NoAnswer(within, task_queue) from None
+        if exc.status == RPCStatusCode.FAILED_PRECONDITION and "no poller" in exc.message:
+            # "no poller seen for task queue recently, worker may be down"
+            raise NoAnswer(f"no worker answered on task queue {task_queue}", task_queue) from None
+        raise
 
 
 def no_worker(task_queue: str) -> str:
-    return (
-        f"no worker polls task queue {task_queue}: "
-        f"start 'peersync worker' for cluster {cluster_of_task_queue(task_queue)}"
-    )
+    return str(NoAnswer(f"no worker polls task queue {task_queue}", task_queue))
 
 
 async def require_worker(client: Client, settings: Settings) -> None:

@@ -1,27 +1,43 @@
 """The `peersync` CLI when something around it is wrong or surprising, on the devnet (real processes, no
 mocks): a namespace it may not read, no usable cluster, a provider chain that does not answer, a cluster id
 no worker serves, a workflow id of the wrong type, a missing schedule. Each is one specific line on stderr
-and changes nothing; and what a sync or reconcile did is worded from what was done.
+and changes nothing; and what a sync or reconcile did is worded from what was done. With the worker down,
+`status` shows what Temporal recorded (at once, not after a query's timeout) and `registry` refuses at once;
+`status -w` outlives a worker that dies mid-watch.
 
 Most tests share one devnet (module scope) and put back what they change.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from temporalio.client import WorkflowExecutionStatus
 
 from activities.drift import ROLLOUT_ONLY_DRIFT
 from devnet import shipped_rbac
 from devnet.ports import free_port
-from devnet.testbed import World, default_world, random_subnet
-from tests.e2e.control_kit import Node, endpoint_change_runs, one_line_refusal, update, wait_phase
+from devnet.testbed import World, default_world, eventually, random_subnet
+from tests.e2e.control_kit import (
+    Node,
+    endpoint_change_runs,
+    one_line_refusal,
+    status,
+    temporal,
+    update,
+    wait_phase,
+)
+from workers.cli_common import QUERY_TIMEOUT
 from workflows.contracts import NO_RESTART, EndpointChangeResult, Phase, SyncResult
 
 shared = pytest.mark.asyncio(loop_scope="module")
@@ -343,3 +359,123 @@ async def test_status_watch_needs_an_id_and_ends_its_output_with_a_newline(cli_w
     code, out, err = await cli_world.peersync("status", wf_id, "-w")
     assert code == 0, err
     assert out.endswith("\n") and wf_id in out, repr(out[-200:])
+
+
+@shared
+async def test_status_of_a_change_started_with_malformed_input_says_why_it_failed(cli_world: World) -> None:
+    """`temporal workflow start` with a misspelt field: the change fails before its first phase, and no
+    worker can answer its query (it never initialised); status says that it failed, and why."""
+    wf_id = "malformed-input"
+    code, _, err = await temporal(
+        cli_world, "workflow", "start", "--type", "EndpointChangeWorkflow", "--task-queue", "peersync-alice",
+        "--workflow-id", wf_id, "--input", '{"validatorr": "bob"}',
+    )  # fmt: skip
+    assert code == 0, err
+    await eventually(lambda: _closed(cli_world, wf_id), 30, f"{wf_id} to fail")
+    assert await status(cli_world, wf_id) == WorkflowExecutionStatus.FAILED
+    for args in ([], ["-w"], ["--json"]):
+        code, out, err = await cli_world.peersync("status", wf_id, *args)
+        line = one_line_refusal(code, err)
+        assert line == (
+            f"peersync: {wf_id} failed before it began: invalid input: validator: Field required; "
+            "validatorr: Extra inputs are not permitted (2 validation errors for EndpointChangeRequest)"
+        ), line
+        assert out == ""
+
+
+async def _closed(world: World, wf_id: str) -> bool:
+    return await world.exists(wf_id) and await status(world, wf_id) != WorkflowExecutionStatus.RUNNING
+
+
+# ---- the worker is down --------------------------------------------------------------------------------
+
+
+async def _timed(world: World, *args: str) -> tuple[int, str, str, float]:
+    began = time.monotonic()
+    code, out, err = await world.peersync(*args, **WIDE)
+    return code, out, err, time.monotonic() - began
+
+
+async def test_without_a_worker_status_shows_what_temporal_recorded_and_registry_refuses(
+    world: World,
+) -> None:
+    """A query needs a worker: with it stopped, nothing waits for one. `status` answers from what Temporal
+    keeps (a running change: its status, last phase, input and activity in flight; a finished one: its
+    result), says so in one line on stderr and exits 0; `registry` refuses in one line."""
+    worker = await world.start_worker()
+    await world.registry_ready()
+    done = await update(world, "--validator", "carol")
+    assert (await world.finished(done, EndpointChangeResult)).phase == Phase.DONE
+    probing = await update(world, "--validator", "bob", "--endpoint", f"{world.subnet}.40")  # nothing there
+    await wait_phase(world, probing, Phase.PROBING, Phase.BLOCKED)
+    await worker.stop()
+
+    code, out, err, took = await _timed(world, "status", probing)
+    assert code == 0, err
+    assert took < QUERY_TIMEOUT.total_seconds(), took  # it asked no query (the stopped worker is listed)
+    [line] = err.splitlines()
+    assert re.fullmatch(
+        r"peersync: no worker polls task queue peersync-alice: showing what Temporal recorded "
+        r"\(phase (probing|blocked), status RUNNING\); start 'peersync worker' for cluster alice "
+        r"for live progress",
+        line,
+    ), line
+    assert f"bob → {world.subnet}.40: " in out and "(as Temporal recorded it)" in out, out
+    assert "RUNNING" in out and "consumer-1, consumer-2" in out, out
+
+    code, out, err, _ = await _timed(world, "status", probing, "--json")
+    assert code == 0, err
+    recorded = json.loads(out)
+    assert recorded["status"] == "RUNNING" and recorded["phase"] in ("probing", "blocked"), recorded
+    assert (recorded["validator"], recorded["endpoint"]) == ("bob", f"{world.subnet}.40"), recorded
+    assert recorded["operator_address"] == world.operator("bob"), recorded
+
+    code, out, err, took = await _timed(world, "status", done)
+    assert code == 0 and took < QUERY_TIMEOUT.total_seconds(), (err, took)
+    assert err == (
+        "peersync: no worker polls task queue peersync-alice: showing the change's result as Temporal "
+        "recorded it\n"
+    ), err
+    assert f"carol → {world.subnet}.3: done" in out and "alice-consumer-1" in out, out
+
+    code, out, err, took = await _timed(world, "registry")
+    line = one_line_refusal(code, err)
+    assert (
+        line
+        == "peersync: no worker polls task queue peersync-alice: start 'peersync worker' for cluster alice"
+    )
+    assert took < QUERY_TIMEOUT.total_seconds() and out == "", took
+
+
+async def test_status_watch_outlives_a_worker_that_dies_mid_watch(world: World) -> None:
+    """The worker is SIGKILLed while `status -w` follows a probing change: the watch neither dies nor
+    blames Temporal; it waits for a worker, and once one is back and the change is done, it exits 0 with
+    the final table and nothing on stderr."""
+    pinned = f"{world.subnet}.30"
+    worker = await world.start_worker()
+    await world.registry_ready()
+    async with Node(pinned, ("consumer-1", "consumer-2")) as node:
+        wf_id = await update(world, "--validator", "bob", "--endpoint", pinned)
+        await wait_phase(world, wf_id, Phase.PROBING, Phase.BLOCKED)
+        watch = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workers.cli", "status", wf_id, "-w",
+            env={**os.environ, **world.env(**WIDE)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await asyncio.sleep(2)  # the watch shows live progress (its renders only reach a pipe at the end)
+            await world.kill_worker(worker)
+            # Longer than a query's timeout: the watch has asked the dead worker at least once.
+            await asyncio.sleep(QUERY_TIMEOUT.total_seconds() + 3)
+            assert watch.returncode is None, await watch.communicate()
+
+            await node.up()
+            await world.start_worker()
+            out, err = await asyncio.wait_for(watch.communicate(), 120)
+        finally:
+            if watch.returncode is None:
+                watch.kill()
+                await watch.wait()
+    assert (watch.returncode, err.decode()) == (0, ""), (out.decode(), err.decode())
+    text = out.decode()
+    assert text.endswith("\n") and f"bob → {pinned}: done" in text, text
