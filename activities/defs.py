@@ -424,8 +424,11 @@ class PeersyncActivities:
                 if inp.peers_hash:
                     _kube_call(lambda: self.kube.mark_rolled(inp.consumer.namespace, inp.peers_hash or ""))
                 took = time.time() - started
-                if resumed and first_look:  # it ended while no worker watched: when, nobody saw
-                    message = f"{verdict.message} (seen after a worker restart, within {took:.1f}s)"
+                # A retry (worker crash, lost heartbeat) that finds it done: it ended unwatched, when is unknown.
+                # (The first attempt's heartbeat details may never have reached the server: attempt decides.)
+                if activity.info().attempt > 1 and first_look:
+                    within = f", within {took:.1f}s" if resumed else ""
+                    message = f"{verdict.message} (done when the wait resumed after an interruption{within})"
                     seconds = None
                 else:
                     message, seconds = f"{verdict.message} after {took:.1f}s", took

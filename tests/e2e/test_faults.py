@@ -188,7 +188,7 @@ async def test_worker_sigkilled_mid_rollout_a_new_worker_finishes_with_one_rollo
     # When it ended nobody saw: no duration is claimed (the metric would count the worker's downtime).
     assert (
         c1.rollout
-        and "seen after a worker restart" in c1.rollout
+        and "done when the wait resumed" in c1.rollout
         and " after " not in c1.rollout.split("(")[0]
     )
 
