@@ -25,7 +25,6 @@ from workers.cli_common import (
     no_worker,
     state,
 )
-from workers.settings import Settings
 from workflows.contracts import (
     ApproveRequest,
     CancelRequest,
@@ -40,10 +39,6 @@ WorkflowId = Annotated[str, typer.Argument(help="Workflow id (see `peersync stat
 # The phases in which EndpointChangeWorkflow.approve acts; in any other it is ignored.
 APPROVABLE = (Phase.BLOCKED, Phase.AWAITING_APPROVAL)
 CHANGE_TYPE = "EndpointChangeWorkflow"  # the type name the change-control commands act on
-
-
-def _run(ctx: typer.Context) -> Settings:
-    return state(ctx).settings()
 
 
 async def endpoint_change(
@@ -67,7 +62,7 @@ def _ended(desc: WorkflowExecutionDescription) -> str | None:
 
 
 def _signal(ctx: typer.Context, wf_id: str, name: str, arg: BaseModel | None = None) -> None:
-    settings = _run(ctx)
+    settings = state(ctx).settings()
 
     async def go() -> None:
         client: Client = await connect(settings)
@@ -95,7 +90,7 @@ def resume(ctx: typer.Context, workflow_id: WorkflowId) -> None:
 def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
     """Approve the restarts of a change (or force it past a failed probe). Refused unless the change is
     blocked or awaiting approval: in any other phase the workflow would ignore it."""
-    settings = _run(ctx)
+    settings = state(ctx).settings()
 
     async def go() -> Phase:
         client = await connect(settings)
@@ -128,7 +123,7 @@ def cancel(
     reason: Annotated[str, typer.Option(help="Why; shown in the UI.")] = "no reason given",
 ) -> None:
     """Cancel an endpoint change before it syncs consumers (refused once it is too late)."""
-    settings = _run(ctx)
+    settings = state(ctx).settings()
 
     async def go() -> str:
         client = await connect(settings)

@@ -9,9 +9,7 @@ from typing import Annotated
 import typer
 from kubernetes.client.exceptions import ApiException
 from rich.table import Table
-from temporalio.client import (
-    Client,
-)
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.kube_ops import Kube, ManagedNamespace, api_client
@@ -42,13 +40,9 @@ from workflows.ids import registry_id
 from workflows.registry import RegistryWorkflow
 
 
-def _run(ctx: typer.Context) -> Settings:
-    return state(ctx).settings()
-
-
 def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """The endpoint registry of this cluster: one row per validator."""
-    settings = _run(ctx)
+    settings = state(ctx).settings()
 
     async def go() -> list[RegistryView]:
         return await registry_rows(await connect(settings), settings)
@@ -99,7 +93,7 @@ def sync(
     ] = False,
 ) -> None:
     """Recompute one consumer's peers from the chain and apply them (rollout only if they changed)."""
-    settings = _run(ctx)
+    settings = state(ctx).settings()
     found = [ns for ns in _managed(settings) if consumer in (ns.chain_id, ns.name)]
     if len(found) != 1:
         fail(f"no namespace labelled peersync.io/cluster={settings.cluster_id} runs consumer {consumer!r}")

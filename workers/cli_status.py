@@ -48,10 +48,6 @@ from workflows.contracts import (
 from workflows.search_attributes import CONSUMER, PHASE, VALIDATOR
 
 
-def _run(ctx: typer.Context) -> Settings:
-    return state(ctx).settings()
-
-
 class WorkflowRow(BaseModel):
     workflow_id: str
     status: str
@@ -307,7 +303,7 @@ def status(
     With no worker to answer, what Temporal recorded (status, last indexed phase, input, activities in
     flight; a finished change's result), with a line on stderr saying so: exit 0. A change that ended
     before its first phase (malformed input): why, on stderr, exit 1. With -w: exit 0 once it is done."""
-    settings = _run(ctx)
+    settings = state(ctx).settings()
     if workflow_id is None and watch:
         fail("-w needs a workflow id (see `peersync status` for the recent ones)")
     if workflow_id is None:

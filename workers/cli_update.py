@@ -12,9 +12,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.table import Table
-from temporalio.client import (
-    Client,
-)
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities.chain_rest import ChainError
@@ -55,10 +53,6 @@ from workflows.registry import RegistryWorkflow
 CLEARED_CHANGE_WAIT_SECONDS = 15.0
 
 
-def _run(ctx: typer.Context) -> Settings:
-    return state(ctx).settings()
-
-
 def update(
     ctx: typer.Context,
     validator: Annotated[str, typer.Option(help="Operator address or moniker.")],
@@ -71,7 +65,7 @@ def update(
     as_json: JsonFlag = False,
 ) -> None:
     """Process a validator's endpoint now: the chain's current one, or --endpoint as an override."""
-    settings = _run(ctx)
+    settings = state(ctx).settings()
     if clear and endpoint:
         fail("--clear and --endpoint exclude each other")
     try:
