@@ -365,15 +365,19 @@ async def test_watch_health_follows_the_chain_connection_and_counts_reconnects(w
     metrics = await world.watcher_metrics(watcher)
     assert metrics["peersync_watcher_reconnects_total"] == 2 and metrics["peersync_watcher_connected"] == 1
     assert (await world.chain_state())["subscriptions"] == 2
-    # Each (re)connect asked the registry for a full refresh.
-    history = await world.handle(registry_id("alice")).fetch_history()
-    refreshes = [
-        e
-        for e in history.events
-        if e.HasField("workflow_execution_signaled_event_attributes")
-        and e.workflow_execution_signaled_event_attributes.signal_name == "refresh"
-    ]
-    assert len(refreshes) == 2
+
+    # Each (re)connect asked the registry for a full refresh (the ask follows the subscription: await it).
+    async def two_refreshes() -> bool:
+        history = await world.handle(registry_id("alice")).fetch_history()
+        asked = [
+            e
+            for e in history.events
+            if e.HasField("workflow_execution_signaled_event_attributes")
+            and e.workflow_execution_signaled_event_attributes.signal_name == "refresh"
+        ]
+        return len(asked) == 2
+
+    await eventually(two_refreshes, 10, "a refresh asked on each (re)connect")
 
 
 # A change superseded by a newer edit ends at once instead of probing a dead endpoint ------------------------------------
