@@ -13,15 +13,13 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from temporalio.client import WorkflowExecutionStatus
 from typer.testing import CliRunner
 
-from devnet.testbed import World, default_world, eventually, random_subnet
+from devnet.testbed import World, eventually
 from tests.e2e.control_kit import (
     Node,
     endpoint_change_runs,
@@ -42,14 +40,6 @@ DESIGN_COMMANDS = [
     "status", "registry", "reconcile", "schedule", "devnet",
 ]  # fmt: skip
 REGISTRY_FIELDS = {"operator_address", "moniker", "endpoint", "status", "reason", "height"}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def cli_world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async with World(tmp_path_factory.mktemp("cli"), default_world(random_subnet())) as world:
-        await world.start_worker()
-        await world.registry_ready()
-        yield world
 
 
 # ---- `temporal workflow start` ---------------------------------------------------------------------

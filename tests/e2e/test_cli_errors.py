@@ -27,7 +27,7 @@ from temporalio.client import WorkflowExecutionStatus
 from activities.drift import ROLLOUT_ONLY_DRIFT
 from devnet import shipped_rbac
 from devnet.ports import free_port
-from devnet.testbed import World, default_world, eventually, random_subnet
+from devnet.testbed import World, eventually
 from tests.e2e.control_kit import (
     Node,
     endpoint_change_runs,
@@ -43,14 +43,6 @@ from workflows.contracts import NO_RESTART, EndpointChangeResult, Phase, SyncRes
 shared = pytest.mark.asyncio(loop_scope="module")
 C1, C2 = "alice-consumer-1", "alice-consumer-2"
 WIDE = {"COLUMNS": "400"}  # rich tables on one line per row, so a test can read them
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def cli_world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async with World(tmp_path_factory.mktemp("cli-errors"), default_world(random_subnet())) as world:
-        await world.start_worker()
-        await world.registry_ready()
-        yield world
 
 
 def _stale_rolled_hash(world: World, namespace: str) -> None:
