@@ -17,9 +17,11 @@ import aiohttp
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.catch_up import CatchUpTimeoutError, wait_caught_up
 from activities.chain_rest import ChainRest
 from activities.chain_view import edit_heights, launched_memberships, validator_records
 from activities.desired import desired_peers
@@ -45,6 +47,8 @@ from workers.settings import Settings
 from workflows import metrics, policies
 from workflows.activity_contracts import (
     AppliedPeersOut,
+    CatchUpInput,
+    CatchUpOutput,
     ConsumerInput,
     DesiredPeers,
     DialInput,
@@ -54,6 +58,7 @@ from workflows.activity_contracts import (
     ProbeOutput,
     ProbePeersInput,
     ProbePeersOutput,
+    ReadAppliedInput,
     RefreshInput,
     RefreshOutput,
     RestartInput,
@@ -141,6 +146,7 @@ class PeersyncActivities:
             self.write_peers,
             self.restart_workload,
             self.wait_rollout,
+            self.wait_caught_up,
             self.check_drift,
         ]
 
@@ -295,16 +301,27 @@ class PeersyncActivities:
         )
 
     async def pinned(self) -> PinnedEndpoints:
-        """What the registry holds beyond the chain: operator overrides, and last-valid endpoints."""
-        if self.client is None:
-            return PinnedEndpoints()
+        """What the registry holds beyond the chain: operator overrides, and last-valid endpoints.
+
+        Only "no registry exists" (NOT_FOUND: never started, or long gone) means the chain alone decides.
+        A registry that exists but does not answer (stuck task, no worker, Temporal overloaded) raises a
+        retryable error: acting on an empty answer would revert overrides and drop validators. A closed
+        (terminated, failed) registry still answers from its history: what it knew is still known."""
+        if self.client is None:  # a caller with no Temporal (validation only): there is no registry to ask
+            return PinnedEndpoints(registry=False)
+        wf_id = registry_id(self.settings.cluster_id)
         try:
-            return await self.client.get_workflow_handle(registry_id(self.settings.cluster_id)).query(
-                "pinned", result_type=PinnedEndpoints
+            return await self.client.get_workflow_handle(wf_id).query(
+                "pinned", result_type=PinnedEndpoints, rpc_timeout=policies.REGISTRY_QUERY_TIMEOUT
             )
-        except Exception as exc:  # no registry yet: the chain alone decides
-            activity.logger.info("registry not queryable (%s); using the chain's endpoints only", exc)
-            return PinnedEndpoints()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                activity.logger.info("%s does not exist (yet): the chain's endpoints alone decide", wf_id)
+                return PinnedEndpoints(registry=False)
+            reason = exc.message
+        except WorkflowQueryFailedError as exc:
+            reason = f"query failed: {exc.message}"
+        raise ApplicationError(f"{wf_id} did not answer: {reason}", type=policies.REGISTRY_UNAVAILABLE)
 
     @activity.defn
     async def check_drift(self, inp: ReconcileInput) -> DriftReport:
@@ -339,12 +356,13 @@ class PeersyncActivities:
     # ---- cluster -----------------------------------------------------------------------------------
 
     @activity.defn
-    def read_applied_peers(self, inp: ConsumerInput) -> AppliedPeersOut:
-        applied = _kube_call(lambda: self.kube.read_applied(inp.consumer.namespace))
+    def read_applied_peers(self, inp: ReadAppliedInput) -> AppliedPeersOut:
+        applied = _kube_call(lambda: self.kube.read_applied(inp.consumer.namespace, inp.desired))
         return AppliedPeersOut(
             peers=applied.peers,
             problems=applied.problems,
             peers_hash=applied.peers_hash,
+            kept=applied.kept,
             workload_hash=applied.workload_hash,
             strategy=applied.layout.strategy,
         )
@@ -357,7 +375,7 @@ class PeersyncActivities:
         if not urls:
             raise ApplicationError(f"no ready pod of the workload in {namespace} to dial", type="NoReadyPod")
         try:
-            reports = await dial_and_verify(urls, inp.peers, LIVE_VERIFY_SECONDS)
+            reports = await dial_and_verify(urls, inp.peers, LIVE_VERIFY_SECONDS, inp.verify)
         except RpcDisabledError as exc:
             raise _non_retryable(policies.WORKLOAD_REFUSED, str(exc)) from None
         except (DialRefusedError, aiohttp.ClientError, TimeoutError) as exc:
@@ -382,11 +400,18 @@ class PeersyncActivities:
                 out.resource_version,
                 extra=_context(inp.consumer, peers_hash=out.peers_hash),
             )
-        return WriteOutput(written=out.written, peers_hash=out.peers_hash)
+        return WriteOutput(written=out.written, peers_hash=out.peers_hash, all_peers=out.all_peers)
 
     @activity.defn
     def restart_workload(self, inp: RestartInput) -> RestartOutput:
-        out = _kube_call(lambda: self.kube.restart(inp.consumer.namespace, inp.peers_hash, inp.restarted_at))
+        try:
+            out = _kube_call(
+                lambda: self.kube.restart(inp.consumer.namespace, inp.peers_hash, inp.restarted_at)
+            )
+        except ApplicationError as exc:
+            if exc.type == policies.WORKLOAD_REFUSED:
+                metrics.restart_refused(inp.consumer.chain_id)
+            raise
         activity.logger.info(
             "%s: %s (generation %d)",
             inp.consumer.namespace,
@@ -440,6 +465,36 @@ class PeersyncActivities:
                     policies.ROLLOUT_FAILED,
                     f"rollout of {inp.consumer.namespace} not complete after {inp.deadline_seconds:.0f}s: {verdict.message}",
                 )
+
+    @activity.defn
+    async def wait_caught_up(self, inp: CatchUpInput) -> CatchUpOutput:
+        """After a restart: every expected pod Ready and its node caught up with an advancing height.
+
+        The deadline is the input's or PEERSYNC_CATCH_UP_DEADLINE, whichever is shorter, counted from the first
+        attempt (its start travels in the heartbeat details); past it the sync fails with CatchUpFailed."""
+        namespace = inp.consumer.namespace
+        details = activity.info().heartbeat_details
+        started = WaitProgress.model_validate(details[0]).started_at if details else time.time()
+        deadline = min(inp.deadline_seconds, self.settings.catch_up_deadline.total_seconds())
+        expected = await asyncio.to_thread(_kube_call, lambda: self.kube.replicas(namespace))
+
+        async def ready_urls() -> list[str]:
+            return await asyncio.to_thread(_kube_call, lambda: self.kube.node_rpc_urls(namespace))
+
+        def beat(message: str) -> None:
+            activity.heartbeat(WaitProgress(started_at=started, message=message).model_dump())
+
+        try:
+            verdict = await wait_caught_up(ready_urls, expected, started + deadline, beat)
+        except CatchUpTimeoutError as exc:
+            raise _non_retryable(
+                policies.CATCH_UP_FAILED,
+                f"nodes of {namespace} not caught up after {deadline:.0f}s: {exc}",
+            ) from None
+        took = time.time() - started
+        message = f"{verdict.message} after {took:.1f}s"
+        activity.logger.info("%s: %s", namespace, message, extra=_context(inp.consumer))
+        return CatchUpOutput(message=message, seconds=took)
 
 
 class WaitProgress(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from activities.endpoint import EndpointError, parse_endpoint
-from activities.peers import peer_for
+from activities.peers import UPSTREAM_SCHEME, peer_for
 from activities.policy import EndpointPolicy
 from workflows.activity_contracts import DesiredPeers
 from workflows.contracts import EndpointStatus, ValidatorRecord
@@ -19,10 +19,15 @@ def desired_peers(
     policy: EndpointPolicy,
 ) -> DesiredPeers:
     """Every opted-in validator but the local one, at the endpoint in effect: the operator's override,
-    else the valid published one, else the last valid one the registry saw."""
+    else the valid published one, else the last valid one the registry saw.
+
+    A validator with none of these (`missing`) is not dropped from a consumer that already has its entry:
+    `keep_if_present` names its node id, and the sync keeps that entry. The registry would have kept its last
+    valid endpoint; when there is no registry (`pinned.registry` False) that entry is the best knowledge left."""
     by_valcons = {r.valcons: r for r in records}
     by_validator: dict[str, str] = {}
     missing: list[str] = []
+    keep: dict[str, str] = {}
     refused: dict[str, str] = {}
     for valcons in opted_in:
         record = by_valcons.get(valcons)
@@ -43,8 +48,14 @@ def desired_peers(
                 refused.setdefault(op, str(exc))
         if endpoint is None:
             missing.append(op)
+            keep[op] = UPSTREAM_SCHEME.node_id(record.moniker, chain_id)
             continue
         by_validator[op] = peer_for(record.moniker, endpoint, chain_id).render()
     return DesiredPeers(
-        peers=sorted(by_validator.values()), by_validator=by_validator, missing=missing, refused=refused
+        peers=sorted(by_validator.values()),
+        by_validator=by_validator,
+        missing=missing,
+        refused=refused,
+        authoritative=pinned.registry,
+        keep_if_present=keep,
     )

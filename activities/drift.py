@@ -42,7 +42,10 @@ def drift_of(
     want = desired_peers(
         chain.records, chain.opted_in[ns.chain_id], pinned, local_validator, ns.chain_id, policy
     )
-    applied = kube.read_configmap(ns)  # one request: the rollout state is recorded on the ConfigMap
+    # One request: the rollout state is recorded on the ConfigMap. Only peersync's entries (the desired
+    # node ids and those it recorded) are compared: the operator's own entries are never stale.
+    applied = kube.read_configmap(ns, want.peers)
+    want = want.keeping(applied.peers)  # as the sync does: a validator with no endpoint keeps its entry
     reasons = []
     missing, extra = set(want.peers) - set(applied.peers), set(applied.peers) - set(want.peers)
     if missing:
@@ -53,6 +56,15 @@ def drift_of(
         reasons.append(f"unreadable entries: {'; '.join(applied.problems)}")
     if not reasons and applied.running_hash != peer_set_hash(want.peers):
         reasons.append(ROLLOUT_ONLY_DRIFT)
+    if reasons and ns.layout.strategy != "live":
+        # A repair would restart the pods: say now if that restart would be refused (two signers).
+        refusal = kube.restart_refusal_in(ns)
+        if refusal is not None:
+            reasons.append(f"restart refused: {refusal}")
     if reasons:
         return DriftRow(consumer=ref, state="drifted", reason=", ".join(reasons))
+    if applied.unreadable:
+        # The operator's entries that do not parse: kept as they are (peersync writes around them), reported.
+        note = f"operator entries kept, not parsed: {'; '.join(applied.unreadable)}"
+        return DriftRow(consumer=ref, state="clean", reason=note)
     return DriftRow(consumer=ref, state="clean", reason=None)

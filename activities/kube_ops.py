@@ -4,13 +4,20 @@ Every operation is idempotent: the ConfigMap write compares first and carries th
 read (409 → re-read, `retry_on_conflict`); the restart is keyed on the peer-set hash in the pod template,
 so replaying it changes nothing; the rollout wait only reads. A worker never touches a namespace that
 lacks its own `peersync.io/cluster` label (DESIGN invariant 9).
+
+The operator's peers are theirs (invariant 14, rule in peer_formats): each write records on the ConfigMap
+the node ids of the entries peersync wrote (`peersync.io/managed-peers`), so that a validator that leaves is
+removed later while a sentry is never touched. `peersync.io/peers-hash` (and the pod template's copy, and
+`peersync.io/rolled-hash`) is the hash of peersync's entries only: an operator who edits their own entries
+restarts their pods as they always did, and peersync restarts nothing for it; when peersync restarts for
+its own entries, the pods read the whole ConfigMap, operator entries included.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,14 +28,17 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import retry_on_conflict
 from pydantic import BaseModel
 
-from activities.peer_formats import ConsumerLayout, LayoutError, read_peers, write_peers
+from activities.peer_formats import ConsumerLayout, LayoutError, ReadResult, read_peers, write_peers
 from activities.peers import parse_peer, peer_set_hash
 from activities.rollout_status import RolloutVerdict, verdict
+from activities.workload_safety import restart_refusal
 
 CLUSTER_LABEL = "peersync.io/cluster"
 CHAIN_LABEL = "peersync.io/chain-id"
 CONSUMER_LABEL = "peersync.io/consumer-id"
 HASH_ANNOTATION = "peersync.io/peers-hash"
+# On the ConfigMap: the node ids of the entries peersync wrote last (sorted, comma separated).
+MANAGED_ANNOTATION = "peersync.io/managed-peers"
 # On the ConfigMap: the peer set its pods were last seen rolled out onto, so a drift check reads one object.
 ROLLED_ANNOTATION = "peersync.io/rolled-hash"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -65,9 +75,12 @@ class ManagedNamespace(BaseModel):
 class ConfigMapPeers(BaseModel):
     namespace: str
     layout: ConsumerLayout
-    peers: list[str]
-    problems: list[str]
-    peers_hash: str
+    peers: list[str]  # peersync's entries (canonical), in document order
+    problems: list[str]  # what is wrong with the document itself; a write repairs or refuses it
+    kept: list[str] = []  # the operator's entries, exactly as written
+    unreadable: list[str] = []  # why some of the operator's entries do not parse (kept, only reported)
+    all_peers: list[str] = []  # every entry that parses, peersync's and the operator's, in document order
+    peers_hash: str  # of peersync's entries
     configmap_hash: str | None
     rolled_hash: str | None
 
@@ -89,8 +102,9 @@ class AppliedPeers(ConfigMapPeers):
 
 class WriteOutcome(BaseModel):
     written: bool
-    peers_hash: str
+    peers_hash: str  # of peersync's entries
     resource_version: str
+    all_peers: list[str] = []  # the whole resulting list that parses (what a live dial must hand the node)
 
 
 class RestartOutcome(BaseModel):
@@ -159,30 +173,37 @@ class Kube:
 
     # ---- peers in the ConfigMap ----------------------------------------------------------------------
 
-    def read_applied(self, namespace: str) -> AppliedPeers:
-        return self.read_applied_in(self.managed_namespace(namespace))
+    def read_applied(self, namespace: str, desired: Iterable[str] = ()) -> AppliedPeers:
+        return self.read_applied_in(self.managed_namespace(namespace), desired)
 
-    def read_configmap(self, ns: ManagedNamespace) -> ConfigMapPeers:
-        """The peers in the namespace's ConfigMap (one GET)."""
+    def read_configmap(self, ns: ManagedNamespace, desired: Iterable[str] = ()) -> ConfigMapPeers:
+        """The peers in the namespace's ConfigMap (one GET), split into peersync's and the operator's.
+
+        `desired`: the peers peersync wants now; their node ids are peersync's even where it never wrote
+        them (a ConfigMap it adopts)."""
         cm = self.core.read_namespaced_config_map(ns.layout.configmap, ns.name)
         found = read_peers(ns.layout.format, (cm.data or {}).get(ns.layout.key, ""))
-        peers = [p.render() for p in found.peers]
         notes = cm.metadata.annotations or {}
+        ours = owned_ids(found, notes, {parse_peer(p).node_id for p in desired})
+        peers = [p.render() for p in found.owned(ours)]
         return ConfigMapPeers(
             namespace=ns.name,
             layout=ns.layout,
             peers=peers,
-            problems=found.problems,
+            problems=found.document_problems,
+            kept=[entry.text for entry in found.kept(ours)],
+            unreadable=found.unreadable,
+            all_peers=[p.render() for p in found.peers],
             peers_hash=peer_set_hash(peers),
             configmap_hash=notes.get(HASH_ANNOTATION),
             rolled_hash=notes.get(ROLLED_ANNOTATION),
         )
 
-    def read_applied_in(self, ns: ManagedNamespace) -> AppliedPeers:
+    def read_applied_in(self, ns: ManagedNamespace, desired: Iterable[str] = ()) -> AppliedPeers:
         """The ConfigMap's peers and the peer set the workload's pods run."""
         template = (self._read_workload(ns).get("spec") or {}).get("template") or {}
         workload_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
-        configmap = self.read_configmap(ns)
+        configmap = self.read_configmap(ns, desired)
         # What the pods run: the set recorded once a rollout (or a live dial) completed; else the one a restart
         # put on the pod template; else, never touched by peersync, the ConfigMap's own (running_hash).
         running = configmap.rolled_hash or workload_hash or configmap.running_hash
@@ -207,30 +228,47 @@ class Kube:
         return retry_on_conflict(attempt)
 
     def write_peers(self, namespace: str, peers: list[str]) -> WriteOutcome:
-        """Put exactly `peers` (canonical, grammar-checked) into the ConfigMap; no write when already so."""
+        """Make `peers` (canonical, grammar-checked) peersync's entries of the ConfigMap, keeping every entry
+        of the operator's byte for byte; no write when already so."""
         ns = self.managed_namespace(namespace)
         parsed = [parse_peer(p) for p in peers]  # refuses anything off-grammar before it can be written
         wanted_hash = peer_set_hash(parsed)
+        wanted_ids = {p.node_id for p in parsed}
 
         def attempt() -> WriteOutcome:
             cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
             data = dict(cm.data or {})
             text = data.get(ns.layout.key, "")
-            new_text = write_peers(ns.layout.format, text, parsed)
             annotations = dict(cm.metadata.annotations or {})
-            if new_text == text and annotations.get(HASH_ANNOTATION) == wanted_hash:
+            # Entries peersync wrote before and no longer wants (a validator that left) go; nothing else does.
+            recorded = owned_ids(read_peers(ns.layout.format, text), annotations, set())
+            new_text = write_peers(ns.layout.format, text, parsed, recorded)
+            all_peers = [p.render() for p in read_peers(ns.layout.format, new_text).peers]
+            # Already so (a ConfigMap of an earlier version whose ids follow from its hash counts too).
+            if (
+                new_text == text
+                and annotations.get(HASH_ANNOTATION) == wanted_hash
+                and recorded == wanted_ids
+            ):
                 return WriteOutcome(
-                    written=False, peers_hash=wanted_hash, resource_version=cm.metadata.resource_version
+                    written=False,
+                    peers_hash=wanted_hash,
+                    resource_version=cm.metadata.resource_version,
+                    all_peers=all_peers,
                 )
             data[ns.layout.key] = new_text
             annotations[HASH_ANNOTATION] = wanted_hash
+            annotations[MANAGED_ANNOTATION] = ",".join(sorted(wanted_ids))
             cm.data, cm.metadata.annotations = data, annotations
             # replace() carries the resourceVersion we read: a concurrent writer makes this a 409, not a loss.
             out = self.core.replace_namespaced_config_map(
                 ns.layout.configmap, namespace, cm, field_manager=FIELD_MANAGER
             )
             return WriteOutcome(
-                written=True, peers_hash=wanted_hash, resource_version=out.metadata.resource_version
+                written=True,
+                peers_hash=wanted_hash,
+                resource_version=out.metadata.resource_version,
+                all_peers=all_peers,
             )
 
         return retry_on_conflict(attempt)
@@ -252,11 +290,23 @@ class Kube:
             raise
         return self.api.sanitize_for_serialization(obj)
 
+    def restart_refusal(self, namespace: str) -> str | None:
+        """Why a restart of the namespace's workload would be refused (read only, for dry runs); None if safe."""
+        return self.restart_refusal_in(self.managed_namespace(namespace))
+
+    def restart_refusal_in(self, ns: ManagedNamespace) -> str | None:
+        spec = self._read_workload(ns).get("spec") or {}
+        return restart_refusal(ns.layout.workload_kind, ns.layout.workload_name, spec, ns.layout.signer)
+
     def restart(self, namespace: str, peers_hash: str, restarted_at: str) -> RestartOutcome:
         """Roll the workload onto `peers_hash`; a no-op when its pod template already carries it."""
         ns = self.managed_namespace(namespace)
         obj = self._read_workload(ns)
         spec = obj.get("spec") or {}
+        # Before anything else: a restart that would run two signers with one key is never made.
+        refusal = restart_refusal(ns.layout.workload_kind, ns.layout.workload_name, spec, ns.layout.signer)
+        if refusal is not None:
+            raise WorkloadRefusedError(refusal)
         if ns.layout.workload_kind == "deployment" and spec.get("paused"):
             raise WorkloadRefusedError(f"{ns.layout.workload} is paused (run `kubectl rollout resume` first)")
         strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
@@ -300,6 +350,12 @@ class Kube:
             if pod.metadata.deletion_timestamp is None and pod.status and pod.status.pod_ip and _ready(pod)
         )
 
+    def replicas(self, namespace: str) -> int:
+        """The workload's desired number of pods (spec.replicas; the apiserver defaults it to 1)."""
+        spec = self._read_workload(self.managed_namespace(namespace)).get("spec") or {}
+        replicas = spec.get("replicas")
+        return 1 if replicas is None else int(replicas)
+
     def rollout_verdict(self, namespace: str) -> RolloutVerdict:
         ns = self.managed_namespace(namespace)
         return verdict(ns.layout.workload_kind, self._read_workload(ns))
@@ -341,6 +397,20 @@ class Kube:
         finally:
             stream.close()
         return last
+
+
+def owned_ids(found: ReadResult, notes: Mapping[str, str], desired_ids: set[str]) -> set[str]:
+    """The node ids whose entries are peersync's: the desired ones, and those it recorded at its last write.
+
+    A ConfigMap written before peersync recorded ids was wholly peersync's when its peers-hash annotation
+    still matches its whole list (that version owned the whole value); otherwise, with nothing recorded,
+    only the desired ids are known to be peersync's and everything else stays."""
+    recorded = notes.get(MANAGED_ANNOTATION)
+    if recorded is not None:
+        return desired_ids | {node_id for node_id in recorded.split(",") if node_id}
+    if found.peers and notes.get(HASH_ANNOTATION) == peer_set_hash(found.peers):
+        return desired_ids | {p.node_id for p in found.peers}
+    return desired_ids
 
 
 def _ready(pod: k8s.V1Pod) -> bool:

@@ -2,7 +2,9 @@
 with `net_info`.
 
 `dial_peers?persistent=true` REPLACES a node's in-memory persistent list, so the whole list goes in one
-call; the ConfigMap (written before) is what the node reads at its next start. Every peer passes the
+call: peersync's entries AND the operator's (sentries, private peers), or the node would drop those until
+its next start. The ConfigMap (written before) is what the node reads at its next start. Only peersync's
+own peers are waited for in `net_info`: an operator's sentry that is down is not peersync's to report. Every peer passes the
 grammar again here, and the call is URL-encoded, so nothing from the chain can rewrite it.
 """
 
@@ -57,11 +59,14 @@ async def connected_ids(session: aiohttp.ClientSession, url: str) -> set[str]:
     return {str(p["node_info"]["id"]) for p in result.get("peers") or []}
 
 
-async def dial_and_verify(urls: list[str], peers: list[str], verify_seconds: float) -> list[NodeDial]:
-    """Dial every node, then wait up to `verify_seconds` for each to list every peer in `net_info`.
+async def dial_and_verify(
+    urls: list[str], peers: list[str], verify_seconds: float, verify: list[str] | None = None
+) -> list[NodeDial]:
+    """Dial every node with `peers`, then wait up to `verify_seconds` for each to list every peer of
+    `verify` (default: all of `peers`) in `net_info`.
 
     A peer that stays out (its node is down) is reported, not an error: the dial itself succeeded."""
-    wanted = {parse_peer(p).node_id for p in peers}
+    wanted = {parse_peer(p).node_id for p in (peers if verify is None else verify)}
     async with aiohttp.ClientSession() as session:
         await asyncio.gather(*(dial(session, url, peers) for url in urls))
         deadline = time.monotonic() + verify_seconds

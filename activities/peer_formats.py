@@ -7,14 +7,23 @@ Three formats (annotation `peersync.io/peers-format`):
   assignment; only the value of that assignment is rewritten.
 - `key`: the key holds the comma list itself.
 
-Reading is tolerant (unusable entries become `problems`); writing emits only canonical, grammar-checked
-peers, deduplicated and sorted so that one peer set always gives the same bytes.
+Reading is tolerant (unusable entries become `problems`, and stay in `entries` as written).
+
+Ownership (DESIGN invariant 14): peersync changes only the entries it manages. An entry is peersync's when it
+parses and its node id is one peersync is writing now (a desired peer) or one it recorded on the ConfigMap
+at its last write (`peersync.io/managed-peers`, see kube_ops). Every other entry is the operator's: sentries,
+private peers, a friend's node, and entries that do not parse at all. A write keeps the operator's entries
+byte for byte (their exact text, trimmed of the list whitespace around it, as CometBFT trims it), in their
+order and first; then come peersync's entries, canonical, deduplicated and sorted. Only the separators are
+normalised to a bare ','. One desired set on one document therefore always gives the same bytes, and
+writing twice changes nothing. A ConfigMap peersync never wrote is adopted safely: what it cannot tell is
+its own (no recorded id, not desired now) is the operator's and is never deleted.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Literal, get_args
 
 import tomlkit
@@ -22,13 +31,16 @@ import tomlkit.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.endpoint import EndpointError, show
-from activities.peers import Peer, canonical_peers, parse_peer, render_peer_list
+from activities.peers import Peer, canonical_peers, parse_peer
 
 PeersFormat = Literal["config.toml", "init.sh", "key"]
 WorkloadKind = Literal["deployment", "statefulset"]
 # restart: ConfigMap, then a rolling restart. live: ConfigMap (for the next start), then `dial_peers` on
 # every ready node, no restart. live-then-restart: both, the nodes connect before their restart.
 Strategy = Literal["restart", "live", "live-then-restart"]
+# Who signs with the node's key: `local` (a key in the pod: two pods at once would double-sign), `remote` (a
+# remote signer such as horcrux/tmkms guards against double signing), `none` (a sentry or full node).
+Signer = Literal["local", "remote", "none"]
 
 MAX_PEERS = 500  # far above any validator set; a bound on what one write can put into a node's config
 
@@ -38,6 +50,7 @@ ANNOTATION_KEY = "peersync.io/peers-key"
 ANNOTATION_WORKLOAD = "peersync.io/workload"
 ANNOTATION_STRATEGY = "peersync.io/strategy"
 ANNOTATION_RPC_PORT = "peersync.io/rpc-port"
+ANNOTATION_SIGNER = "peersync.io/signer"
 DEFAULT_RPC_PORT = 26657  # CometBFT's [rpc] laddr port
 
 DEFAULT_FORMAT: PeersFormat = "config.toml"
@@ -58,11 +71,38 @@ class LayoutError(ValueError):
     """A namespace annotation (or the default derived from the chain id) that cannot be used."""
 
 
+class ListEntry(BaseModel):
+    """One non-empty entry of the comma list: its exact text (list whitespace around it trimmed) and the
+    peer it names, or None when it does not parse (an operator's entry peersync keeps but cannot use)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    peer: Peer | None = None
+
+
 class ReadResult(BaseModel):
     """The peers found, in document order, and why anything else found could not be used."""
 
     peers: list[Peer] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+    entries: list[ListEntry] = Field(default_factory=list, description="every entry, parsed or not, in order")
+    unreadable: list[str] = Field(
+        default_factory=list, description="the problems that are about one entry (kept as the operator's)"
+    )
+
+    @property
+    def document_problems(self) -> list[str]:
+        """Problems with the document itself (no list, a second assignment...), not with one entry."""
+        return [p for p in self.problems if p not in self.unreadable]
+
+    def owned(self, owned_ids: Collection[str]) -> list[Peer]:
+        """peersync's peers: those whose node id is in `owned_ids` (see the module doc)."""
+        return [e.peer for e in self.entries if e.peer is not None and e.peer.node_id in owned_ids]
+
+    def kept(self, owned_ids: Collection[str]) -> list[ListEntry]:
+        """The operator's entries: everything that is not peersync's, unparseable ones included."""
+        return [e for e in self.entries if e.peer is None or e.peer.node_id not in owned_ids]
 
 
 # ---------------------------------------------------------------- the comma list shared by all formats
@@ -75,13 +115,19 @@ def _read_list(value: str, where: str) -> ReadResult:
         if not entry:
             continue  # CometBFT skips empty entries too (SplitAndTrimEmpty)
         try:
-            result.peers.append(parse_peer(entry))
+            peer = parse_peer(entry)
         except EndpointError as exc:
-            result.problems.append(f"{where} entry {index} {show(entry)}: {exc.reason}")
+            problem = f"{where} entry {index} {show(entry)}: {exc.reason}"
+            result.problems.append(problem)
+            result.unreadable.append(problem)
+            result.entries.append(ListEntry(text=entry))
+            continue
+        result.peers.append(peer)
+        result.entries.append(ListEntry(text=entry, peer=peer))
     return result
 
 
-def _checked_list(peers: Iterable[Peer]) -> str:
+def _checked_list(peers: Iterable[Peer]) -> list[Peer]:
     given = list(peers)
     for peer in given:
         # Only a Peer has passed the grammar; a string here would be interpolated unchecked.
@@ -90,7 +136,22 @@ def _checked_list(peers: Iterable[Peer]) -> str:
     unique = canonical_peers(given)
     if len(unique) > MAX_PEERS:
         raise PeerFormatError(f"{len(unique)} peers is more than the {MAX_PEERS} peersync writes")
-    return render_peer_list(unique)
+    return unique
+
+
+def merged_list(old_value: str, managed: list[Peer], owned_ids: Collection[str] = ()) -> str:
+    """The new comma list: the operator's entries of `old_value` as written, then `managed` (canonical).
+
+    `managed` must come from `_checked_list`; an old entry is peersync's (and dropped here) when its node id
+    is one of `managed` or in `owned_ids` (the ids peersync recorded at its last write)."""
+    ours = {peer.node_id for peer in managed} | set(owned_ids)
+    texts = [entry.text for entry in read_list(old_value).kept(ours)]
+    return ",".join([*texts, *(peer.render() for peer in managed)])
+
+
+def read_list(value: str) -> ReadResult:
+    """A bare comma list (the value of `persistent_peers`)."""
+    return _read_list(value, "persistent_peers")
 
 
 # ---------------------------------------------------------------- config.toml
@@ -123,7 +184,7 @@ def _read_toml(text: str) -> ReadResult:
     return result
 
 
-def _write_toml(text: str, peer_list: str) -> str:
+def _write_toml(text: str, managed: list[Peer], owned_ids: Collection[str]) -> str:
     try:
         document = tomlkit.parse(text)
         before = document.unwrap()
@@ -135,6 +196,13 @@ def _write_toml(text: str, peer_list: str) -> str:
     if table is None:
         table = tomlkit.table()
         document["p2p"] = table
+    old = table.get("persistent_peers", "")
+    if not isinstance(old, str):
+        raise PeerFormatError("config.toml [p2p] persistent_peers is not a string")
+    peer_list = merged_list(str(old), managed, owned_ids)
+    if "persistent_peers" in table and old == peer_list:
+        return text  # nothing of ours changes: not even tomlkit's re-rendering of the document
+    # tomlkit escapes whatever an operator's entry holds; the check below proves the document means the same.
     table["persistent_peers"] = peer_list
     result = tomlkit.dumps(document)
     # Belt and braces: the new document must mean exactly the old one with this one value changed.
@@ -198,19 +266,34 @@ def _read_script(text: str) -> ReadResult:
     return result
 
 
-def _write_script(text: str, peer_list: str) -> str:
+# Characters that mean something inside double quotes; an operator's entry read from single quotes may hold them.
+_DOUBLE_QUOTE_SPECIAL = ("$", "`", '"', "\\")
+
+
+def _shell_word(peer_list: str) -> str:
+    """The list as one shell word that expands to nothing else. peersync's own entries are canonical (hex,
+    digits, letters, '.', '-', ':', '[', ']', '@'); an operator's entry came out of a value of this very
+    script that `_assignment_value` read as plain text, so it fits in the quotes it came from."""
+    if not any(char in peer_list for char in _DOUBLE_QUOTE_SPECIAL):
+        return f'"{peer_list}"'
+    if "'" not in peer_list and "\n" not in peer_list:
+        return f"'{peer_list}'"
+    raise PeerFormatError(f"init.sh persistent_peers: {show(peer_list)} cannot be quoted safely")
+
+
+def _write_script(text: str, managed: list[Peer], owned_ids: Collection[str]) -> str:
     assignments = list(_ASSIGNMENT.finditer(text))
     if not assignments:
         raise PeerFormatError("init.sh has no persistent_peers= assignment to rewrite")
+    matches = [_assignment_value(assignment.group("rest")) for assignment in assignments]
+    # Every assignment gets the same list, merged from the first (the one `read_peers` reports).
+    word = _shell_word(merged_list(matches[0].group("value"), managed, owned_ids))
     pieces: list[str] = []
     position = 0
-    for assignment in assignments:
-        match = _assignment_value(assignment.group("rest"))
+    for assignment, match in zip(assignments, matches, strict=True):
         value_start = assignment.start("rest") + match.start()
         value_end = assignment.start("rest") + match.end()
-        # The peer list is canonical (hex, digits, letters, '.', '-', ':', '[', ']', '@', ','), so it
-        # needs no escaping inside double quotes and cannot end the string or expand anything.
-        pieces += [text[position:value_start], f'"{peer_list}"']
+        pieces += [text[position:value_start], word]
         position = value_end
     pieces.append(text[position:])
     return "".join(pieces)
@@ -230,15 +313,18 @@ def read_peers(fmt: PeersFormat, text: str) -> ReadResult:
     raise PeerFormatError(f"unknown peers format {fmt!r}")
 
 
-def write_peers(fmt: PeersFormat, text: str, peers: Iterable[Peer]) -> str:
-    """`text` with its peer list replaced by `peers` (canonical order); every other byte is kept."""
-    peer_list = _checked_list(peers)
+def write_peers(fmt: PeersFormat, text: str, peers: Iterable[Peer], owned_ids: Collection[str] = ()) -> str:
+    """`text` with peersync's entries replaced by `peers` (canonical order, after the operator's entries).
+
+    peersync's entries are those whose node id is one of `peers` or in `owned_ids` (module doc); every
+    other entry and every other byte of the document is kept."""
+    managed = _checked_list(peers)
     if fmt == "config.toml":
-        return _write_toml(text, peer_list)
+        return _write_toml(text, managed, owned_ids)
     if fmt == "init.sh":
-        return _write_script(text, peer_list)
+        return _write_script(text, managed, owned_ids)
     if fmt == "key":
-        return peer_list
+        return merged_list(text, managed, owned_ids)
     raise PeerFormatError(f"unknown peers format {fmt!r}")
 
 
@@ -267,6 +353,7 @@ class ConsumerLayout(BaseModel):
     workload_name: str
     strategy: Strategy = "restart"
     rpc_port: int = DEFAULT_RPC_PORT
+    signer: Signer = "local"
 
     @property
     def workload(self) -> str:
@@ -283,6 +370,7 @@ class ConsumerLayout(BaseModel):
             ANNOTATION_WORKLOAD,
             ANNOTATION_STRATEGY,
             ANNOTATION_RPC_PORT,
+            ANNOTATION_SIGNER,
         ):
             if name in found and not found[name].strip():
                 raise LayoutError(f"annotation {name} is empty")
@@ -325,6 +413,10 @@ class ConsumerLayout(BaseModel):
         rpc_port = found.get(ANNOTATION_RPC_PORT, str(DEFAULT_RPC_PORT))
         if not rpc_port.isascii() or not rpc_port.isdigit() or not 0 < int(rpc_port) < 65536:
             raise LayoutError(f"annotation {ANNOTATION_RPC_PORT}: {show(rpc_port)} is not a port (1-65535)")
+        signer = found.get(ANNOTATION_SIGNER, "local")
+        if signer not in get_args(Signer):
+            allowed = ", ".join(get_args(Signer))
+            raise LayoutError(f"annotation {ANNOTATION_SIGNER}: {show(signer)} is not one of {allowed}")
         return cls(
             configmap=configmap,
             format=fmt,
@@ -333,4 +425,5 @@ class ConsumerLayout(BaseModel):
             workload_name=name,
             strategy=strategy,
             rpc_port=int(rpc_port),
+            signer=signer,
         )

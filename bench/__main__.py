@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import sys
 
-from bench import emulators, pipeline, reconcile
+from bench import emulators, pipeline, reconcile, safety
 from bench.report import section, write_results
 
-BENCHES = {"emulators": emulators, "pipeline": pipeline, "reconcile": reconcile}
+BENCHES = {"emulators": emulators, "pipeline": pipeline, "reconcile": reconcile, "safety": safety}
 
 
 def main() -> int:

@@ -86,7 +86,7 @@ async def one_change(tmp: Path, runs: int = 50) -> list[Row]:
     ]
 
 
-def _wide_world(validators: int, consumers: int, movers: int) -> Scenario:
+def wide_world(validators: int, consumers: int, movers: int) -> Scenario:
     """`validators` validators on 127.2.x.y; the first `movers`+1 are opted in to every consumer."""
     subnet = random_subnet()
     names = [f"v{i:03d}" for i in range(validators)]
@@ -114,7 +114,7 @@ def _wide_world(validators: int, consumers: int, movers: int) -> Scenario:
 
 
 async def registry_quiet_refresh(tmp: Path, validators: int = 300, refreshes: int = 10) -> list[Row]:
-    async with World(tmp, _wide_world(validators, 1, 1), kube_step=0.05) as world:
+    async with World(tmp, wide_world(validators, 1, 1), kube_step=0.05) as world:
         await world.start_worker()
         await eventually(lambda: _registry_size(world, validators), timeout=60, what="registry")
         handle = world.handle(registry_id("alice"))
@@ -147,7 +147,7 @@ async def registry_quiet_refresh(tmp: Path, validators: int = 300, refreshes: in
 
 async def burst(tmp: Path, movers: int = 20, consumers: int = 10) -> list[Row]:
     # Rollouts take ~0.4 s (4 controller steps), so restarts cost time as they do in a real cluster.
-    async with World(tmp, _wide_world(movers + 1, consumers, movers), kube_step=0.1) as world:
+    async with World(tmp, wide_world(movers + 1, consumers, movers), kube_step=0.1) as world:
         await world.start_worker()
         await eventually(lambda: _registry_size(world, movers + 1), timeout=60, what="registry")
         namespaces = [f"alice-burst-{c}" for c in range(consumers)]

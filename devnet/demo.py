@@ -92,6 +92,27 @@ def check_namespaces(rows: list[NamespaceRow], scenario: Scenario, cluster: Clus
     return f"cluster {cluster.id}: {len(rows)} managed namespaces, each with the scenario's peer list"
 
 
+def check_restart_guard(rows: list[NamespaceRow], scenario: Scenario, cluster: ClusterSpec) -> str:
+    """The workloads that could run two signers at once (activities/workload_safety) are shown refused."""
+    unsafe = {
+        str(ns.name)
+        for ns in scenario.namespaces(cluster)
+        if ns.managed
+        and ns.signer == "local"
+        and (ns.replicas > 1 or (ns.workload == "deployment" and ns.update_strategy != "Recreate"))
+    }
+    refused = {n.namespace: n.restart for n in rows if n.restart.startswith("refused")}
+    if set(refused) != unsafe:
+        raise DemoFailed(
+            f"cluster {cluster.id}: restarts refused in {sorted(refused)}, expected {sorted(unsafe)}"
+        )
+    if not refused:
+        return f"cluster {cluster.id}: every workload restarts one signer at a time"
+    return f"cluster {cluster.id}: peersync refuses to restart " + "; ".join(
+        f"{ns} ({why.removeprefix('refused: ')})" for ns, why in sorted(refused.items())
+    )
+
+
 def check_workloads(listing: dict[str, Any], scenario: Scenario, cluster: ClusterSpec) -> str:
     """`kubectl get deployments,statefulsets -A -o json` must list exactly the workloads seeded."""
     found = sorted(
@@ -147,7 +168,9 @@ async def verify(manifest: DevnetManifest, scenario: Scenario) -> list[str]:
             f"the devnet runs clusters {ids}, the scenario has {[c.id for c in scenario.clusters]}"
         )
     for info, cluster in zip(manifest.clusters, scenario.clusters, strict=True):
-        seen.append(check_namespaces([n for n in view.namespaces if n.cluster == info.id], scenario, cluster))
+        rows = [n for n in view.namespaces if n.cluster == info.id]
+        seen.append(check_namespaces(rows, scenario, cluster))
+        seen.append(check_restart_guard(rows, scenario, cluster))
         if shutil.which("kubectl"):
             seen.append(check_workloads(await kubectl_workloads(info.kubeconfig), scenario, cluster))
     return seen

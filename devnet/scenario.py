@@ -26,6 +26,8 @@ ConsumerPhase = Literal[
 WorkloadKind = Literal["deployment", "statefulset"]
 PeersFormat = Literal["config.toml", "init.sh", "key"]
 Strategy = Literal["restart", "live", "live-then-restart"]
+UpdateStrategy = Literal["Recreate", "RollingUpdate"]
+Signer = Literal["local", "remote", "none"]
 
 
 class _Strict(BaseModel):
@@ -66,6 +68,12 @@ class NamespaceSpec(_Strict):
     configmap: str | None = Field(default=None, description="default: <chain id>-config")
     managed: bool = Field(default=True, description="labelled for this cluster")
     strategy: Strategy = Field(default="restart", description="peersync.io/strategy of the namespace")
+    update_strategy: UpdateStrategy = Field(
+        default="Recreate",
+        description="a Deployment's strategy.type; RollingUpdate (Kubernetes' default, maxSurge 25%) runs the "
+        "new pod beside the old one, so peersync refuses to restart it unless the signer is remote or none",
+    )
+    signer: Signer = Field(default="local", description="peersync.io/signer of the namespace")
 
 
 class ClusterSpec(_Strict):
@@ -157,12 +165,23 @@ def default_scenario(subnet: str = "127.0.10", block_time: float = 1.0) -> Scena
             ClusterSpec(
                 id="alice",
                 validator="alice",
+                # Two replicas sign safely only behind a remote signer (horcrux, tmkms); consumer-3 keeps
+                # Kubernetes' default RollingUpdate, so peersync refuses its restarts (visible in `make demo`).
                 namespaces=[
-                    NamespaceSpec(consumer="consumer-1", workload="deployment", replicas=2),
+                    NamespaceSpec(consumer="consumer-1", workload="deployment", replicas=2, signer="remote"),
                     NamespaceSpec(
-                        consumer="consumer-2", workload="statefulset", replicas=2, peers_format="init.sh"
+                        consumer="consumer-2",
+                        workload="statefulset",
+                        replicas=2,
+                        peers_format="init.sh",
+                        signer="remote",
                     ),
-                    NamespaceSpec(consumer="consumer-3", workload="deployment", peers_format="key"),
+                    NamespaceSpec(
+                        consumer="consumer-3",
+                        workload="deployment",
+                        peers_format="key",
+                        update_strategy="RollingUpdate",
+                    ),
                 ],
             )
         ],

@@ -1,7 +1,9 @@
 """`peersync devnet`: Temporal, the chain emulator, one kube emulator per cluster, and peersync's services.
 
 Start order: Temporal, chain, clusters (seeded), env files, services; `ready` appears only once every part
-answers. Stop order is the reverse, and it runs on SIGINT/SIGTERM as well as on any start failure.
+answers and every watcher is subscribed to the chain (its /healthz says so): a validator that moves right
+after `ready` is seen by the watcher, not left to the registry's timer. Stop order is the reverse, and it
+runs on SIGINT/SIGTERM as well as on any start failure.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import workflows
 from devnet.chain.server import ChainEmulator
 from devnet.files import READY, ClusterInfo, DevnetManifest, atomic_write, env_lines
 from devnet.kube.server import KubeEmulator
-from devnet.ports import port_or_free
+from devnet.node_restarts import NodeRestarts
+from devnet.ports import free_port, port_or_free
 from devnet.processes import ChildExited, ChildProcess
 from devnet.scenario import Scenario
 from devnet.temporal import TemporalDevServer, TemporalOptions
@@ -41,6 +44,7 @@ def workflow_code_fingerprint() -> str:
 
 
 SERVICE_READY_TIMEOUT = 60.0
+HEALTH_POLL_SECONDS = 0.1
 PORT_ATTEMPTS = 3
 ADDRESS_IN_USE = "address already in use"
 
@@ -55,6 +59,8 @@ class DevnetOptions(BaseModel):
     kube_step_seconds: float = 0.5
     block_time: float | None = None
     registry_refresh: str = "5s"
+    # How long an emulated consumer node catches up after its pod is replaced (devnet.node_restarts).
+    node_catch_up_seconds: float = 3.0
     # The worker runs as the peersync-worker ServiceAccount under deploy/kubernetes's RBAC; off: cluster admin.
     kube_rbac: bool = True
     services: list[str] = []
@@ -70,6 +76,8 @@ class Devnet:
         self.chain: ChainEmulator | None = None
         self.kubes: dict[str, KubeEmulator] = {}
         self.children: list[ChildProcess] = []
+        self.health_urls: dict[str, str] = {}  # watcher service name -> its /healthz
+        self.node_restarts: dict[str, NodeRestarts] = {}  # cluster id -> the pod replacements it saw
         self.manifest: DevnetManifest | None = None
         self.temporal: TemporalDevServer | None = None
 
@@ -111,6 +119,7 @@ class Devnet:
         )
         await self._enter(self.chain)
         self._stack.callback(self._save_height)
+        self.chain.nodes.catch_up_seconds = opts.node_catch_up_seconds
 
         clusters = []
         for index, cluster in enumerate(self.scenario.clusters):
@@ -120,6 +129,9 @@ class Devnet:
             )
             await self._enter(kube)
             self.kubes[cluster.id] = kube
+            # Before seeding: the first pods seen Ready are the synced nodes, later revisions restarts.
+            self.node_restarts[cluster.id] = NodeRestarts(kube, self.chain.nodes)
+            kube.store.add_listener(self.node_restarts[cluster.id])
             namespaces = seed_cluster(kube, self.scenario, cluster)
             suffix = "" if index == 0 else f"-{cluster.id}"
             kubeconfig = kube.write_kubeconfig(
@@ -239,11 +251,16 @@ class Devnet:
     async def _start_services(self, info: ClusterInfo) -> None:
         assert self.manifest is not None
         for service in self.opts.services:
+            env = self.settings_for(info)
+            if service == "watch":
+                # Its /healthz is how `ready` learns that the watcher is subscribed.
+                env["PEERSYNC_METRICS_ADDRESS"] = f"{HOST}:{free_port(HOST)}"
+                self.health_urls[f"{service}-{info.id}"] = f"http://{env['PEERSYNC_METRICS_ADDRESS']}/healthz"
             child = ChildProcess(
                 f"{service}-{info.id}",
                 [sys.executable, "-m", "workers.cli", service],
                 log_file=self.state_dir / f"{service}-{info.id}.log",
-                env=self.settings_for(info),
+                env=env,
             )
             self.children.append(child)
             await self._enter(child)
@@ -264,6 +281,29 @@ class Devnet:
                         raise RuntimeError(f"{url} answered HTTP {resp.status}")
         for child in self.children:
             child.raise_if_exited()
+        for name, url in self.health_urls.items():
+            try:
+                async with asyncio.timeout(SERVICE_READY_TIMEOUT):
+                    await self._subscribed(name, url)
+            except TimeoutError:
+                raise RuntimeError(
+                    f"{name} is not subscribed to the chain after {SERVICE_READY_TIMEOUT:.0f}s "
+                    f"({url}; log {self.state_dir / name}.log)"
+                ) from None
+
+    async def _subscribed(self, name: str, url: str) -> None:
+        """Wait until a watcher's /healthz answers 200: subscribed, so no tx from now on passes unseen."""
+        child = next(c for c in self.children if c.name == name)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while True:
+                child.raise_if_exited()
+                try:
+                    async with session.get(url) as resp:
+                        if resp.status == 200:
+                            return
+                except (aiohttp.ClientError, TimeoutError):
+                    pass  # not serving yet
+                await asyncio.sleep(HEALTH_POLL_SECONDS)
 
     async def _enter(self, service: TemporalDevServer | ChainEmulator | KubeEmulator | ChildProcess) -> None:
         await service.start()

@@ -11,11 +11,13 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from pydantic import BaseModel
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from activities.addresses import valcons_address
-from activities.peer_formats import read_peers
+from activities.peer_formats import ConsumerLayout, LayoutError, read_peers
 from activities.upstream import upstream_node_id
+from activities.workload_safety import restart_refusal
 from devnet.files import ClusterInfo, DevnetManifest
 
 ICS = "/interchain_security/ccv/provider"
@@ -43,6 +45,7 @@ class NamespaceRow(BaseModel):
     workload: str
     peers: list[str]
     problems: list[str]
+    restart: str = "allowed"  # or "refused: <why>" (two pods could sign with one key)
 
 
 class WorldView(BaseModel):
@@ -102,6 +105,7 @@ async def read_chain(manifest: DevnetManifest) -> tuple[int, list[ValidatorRow],
 def read_cluster(info: ClusterInfo, monikers: list[str]) -> list[NamespaceRow]:
     api = k8s_config.new_client_from_config(config_file=str(info.kubeconfig))
     core = k8s.CoreV1Api(api)
+    apps = k8s.AppsV1Api(api)
     rows = []
     for ns in core.list_namespace(label_selector=f"peersync.io/cluster={info.id}").items:
         notes = ns.metadata.annotations or {}
@@ -110,6 +114,7 @@ def read_cluster(info: ClusterInfo, monikers: list[str]) -> list[NamespaceRow]:
         text = (cm.data or {}).get(notes["peersync.io/peers-key"], "")
         found = read_peers(notes["peersync.io/peers-format"], text)
         names = {upstream_node_id(m, chain_id): m for m in monikers}
+        restart = _restart(apps, chain_id, ns.metadata.name, notes)
         rows.append(
             NamespaceRow(
                 cluster=info.id,
@@ -118,10 +123,27 @@ def read_cluster(info: ClusterInfo, monikers: list[str]) -> list[NamespaceRow]:
                 workload=notes.get("peersync.io/workload", "?"),
                 peers=[f"{names.get(p.node_id, '?')} {p.host}:{p.port}" for p in found.peers],
                 problems=[str(p) for p in found.problems],
+                restart=restart,
             )
         )
     api.close()
     return rows
+
+
+def _restart(apps: k8s.AppsV1Api, chain_id: str, namespace: str, notes: dict[str, str]) -> str:
+    """Whether peersync would restart this workload (activities/workload_safety), as the worker judges it."""
+    try:
+        layout = ConsumerLayout.from_annotations(chain_id, notes)
+    except LayoutError as exc:
+        return f"refused: {exc}"
+    read = (
+        apps.read_namespaced_deployment
+        if layout.workload_kind == "deployment"
+        else apps.read_namespaced_stateful_set
+    )
+    spec = apps.api_client.sanitize_for_serialization(read(layout.workload_name, namespace)).get("spec") or {}
+    refusal = restart_refusal(layout.workload_kind, layout.workload_name, spec, layout.signer)
+    return "allowed" if refusal is None else f"refused: {refusal}"
 
 
 async def read_world(manifest: DevnetManifest) -> WorldView:
@@ -145,10 +167,15 @@ def render(view: WorldView, limit: int = 20) -> Group:
     for c in view.consumers[:limit]:
         cons.add_row(c.consumer_id, c.chain_id, c.phase, ", ".join(c.opted_in))
     nss = Table(title="Managed consumer namespaces", expand=True)
-    for col in ("cluster", "namespace", "chain", "workload", "persistent_peers"):
+    for col in ("cluster", "namespace", "chain", "workload", "persistent_peers", "restart"):
         nss.add_column(col, overflow="fold")
     for n in view.namespaces[:limit]:
         nss.add_row(
-            n.cluster, n.namespace, n.chain_id, n.workload, "\n".join(n.peers + n.problems) or "(none)"
+            n.cluster,
+            n.namespace,
+            n.chain_id,
+            n.workload,
+            "\n".join(n.peers + n.problems) or "(none)",
+            escape(n.restart),
         )
     return Group(vals, cons, nss)

@@ -132,6 +132,7 @@ class World:
                 kube_port=0,
                 kube_step_seconds=kube_step,
                 registry_refresh="1s",
+                node_catch_up_seconds=1.0,  # a restarted node catches up quickly: restarts stay cheap in tests
                 temporal_args=temporal_args or [],
             ),
         )
@@ -372,7 +373,21 @@ class World:
                 return None
             return rows if len(rows) == validators else None
 
-        return await eventually(ready, 30, "the registry's first refresh")
+        rows = await eventually(ready, 30, "the registry's first refresh")
+        await self.first_drift_check_done(cluster_id)
+        return rows
+
+    async def first_drift_check_done(self, cluster_id: str = "alice") -> None:
+        """Wait until the drift check a new registry starts after its first refresh has finished, so that it
+        cannot repair (and so answer for) a move the test makes next."""
+        prefix = f"reconcile-{cluster_id}-registry-start-"
+
+        async def done() -> bool:
+            listed = self.client.list_workflows("WorkflowType = 'ReconcileWorkflow'")
+            runs = [w async for w in listed if w.id.startswith(prefix)]
+            return bool(runs) and all(w.status != WorkflowExecutionStatus.RUNNING for w in runs)
+
+        await eventually(done, 60, f"the first drift check of registry-{cluster_id}")
 
     async def registry_sees(self, moniker: str, height: int, cluster_id: str = "alice") -> RegistryView:
         """Nudge the registry until its row for `moniker` shows the edit committed at `height`."""

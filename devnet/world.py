@@ -86,6 +86,8 @@ def namespace_objects(scenario: Scenario, cluster: ClusterSpec, ns: NamespaceSpe
     }
     if ns.strategy != "restart":
         annotations[f"{DOMAIN}/strategy"] = ns.strategy
+    if ns.signer != "local":
+        annotations[f"{DOMAIN}/signer"] = ns.signer
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -153,6 +155,9 @@ def workload_object(
     if ns.workload == "statefulset":
         kind = "StatefulSet"
         spec["serviceName"] = ns.workload_name
+    else:
+        # Recreate stops the old pod before the new one starts: one signer at a time (activities/workload_safety).
+        spec["strategy"] = {"type": ns.update_strategy}
     return {
         "apiVersion": "apps/v1",
         "kind": kind,

@@ -122,7 +122,8 @@ def cancel(
     # The workflow prefixes the reason with "cancelled by the operator: ", so the default must not repeat it.
     reason: Annotated[str, typer.Option(help="Why; shown in the UI.")] = "no reason given",
 ) -> None:
-    """Cancel an endpoint change before it syncs consumers (refused once it is too late)."""
+    """Cancel an endpoint change at its next step, or before its next consumer once syncing (refused once
+    every consumer has been asked)."""
     settings = state(ctx).settings()
 
     async def go() -> str:

@@ -59,10 +59,11 @@ def final_rows(report: ReconcileReport) -> list[tuple[str, str, str]]:
     """(namespace, state, why): each namespace once, in its final state. The report lists a repaired
     namespace twice (`drifted`: what was found, then `repaired`/`failed`: what was done); a repair whose
     ConfigMap is written but whose restart waits for approval (PEERSYNC_REQUIRE_APPROVAL) restarted
-    nothing, so it is `awaiting approval`, not `repaired`."""
-    done = {row.namespace for row in [*report.repaired, *report.failed]}
+    nothing, so it is `awaiting approval`, not `repaired` (the report lists it so; a report from an older
+    worker listed it as repaired, with the reason saying so)."""
+    done = {row.namespace for row in [*report.repaired, *report.awaiting_approval, *report.failed]}
     rows = [(row.namespace, "failed", row.reason or "") for row in report.failed]
-    for row in report.repaired:
+    for row in [*report.awaiting_approval, *report.repaired]:
         rows.append(_awaiting(row) or (row.namespace, "repaired", row.reason or ""))
     rows += [
         (row.namespace, "drifted", row.reason or "") for row in report.drifted if row.namespace not in done

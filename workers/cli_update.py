@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -200,6 +201,8 @@ async def _plan(settings: Settings, request: EndpointChangeRequest) -> ChangePla
 
 
 def _restart_cell(c: ConsumerPlan) -> str:
+    if c.restart and c.refused:
+        return f"refused: {escape(c.refused)}"  # nothing would be restarted: the sync would fail with this
     if c.live:
         cell = "yes, after a live dial" if c.restart else "no: live dial"
     else:
@@ -219,8 +222,8 @@ def _print_plan(plan: ChangePlan) -> None:
         table.add_row(
             c.namespace,
             c.chain_id,
-            "\n".join(c.old_peers),
-            "\n".join(c.new_peers),
+            "\n".join([*c.old_peers, *(f"{escape(entry)} (operator's)" for entry in c.kept)]),
+            "\n".join([*c.new_peers, *(f"{escape(entry)} (operator's, kept)" for entry in c.kept)]),
             _restart_cell(c),
         )
     for s in plan.skipped:

@@ -31,6 +31,9 @@ class ConsumerPlan(BaseModel):
     live: bool = False  # `dial_peers` on the running nodes (peersync.io/strategy live, live-then-restart)
     missing: list[str]
     why: str | None = None  # why the nodes get new peers when the lists alone do not say (equal lists)
+    kept: list[str] = []  # the operator's own entries (sentries, private peers): kept as they are
+    # Why the restart would be refused (two pods could sign with one key: activities/workload_safety).
+    refused: str | None = None
 
 
 class ChangePlan(BaseModel):
@@ -63,11 +66,19 @@ async def plan_change(
             records, opted[ref.consumer_id], pinned, settings.local_validator, ref.chain_id, acts.policy
         )
         try:
-            applied = await asyncio.to_thread(acts.kube.read_applied, ref.namespace)
+            applied = await asyncio.to_thread(acts.kube.read_applied, ref.namespace, want.peers)
         except UNREADABLE as exc:
             skipped.append(_unreadable(ref, exc))
             continue
-        plans.append(_consumer_plan(ref, applied, want.peers, want.missing))
+        want = want.keeping(applied.peers)  # as the sync does: a validator with no endpoint keeps its entry
+        plan = _consumer_plan(ref, applied, want.peers, want.missing)
+        if plan.restart:
+            try:
+                plan.refused = await asyncio.to_thread(acts.kube.restart_refusal, ref.namespace)
+            except UNREADABLE as exc:
+                skipped.append(_unreadable(ref, exc))
+                continue
+        plans.append(plan)
     return ChangePlan(
         validator=change.operator_address,
         moniker=change.moniker,
@@ -93,6 +104,7 @@ def _consumer_plan(
         live=strategy != "restart" and stale,
         missing=missing,
         why=ROLLOUT_ONLY_DRIFT if lagging and not peers_move else None,
+        kept=applied.kept,
     )
 
 

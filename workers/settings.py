@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         validation_alias=_env("PEERSYNC_PROBE_BUDGET"),
         description="how long a new endpoint may take to answer before its change is shown as blocked",
     )
+    catch_up_deadline: timedelta = Field(
+        timedelta(minutes=10),
+        le=timedelta(minutes=30),
+        validation_alias=_env("PEERSYNC_CATCH_UP_DEADLINE"),
+        description="after a restart, how long the nodes may take to catch up (CometBFT `catching_up` false, "
+        "height advancing) before the sync fails; the next consumer waits until then",
+    )
     metrics_address: str | None = Field(
         None,
         validation_alias=_env("PEERSYNC_METRICS_ADDRESS"),
@@ -196,7 +203,9 @@ class Settings(BaseSettings):
         except PolicyConfigError as exc:  # the message is prefixed with the setting name by load_settings
             raise ValueError(str(exc).removeprefix(f"{ALLOW_CIDRS_SETTING}: ")) from None
 
-    @field_validator("registry_refresh", "reconcile_every", "probe_budget", mode="before")
+    @field_validator(
+        "registry_refresh", "reconcile_every", "probe_budget", "catch_up_deadline", mode="before"
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if not isinstance(value, str):
@@ -208,7 +217,7 @@ class Settings(BaseSettings):
             return value
         raise ValueError(f"{value!r} is not a positive duration (e.g. 30s, 5m, 1h, 500ms)")
 
-    @field_validator("registry_refresh", "reconcile_every", "probe_budget", mode="after")
+    @field_validator("registry_refresh", "reconcile_every", "probe_budget", "catch_up_deadline", mode="after")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

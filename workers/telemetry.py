@@ -60,7 +60,10 @@ def process_runtime(settings: Settings, serve_metrics: bool) -> Runtime:
             bind_address=settings.metrics_address,
             counters_total_suffix=True,
             durations_as_seconds=True,
-            histogram_bucket_overrides={metrics.ROLLOUT_DURATION: metrics.ROLLOUT_BUCKETS_SECONDS},
+            histogram_bucket_overrides={
+                metrics.ROLLOUT_DURATION: metrics.ROLLOUT_BUCKETS_SECONDS,
+                metrics.NODE_DOWN: metrics.ROLLOUT_BUCKETS_SECONDS,
+            },
         )
     return Runtime(
         telemetry=TelemetryConfig(

@@ -57,12 +57,41 @@ class DesiredPeers(Contract):
     refused: dict[str, str] = Field(
         default_factory=dict, description="operator address -> a pinned endpoint the policy refuses, and why"
     )
+    authoritative: bool = Field(
+        True, description="False: no registry exists yet; the chain alone decided (no pins known)"
+    )
+    keep_if_present: dict[str, str] = Field(
+        default_factory=dict,
+        description="operator address -> node id of a `missing` validator: an applied entry with this node id "
+        "stays (its last known endpoint beats none; never restart to drop an opted-in validator)",
+    )
+
+    def keeping(self, applied: list[str]) -> DesiredPeers:
+        """These peers plus the applied entries of `keep_if_present` validators (by node id)."""
+        present = {p.split("@", 1)[0]: p for p in applied}
+        kept = {op: present[node] for op, node in self.keep_if_present.items() if node in present}
+        if not kept:
+            return self
+        return self.model_copy(
+            update={
+                "peers": sorted(set(self.peers) | set(kept.values())),
+                "by_validator": {**self.by_validator, **kept},
+            }
+        )
+
+
+class ReadAppliedInput(ConsumerInput):
+    desired: list[str] = Field(
+        default_factory=list,
+        description="the peers wanted now: entries with their node ids are peersync's (the rest is the operator's)",
+    )
 
 
 class AppliedPeersOut(Contract):
-    peers: list[str]
+    peers: list[str] = Field(description="peersync's entries (desired or recorded node ids)")
     problems: list[str]
     peers_hash: str
+    kept: list[str] = Field(default_factory=list, description="the operator's entries, kept byte for byte")
     workload_hash: str | None = Field(None, description="peer-set hash the workload's pods run")
     strategy: str = Field("restart", description="restart | live | live-then-restart (peersync.io/strategy)")
 
@@ -75,6 +104,9 @@ class WriteInput(Contract):
 class WriteOutput(Contract):
     written: bool
     peers_hash: str
+    all_peers: list[str] = Field(
+        default_factory=list, description="the whole resulting list (the operator's entries too) that parses"
+    )
 
 
 class RestartInput(Contract):
@@ -106,8 +138,11 @@ class WaitOutput(Contract):
 
 class DialInput(Contract):
     consumer: ConsumerRef
-    peers: list[str]
+    peers: list[str] = Field(description="the node's whole persistent list: dial_peers replaces it")
     peers_hash: str
+    verify: list[str] | None = Field(
+        None, description="the peers whose connection is checked (peersync's own); None: all of `peers`"
+    )
     record: bool = Field(description="record on the ConfigMap that the pods run this set (strategy live)")
 
 
@@ -132,3 +167,17 @@ class OverrideInput(Contract):
 
 class SlotCallInput(Contract):
     holder: str = Field(description="workflow id that gets the `slot_granted` signal")
+
+
+class CatchUpInput(Contract):
+    """After a restart: wait until every ready pod's CometBFT /status says caught up and its height advances."""
+
+    consumer: ConsumerRef
+    deadline_seconds: float = Field(
+        600.0, gt=0, description="give up (CatchUpFailed) when the nodes have not caught up by then"
+    )
+
+
+class CatchUpOutput(Contract):
+    message: str = Field(description="e.g. '1 node(s) caught up at height 1234 after 12.3s'")
+    seconds: float | None = Field(None, description="restart end -> caught up; None when unknown")

@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import metrics, policies
+    from workflows import markdown, metrics, policies
     from workflows.activity_contracts import (
         AppliedPeersOut,
+        CatchUpInput,
+        CatchUpOutput,
         ConsumerInput,
         DesiredPeers,
         DialInput,
         DialOutput,
         ProbePeersInput,
         ProbePeersOutput,
+        ReadAppliedInput,
         RestartInput,
         RestartOutput,
         SlotCallInput,
@@ -40,7 +43,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
 
 KEEP_RESULTS = 16
+CATCH_UP_GATING = "catch-up-gating"  # workflow.patched id: wait_caught_up after a restart's rollout wait
 KEEP_ANSWERED = 256
+# workflow.patched id: a new (not continued) run gives back any rollout slot held under its id, which only a
+# terminated earlier run can hold; else the recreated sync's consumers would wait out the slot's lease.
+RELEASE_STALE_SLOT = "release-stale-slot"
 
 
 class ConsumerSyncState(BaseModel):
@@ -67,6 +74,7 @@ class ConsumerSyncWorkflow:
         self._slot_granted = False
         self._current: SyncResult | None = None
         self._releases: set[asyncio.Future[None]] = set()
+        self._in_flight: set[str] = set()  # request ids of the batch being synced (a re-ask is not new work)
 
     @workflow.run
     async def run(self, state: ConsumerSyncState) -> None:
@@ -74,15 +82,24 @@ class ConsumerSyncWorkflow:
         workflow.upsert_search_attributes(
             [CLUSTER.value_set(ref.cluster_id), CONSUMER.value_set(ref.chain_id), PHASE.value_set("idle")]
         )
+        if workflow.info().continued_run_id is None and workflow.patched(RELEASE_STALE_SLOT):
+            self._releases.add(asyncio.ensure_future(self._release_stale_slot()))
         while True:
             await workflow.wait_condition(
                 lambda: bool(self.state.pending) or workflow.info().is_continue_as_new_suggested()
             )
             if not self.state.pending:
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                # A `sync` update arriving here waits for a sync of this loop: waiting only for the handlers
+                # to finish would deadlock, so new work ends the wait and is served before continuing as new.
+                # Nothing awaits between this check and continue_as_new, so no request is left behind:
+                # `pending` (enqueued requests) travels in the state, and no update is still waiting.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(self.state.pending)
+                )
                 if not self.state.pending:
                     workflow.continue_as_new(self.state)
             batch, self.state.pending = self.state.pending, []
+            self._in_flight = {r.request_id for r in batch if r.request_id is not None}
             self._follow_senders(batch)
             number = self.state.completed + 1
             self.running = number
@@ -111,6 +128,14 @@ class ConsumerSyncWorkflow:
                 },
             )
             await self._reply(batch, result)
+            self._in_flight = set()  # only now: until every id of the batch is in `answered`
+
+    async def _release_stale_slot(self) -> None:
+        slots = workflow.get_external_workflow_handle(rollout_slots_id(self.state.consumer.cluster_id))
+        try:
+            await slots.signal("release", SlotRelease(holder=workflow.info().workflow_id))
+        except Exception as exc:  # no slots workflow yet: no slot can be held
+            workflow.logger.debug("no stale rollout slot to give back: %s", exc)
 
     def _follow_senders(self, batch: list[SyncRequest]) -> None:
         """The newest settings and consumer labels among the requests win over those this run started with."""
@@ -153,9 +178,10 @@ class ConsumerSyncWorkflow:
         done = self.state.answered.get(request.request_id or "")
         if done is not None and done in self.state.results:
             await self._send_reply(request, self.state.results[done])  # a retried ask: answer again
-        elif request.request_id is None or all(
-            r.request_id != request.request_id for r in self.state.pending
-        ):
+        elif request.request_id is None or (
+            request.request_id not in self._in_flight
+            and all(r.request_id != request.request_id for r in self.state.pending)
+        ):  # a re-ask of a request pending or being synced now is answered by that sync: not queued again
             self.state.pending.append(request)
 
     @workflow.update
@@ -173,8 +199,9 @@ class ConsumerSyncWorkflow:
     def _show(self, step: str, details: str) -> None:
         self.step = step
         workflow.upsert_search_attributes([PHASE.value_set(step)])
+        ref = self.state.consumer  # details quote chain and cluster text (messages, monikers): escaped
         workflow.set_current_details(
-            f"**{self.state.consumer.namespace}** ({self.state.consumer.chain_id}): {details}"
+            f"**{markdown.cell(ref.namespace)}** ({markdown.cell(ref.chain_id)}): {markdown.cell(details)}"
         )
 
     @staticmethod
@@ -198,6 +225,8 @@ class ConsumerSyncWorkflow:
         then = "restarted" if result.restarted else "no restart"
         if result.live:
             then = f"live ({result.live})" + (", restarted" if result.restarted else "")
+        if result.caught_up:
+            then += f", {result.caught_up}"
         return f"{len(result.new_peers)} peers written, {then}"
 
     async def _sync(self, number: int, batch: list[SyncRequest]) -> SyncResult:
@@ -213,11 +242,13 @@ class ConsumerSyncWorkflow:
         )
         applied: AppliedPeersOut = await workflow.execute_activity(
             "read_applied_peers",
-            inp,
+            # The desired node ids tell peersync's entries from the operator's, which are never touched.
+            ReadAppliedInput(consumer=ref, desired=desired.peers),
             result_type=AppliedPeersOut,
             summary=f"ConfigMap in {ref.namespace}",
             **policies.KUBE_WRITE.options(),
         )
+        desired = desired.keeping(applied.peers)  # a validator with no endpoint in effect keeps its entry
         forced = {host for r in batch for host in r.forced_hosts}
         peers, kept = await self._gate_new_peers(desired, applied, forced)
         result = SyncResult(
@@ -242,7 +273,9 @@ class ConsumerSyncWorkflow:
         result.peers_hash = written.peers_hash
         if applied.strategy != "restart" and applied.workload_hash != written.peers_hash:
             # The nodes take the new peers now; `live` ends here, `live-then-restart` also restarts them.
-            await self._dial(result, peers, record=applied.strategy == "live")
+            # dial_peers REPLACES the node's persistent list: hand it the whole list, the operator's too.
+            everyone = written.all_peers or peers  # histories before all_peers existed: peersync's alone
+            await self._dial(result, everyone, record=applied.strategy == "live", verify=peers)
             if applied.strategy == "live":
                 return result
         if applied.workload_hash == written.peers_hash:
@@ -261,6 +294,7 @@ class ConsumerSyncWorkflow:
 
     async def _roll_out(self, result: SyncResult) -> None:
         ref = self.state.consumer
+        began = workflow.now()
         self._show("restarting", f"peers {result.peers_hash}")
         restarted: RestartOutput = await workflow.execute_activity(
             "restart_workload",
@@ -279,13 +313,33 @@ class ConsumerSyncWorkflow:
         if result.restarted:
             took = None if waited.seconds is None else timedelta(seconds=waited.seconds)
             metrics.restarted(ref.chain_id, took)
+            # Gated: histories recorded before catch-up gating have no such activity after the rollout wait.
+            if workflow.patched(CATCH_UP_GATING):
+                await self._catch_up(result, began)
 
-    async def _dial(self, result: SyncResult, peers: list[str], record: bool) -> None:
+    async def _catch_up(self, result: SyncResult, began: datetime) -> None:
+        """A Ready pod is not a signing node: hold the rollout slot (released by the caller) until every node
+        has caught up with the chain, so the next consumer's restart never overlaps this one's downtime."""
+        ref = self.state.consumer
+        self._show("catching-up", f"{result.rollout}; waiting for the nodes to catch up")
+        caught: CatchUpOutput = await workflow.execute_activity(
+            "wait_caught_up",
+            CatchUpInput(consumer=ref),
+            result_type=CatchUpOutput,
+            summary=f"nodes of {ref.namespace} catching up",
+            **policies.CATCH_UP.options(),
+        )
+        result.caught_up = caught.message
+        metrics.node_down(ref.chain_id, workflow.now() - began)
+
+    async def _dial(
+        self, result: SyncResult, peers: list[str], record: bool, verify: list[str] | None = None
+    ) -> None:
         ref = self.state.consumer
         self._show("dialing", f"dial_peers on the nodes of {ref.namespace}")
         dialed: DialOutput = await workflow.execute_activity(
             "dial_peers",
-            DialInput(consumer=ref, peers=peers, peers_hash=result.peers_hash, record=record),
+            DialInput(consumer=ref, peers=peers, peers_hash=result.peers_hash, record=record, verify=verify),
             result_type=DialOutput,
             summary=f"dial {len(peers)} peers live in {ref.namespace}",
             **policies.LIVE_DIAL.options(),

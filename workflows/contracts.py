@@ -221,6 +221,9 @@ class SyncResult(Contract):
     rollout: str | None = None
     error: str | None = None
     live: str | None = Field(None, description="what dial_peers did on the running nodes (live strategies)")
+    caught_up: str | None = Field(
+        None, description="after a restart: the nodes caught up with the chain (catch-up gating), and when"
+    )
 
     def outcome(self) -> str:
         """What the sync did, in words: `rollout` alone misleads when nothing restarted (it is then the

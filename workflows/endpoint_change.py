@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 from temporalio import workflow
@@ -17,7 +17,7 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import metrics, policies
+    from workflows import markdown, metrics, policies
     from workflows.activity_contracts import (
         DiscoverInput,
         OverrideInput,
@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.ids import cluster_of_task_queue
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
+    from workflows.sync_wait import NoReply, ask_until_answered
 
 
 class _Superseded(Exception):
@@ -58,6 +59,9 @@ INDEXED_PHASES = frozenset({*FINAL_PHASES, Phase.BLOCKED, Phase.AWAITING_APPROVA
 # The probe can take its whole budget (minutes): from it on a change must be listed (`peersync status`,
 # the UI's filters, the upgrade replay check). Changes that passed it unindexed replay without the upsert.
 INDEX_PROBING = "index-probing"
+# Consumers are asked one at a time, with a pause/cancel boundary between them, and each answer is waited
+# for with re-asks and an end (workflows/sync_wait.py). Changes that started syncing all at once replay so.
+IN_TURN = "consumers-in-turn"
 
 
 def _probe_budget(change: ValidatedChange) -> policies.StepBudget:
@@ -80,6 +84,7 @@ class EndpointChangeWorkflow:
         self.replies: dict[str, SyncResult] = {}
         self.superseded_by: str | None = None
         self.forced_host: str | None = None
+        self._in_turn = False  # consumers asked one at a time (IN_TURN): cancel is honoured between them
         self._attributes: list[SearchAttributeUpdate[str]] = []
 
     # ---- human control ---------------------------------------------------------------------------------
@@ -108,15 +113,24 @@ class EndpointChangeWorkflow:
             )
         self._render()
 
-    @workflow.update(description="Stop before any further change; refused once consumers are being synced.")
+    @workflow.update(
+        description="Stop before any further change: before the next consumer once syncing (the one being "
+        "synced finishes); refused when nothing is left to stop."
+    )
     def cancel(self, req: CancelRequest) -> str:
         self.cancel_request = req
+        if self.progress.phase == Phase.SYNCING:
+            return f"cancelling before the next consumer (the one being synced finishes first): {req.reason}"
         return f"cancelling at the next step boundary: {req.reason}"
 
     @cancel.validator
     def _cancel_allowed(self, req: CancelRequest) -> None:
-        if self.progress.phase in TOO_LATE:
-            raise ValueError(f"too late to cancel: the change is {self.progress.phase.value}")
+        phase = self.progress.phase
+        if phase == Phase.SYNCING and self._in_turn:
+            if not any(c.step == "pending" for c in self.progress.consumers):
+                raise ValueError("too late to cancel: every consumer has already been asked to sync")
+        elif phase in TOO_LATE:
+            raise ValueError(f"too late to cancel: the change is {phase.value}")
 
     @workflow.signal(description="A newer change of this validator started; ends this one before it syncs.")
     def superseded(self, notice: SupersededNotice) -> None:
@@ -200,6 +214,7 @@ class EndpointChangeWorkflow:
             self._render()
             await workflow.wait_condition(lambda: self.approved or self._stopping())
             self.progress.awaiting_approval = False
+        self._in_turn = workflow.patched(IN_TURN)
         await self._boundary(Phase.SYNCING)
         # An endpoint named by hand (CLI or `temporal workflow start`) is what the operator wants applied,
         # whatever the chain says: an override. Endpoints from the registry and the watcher are the chain's.
@@ -212,7 +227,15 @@ class EndpointChangeWorkflow:
                 summary=f"pin {change.endpoint}",
                 **policies.TEMPORAL_CALL.options(),
             )
-        results = await asyncio.gather(*(self._sync(i, a.consumer) for i, a in enumerate(discovery.affected)))
+        if self._in_turn:
+            results: list[SyncResult] = []
+            for i, affected in enumerate(discovery.affected):
+                await self._between_consumers(results)
+                results.append(await self._sync(i, affected.consumer))
+        else:
+            results = await asyncio.gather(
+                *(self._sync(i, a.consumer) for i, a in enumerate(discovery.affected))
+            )
         failed = [r for r in results if r.error]
         self._set_phase(
             Phase.FAILED if failed else Phase.DONE, f"{len(failed)} consumer(s) failed" if failed else None
@@ -273,17 +296,30 @@ class EndpointChangeWorkflow:
             reply_to=workflow.info().workflow_id,
             forced_hosts=[self.forced_host] if self.forced_host else [],
         )
-        try:
+
+        async def ask() -> None:
             await workflow.execute_local_activity(
                 "enqueue_consumer_sync",
                 SyncCallInput(consumer=consumer, request=request),
                 summary=f"ask {consumer.namespace} to sync",
                 **policies.TEMPORAL_CALL.local_options(),
             )
-        except (ActivityError, ApplicationError) as exc:  # a failed local activity may surface as either
+
+        def waiting(asked: int, at: datetime) -> None:
+            row.detail = f"waiting for {consumer.namespace}'s sync (asked {asked}x, last {at:%H:%M:%S})"
+            self._render()
+
+        try:
+            if self._in_turn:
+                result = await ask_until_answered(self.replies, request_id, consumer.namespace, ask, waiting)
+            else:  # changes recorded before IN_TURN: one ask, an open-ended wait
+                await ask()
+                await workflow.wait_condition(lambda: request_id in self.replies)
+                result = self.replies[request_id]
+        except (ActivityError, ApplicationError, NoReply) as exc:  # a failed local activity: either type
             cause = exc.cause if isinstance(exc, ActivityError) else exc
-            reason = cause.message if isinstance(cause, ApplicationError) else str(exc)
-            row.state, row.detail = "failed", reason
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            row.step, row.state, row.detail = "done", "failed", reason
             self._render()
             return SyncResult(
                 consumer=consumer,
@@ -295,15 +331,35 @@ class EndpointChangeWorkflow:
                 restarted=False,
                 error=reason,
             )
-        await workflow.wait_condition(lambda: request_id in self.replies)
-        result = self.replies[request_id]
         row.step = "done"
         row.state = "restarted" if result.restarted else ("written" if result.changed else "unchanged")
         row.detail, row.live = (result.rollout if result.restarted else result.outcome()), result.live
+        if result.caught_up:  # catch-up gating: the nodes are signing again, and when
+            row.detail = f"{row.detail}; {result.caught_up}"
         if result.error:
             row.state, row.detail = "failed", result.error
         self._render()
         return result
+
+    async def _between_consumers(self, done: list[SyncResult]) -> None:
+        """The boundary between two consumers: wait out a pause, then honour a cancel. The consumers already
+        synced stay as they are (their peers are right for the new endpoint); the others are not asked."""
+        if self.progress.paused and self.cancel_request is None:
+            self._render()
+            await workflow.wait_condition(lambda: not self.progress.paused or self.cancel_request is not None)
+        if self.cancel_request is None:
+            return
+        left = [c for c in self.progress.consumers if c.step == "pending"]
+        for c in left:
+            c.state, c.detail = "not asked", "cancelled before this consumer"
+        synced = ", ".join(r.consumer.namespace for r in done) or "none"
+        raise ApplicationError(
+            f"cancelled by the operator after {len(done)} of {len(done) + len(left)} consumer(s) "
+            f"(synced, left as they are: {synced}; not asked: {', '.join(c.namespace for c in left)}): "
+            f"{self.cancel_request.reason}",
+            type=policies.OPERATOR_CANCELLED,
+            non_retryable=True,
+        )
 
     async def _boundary(self, phase: Phase) -> None:
         """A step boundary: honour cancel, then wait out a pause, then enter `phase`."""
@@ -353,13 +409,14 @@ class EndpointChangeWorkflow:
 
     def _render(self) -> None:
         p = self.progress
-        head = f"**{p.validator}** → `{p.endpoint}` — **{p.phase.value}**"
+        # Monikers, endpoints as typed and reasons are chain or operator text: escaped (workflows/markdown.py).
+        head = f"**{markdown.cell(p.validator)}** → {markdown.cell(p.endpoint)} — **{p.phase.value}**"
         if p.paused:
             head += " (paused)"
         if p.reason:
-            head += f"\n\n{p.reason}"
+            head += f"\n\n{markdown.cell(p.reason)}"
         rows = "\n".join(
-            f"| {c.namespace} | {c.chain_id} | {c.step} | {c.state} | {c.detail or ''} |" for c in p.consumers
+            markdown.row(c.namespace, c.chain_id, c.step, c.state, c.detail) for c in p.consumers
         )
         table = (
             "\n\n| namespace | chain | step | state | detail |\n|---|---|---|---|---|\n" + rows

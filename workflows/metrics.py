@@ -17,6 +17,8 @@ ROLLOUT_DURATION = "peersync_rollout_duration_seconds"
 # Consumer-node rollouts take from seconds (a small Deployment) to many minutes (a StatefulSet of
 # archive nodes): the default latency buckets (tuned for RPCs) would put them all in the last bucket.
 ROLLOUT_BUCKETS_SECONDS = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+# From a restart to its nodes signing again (rollout plus catch-up): the time a validator misses blocks.
+NODE_DOWN = "peersync_node_down_seconds"
 
 
 def registry_validators(by_status: dict[str, int]) -> None:
@@ -50,6 +52,20 @@ def restarted(chain_id: str, took: timedelta | None) -> None:
         return
     meter.create_histogram_timedelta(
         ROLLOUT_DURATION, "From the restart of a consumer workload to its completed rollout", unit="s"
+    ).record(took, {"chain_id": chain_id})
+
+
+def restart_refused(chain_id: str) -> None:
+    """Counted in the restart activity when a restart would run two signing pods (activities/workload_safety)."""
+    _activity_meter().create_counter(
+        "peersync_restarts_refused", "Consumer restarts refused because two pods could sign with one key"
+    ).add(1, {"chain_id": chain_id})
+
+
+def node_down(chain_id: str, took: timedelta) -> None:
+    """Restart start -> every node caught up (catch-up gating), in workflow time."""
+    workflow.metric_meter().create_histogram_timedelta(
+        NODE_DOWN, "From the restart of a consumer workload to its nodes caught up with the chain", unit="s"
     ).record(took, {"chain_id": chain_id})
 
 

@@ -19,6 +19,7 @@ UNKNOWN_VALIDATOR = "UnknownValidator"
 NOT_MANAGED = "NotManaged"
 WORKLOAD_REFUSED = "WorkloadRefused"  # paused Deployment, OnDelete StatefulSet, missing workload
 ROLLOUT_FAILED = "RolloutFailed"  # ProgressDeadlineExceeded, StatefulSet deadline
+CATCH_UP_FAILED = "CatchUpFailed"  # restarted nodes not caught up (or not advancing) by the deadline
 OPERATOR_CANCELLED = "OperatorCancelled"
 # A ConfigMap whose peers peersync cannot rewrite safely (raised non-retryable by the activity itself).
 UNWRITABLE_PEERS = "UnwritablePeers"
@@ -29,11 +30,14 @@ NON_RETRYABLE = [
     NOT_MANAGED,
     WORKLOAD_REFUSED,
     ROLLOUT_FAILED,
+    CATCH_UP_FAILED,
     OPERATOR_CANCELLED,
 ]
 
 # Retryable, but worth a name in the UI.
 UNREACHABLE = "Unreachable"
+# The registry exists but its query failed: a sync retries rather than act on "no overrides known".
+REGISTRY_UNAVAILABLE = "RegistryUnavailable"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,12 @@ FIRST_LOCAL_ATTEMPT = timedelta(seconds=10)
 CHAIN_READ = StepBudget(
     attempt=timedelta(seconds=30), total=timedelta(minutes=10), maximum=timedelta(seconds=20)
 )
+# The registry's refresh: one quick local attempt (a quiet refresh costs one marker), then a round of
+# regular attempts; a failed round is tried again at the next period or nudge
+# (RegistryWorkflow also caps a round at a few periods), so a chain outage adds a few events per round.
+REGISTRY_REFRESH = StepBudget(
+    attempt=timedelta(seconds=30), total=timedelta(minutes=2), maximum=timedelta(seconds=10)
+)
 # Reads and compare-then-write of ConfigMaps (409s are retried inside the activity first).
 KUBE_WRITE = StepBudget(
     attempt=timedelta(seconds=30), total=timedelta(minutes=10), maximum=timedelta(seconds=20)
@@ -109,8 +119,37 @@ PEER_PROBE = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=2
 ROLLOUT_WAIT = StepBudget(
     attempt=timedelta(minutes=20), total=timedelta(minutes=30), heartbeat=timedelta(seconds=10)
 )
+# After a restart, waiting for the nodes to catch up (PEERSYNC_CATCH_UP_DEADLINE, at most 30 minutes, is
+# the deadline; it travels in the heartbeat details, so a retried attempt keeps it). Heartbeats carry the
+# progress ("node 10.0.0.5: catching up at height 1200") and cancellation.
+CATCH_UP = StepBudget(
+    attempt=timedelta(minutes=35), total=timedelta(minutes=40), heartbeat=timedelta(seconds=10)
+)
 # `dial_peers` on the running nodes (live strategies): a node restarting for another reason comes back
 # within minutes; the attempt covers the net_info check (LIVE_VERIFY_SECONDS).
 LIVE_DIAL = StepBudget(attempt=timedelta(seconds=90), total=timedelta(minutes=10))
+# How long an activity waits for the registry's `pinned` query (a stuck registry must not hold the attempt).
+REGISTRY_QUERY_TIMEOUT = timedelta(seconds=10)
 # Starting workflows from workflows (through the client).
 TEMPORAL_CALL = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=10))
+
+
+@dataclass(frozen=True)
+class ReplyWait:
+    """How a workflow waits for a ConsumerSync's answer (a `sync_done` signal): it asks again (same request
+    id: answered at once when the sync already ran, ignored while it runs; a terminated ConsumerSync is
+    started anew by the ask) after each interval, and gives up after `total` with a clear reason."""
+
+    first: timedelta
+    maximum: timedelta
+    total: timedelta
+
+    def interval(self, asked: int) -> timedelta:
+        """How long to wait after the `asked`-th ask (1-based) before asking again: doubling, capped."""
+        return min(self.first * 2 ** min(max(asked - 1, 0), 20), self.maximum)
+
+
+# A sync with a restart takes up to ROLLOUT_WAIT + CATCH_UP and may queue behind other consumers' rollouts
+# for a rollout slot: re-asking is cheap (one signal, deduped by request id); giving up is for a
+# ConsumerSync that can never answer (no worker, a sync stuck for hours).
+SYNC_REPLY = ReplyWait(first=timedelta(seconds=10), maximum=timedelta(minutes=5), total=timedelta(hours=4))

@@ -8,7 +8,10 @@ from pydantic import Field
 
 from workflows.contracts import ConsumerRef, Contract
 
-DriftState = Literal["clean", "drifted", "skipped", "repaired", "failed"]
+# After a repair: `repaired` only when the consumer runs the right peers; `awaiting-approval` when the
+# ConfigMap is written but its restart waits for approval (PEERSYNC_REQUIRE_APPROVAL); `failed` otherwise
+# (the sync failed, its restart was refused, a new address did not answer, no answer came).
+DriftState = Literal["clean", "drifted", "skipped", "repaired", "awaiting-approval", "failed"]
 
 
 class ReconcileInput(Contract):
@@ -31,5 +34,8 @@ class ReconcileReport(Contract):
     clean: list[DriftRow] = Field(default_factory=list)
     drifted: list[DriftRow] = Field(default_factory=list, description="found drifted (repaired or not)")
     repaired: list[DriftRow] = Field(default_factory=list)
+    awaiting_approval: list[DriftRow] = Field(
+        default_factory=list, description="written, but the restart waits for approval: not repaired yet"
+    )
     failed: list[DriftRow] = Field(default_factory=list)
     skipped: list[DriftRow] = Field(default_factory=list)

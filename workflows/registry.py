@@ -13,18 +13,29 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.endpoint import EndpointError, parse_endpoint_syntax
     from workflows import metrics, policies
     from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
     from workflows.contracts import EndpointStatus, RegistryView
+    from workflows.reconcile_contracts import ReconcileInput
     from workflows.registry_state import PinnedEndpoints, RegistryState
     from workflows.search_attributes import CLUSTER
 
 
 # Patch id: refresh at once on start, then once per period (before it, the loop waited a period twice).
 REFRESH_FIRST = "registry-refresh-first"
+# Patch id: the refresh is a regular activity in bounded rounds (it was a local activity retried without
+# end), continue-as-new is honoured while the chain is down, and a new registry's first refresh starts a
+# drift check.
+BOUNDED_REFRESH = "registry-bounded-refresh"
+# A failed round is retried at the next period or nudge; a round never outlasts a few periods, so the
+# workflow gets to say why it waits, but never less than this (an attempt must fit in it).
+ROUND_FLOOR = timedelta(seconds=10)
+ROUND_PERIODS = 5
 
 
 class RegistryInput(BaseModel):
@@ -61,6 +72,9 @@ class RegistryWorkflow:
     @workflow.run
     async def run(self, inp: RegistryInput) -> None:
         workflow.upsert_search_attributes([CLUSTER.value_set(self.state.cluster_id)])
+        if workflow.patched(BOUNDED_REFRESH):
+            await self._run_bounded()
+            return
         while True:
             every = timedelta(seconds=self.refresh_seconds)
             if not workflow.patched(REFRESH_FIRST):
@@ -85,7 +99,93 @@ class RegistryWorkflow:
             except TimeoutError:
                 pass
 
+    async def _run_bounded(self) -> None:
+        """Refresh now, then once per period or nudge. A chain that is down costs a few events per round,
+        and continue-as-new is honoured whenever it is suggested, even while a refresh waits for the chain."""
+        while True:
+            self.nudged = False  # nudges that arrive during the refresh below coalesce into one more
+            new_registry = self.state.refreshes == 0  # never refreshed: no run before this one saw the chain
+            out = await self._fetch()
+            if out is not None:
+                await self._apply(out)
+                if new_registry:
+                    await self._first_drift_check()
+            await self._continue_as_new_if_suggested()
+            try:
+                await workflow.wait_condition(
+                    lambda: self.nudged or workflow.info().is_continue_as_new_suggested(),
+                    timeout=timedelta(seconds=self.refresh_seconds),
+                    timeout_summary="next refresh",
+                )
+            except TimeoutError:
+                pass
+            await self._continue_as_new_if_suggested()
+
+    async def _continue_as_new_if_suggested(self) -> None:
+        if workflow.info().is_continue_as_new_suggested():
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(RegistryInput(state=self.state, refresh_seconds=self.refresh_seconds))
+
+    async def _fetch(self) -> RefreshOutput | None:
+        """One quick local attempt, then one round of regular attempts (policies.REGISTRY_REFRESH); None
+        when the chain did not answer.
+
+        The regular attempts' retries happen on the server and add no events; what a long outage adds is
+        the rounds and the nudges, and continue-as-new takes over whenever the history grows too long."""
+        inp = RefreshInput(known=self.state.fingerprints())
+        try:  # a healthy chain answers at once: one local attempt costs a single marker (a quiet refresh)
+            local: RefreshOutput = await workflow.execute_local_activity(
+                "refresh_registry",
+                inp,
+                result_type=RefreshOutput,
+                summary="refresh",
+                **policies.REGISTRY_REFRESH.first_local_attempt(),
+            )
+            return local
+        except (ActivityError, ApplicationError):  # a failed local attempt may surface as either
+            pass  # the chain did not answer at once: bounded regular attempts, retried on the server
+        every = timedelta(seconds=self.refresh_seconds)
+        budget = policies.REGISTRY_REFRESH.with_total(
+            min(policies.REGISTRY_REFRESH.total, max(ROUND_FLOOR, every * ROUND_PERIODS))
+        )
+        handle: ActivityHandle[RefreshOutput] = workflow.start_activity(
+            "refresh_registry",
+            inp,
+            result_type=RefreshOutput,
+            summary="refresh",
+            **budget.options(),
+        )
+        await workflow.wait_condition(lambda: handle.done() or workflow.info().is_continue_as_new_suggested())
+        if not handle.done():
+            handle.cancel()  # the next run asks again, with the same fingerprints
+            await self._continue_as_new_if_suggested()
+        try:
+            return await handle
+        except ActivityError as exc:
+            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause or exc)
+            workflow.logger.warning("registry refresh failed, retried at the next period: %s", reason)
+            workflow.set_current_details(
+                f"chain not answering, retried every {self.refresh_seconds:g}s or on a nudge: {reason}; "
+                f"table as of height {self.state.height}"
+            )
+            return None
+
+    async def _first_drift_check(self) -> None:
+        """A new registry takes the chain as its baseline, so a move made while nothing watched (stale
+        ConfigMaps at first install) is no change to it: compare every consumer with the chain right away."""
+        try:
+            await workflow.start_child_workflow(
+                "ReconcileWorkflow",
+                ReconcileInput(),
+                id=f"reconcile-{self.state.cluster_id}-registry-start-{workflow.info().run_id}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary="drift check after the registry's first refresh",
+            )
+        except Exception as exc:  # already started (a retried task), or refused: the schedule still runs
+            workflow.logger.info("first drift check not started: %s", exc)
+
     async def _refresh(self) -> None:
+        """Before BOUNDED_REFRESH: a local activity retried without end (kept for replay)."""
         out: RefreshOutput = await workflow.execute_local_activity(
             "refresh_registry",
             RefreshInput(known=self.state.fingerprints()),
@@ -94,6 +194,9 @@ class RegistryWorkflow:
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=policies.CHAIN_READ.retry,
         )
+        await self._apply(out)
+
+    async def _apply(self, out: RefreshOutput) -> None:
         events = self.state.apply_refresh(out.height, out.buckets, out.edit_heights)
         events += self.state.take_pending_changes(exclude={e.operator_address for e in events})
         if events:

@@ -72,6 +72,9 @@ class PinnedEndpoints(BaseModel):
     fallbacks: dict[str, str] = Field(
         default_factory=dict, description="last valid, while the published one is not"
     )
+    registry: bool = Field(
+        True, description="False: no registry exists yet (the activity's stand-in), the chain alone decides"
+    )
 
 
 class RegistryState(BaseModel):

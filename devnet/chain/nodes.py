@@ -6,6 +6,10 @@ and a small CometBFT RPC on the RPC port with `status`, `net_info`, `health` and
 `net_info` lists a dialed peer only while a node with that id really listens at that address, so a peer
 list pointing at a validator's old endpoint visibly loses the peer — the failure peersync repairs.
 Node state (peers, catching_up) survives moves; a bind failure is recorded, never raised.
+
+A restarted node (`NodeFleet.restarted`, called by the devnet when a new pod of the node's workload turns
+Ready) catches up as a real one does: for `catch_up_seconds` its `/status` says `catching_up: true` at a
+height behind the chain that closes in on it, then it follows the chain again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import socket
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -32,6 +38,10 @@ from devnet.chain.state import ChainState, Validator
 log = logging.getLogger(__name__)
 
 CHANNELS = "40202122233038606100"
+# How far behind the chain a restarted node starts (the blocks it missed while down), and how long it takes
+# by default to replay them; the devnet sets the latter per run (fast in tests).
+RESTART_LAG_BLOCKS = 20
+CATCH_UP_SECONDS = 3.0
 UNSAFE_ROUTES = frozenset({"dial_peers", "dial_seeds", "unsafe_flush_mempool"})
 
 
@@ -56,7 +66,8 @@ class Node:
     # Pinned when the node is first deployed: a later on-chain rename does not change a node's key file.
     node_id: str
     moniker: str
-    catching_up: bool = False
+    catching_up: bool = False  # the admin knob: held catching up (e.g. a node that never catches up)
+    restarted_at: float | None = None  # time.monotonic() of the last restart: catching up for a while
     unsafe_rpc: bool = True  # `[rpc] unsafe = true`: serves dial_peers; off, the route does not exist (404)
     persistent_peers: list[PeerAddress] = field(default_factory=list)
     dialed_peers: list[PeerAddress] = field(default_factory=list)
@@ -81,8 +92,9 @@ class Node:
 
 
 class NodeFleet:
-    def __init__(self, chain: ChainState, faults: Faults) -> None:
+    def __init__(self, chain: ChainState, faults: Faults, catch_up_seconds: float = CATCH_UP_SECONDS) -> None:
         self.chain = chain
+        self.catch_up_seconds = catch_up_seconds
         self.nodes: dict[NodeKey, Node] = {}
         self._by_rpc: dict[tuple[str, int], Node] = {}
         self._by_p2p: dict[tuple[str, int], Node] = {}
@@ -233,6 +245,24 @@ class NodeFleet:
             raise internal_error("node is shutting down")
         return node
 
+    def restarted(self, host: str, chain_id: str) -> Node | None:
+        """The node of `chain_id` at `host` was restarted (its pod replaced): it catches up from now on."""
+        node = next((n for n in list(self.nodes.values()) if n.host == host and n.chain_id == chain_id), None)
+        if node is not None:
+            node.restarted_at = time.monotonic()
+        return node
+
+    def sync_state(self, node: Node) -> tuple[bool, int]:
+        """(catching_up, latest_block_height) of a node now: behind the chain while it catches up."""
+        latest = self.chain.latest.height
+        if node.catching_up:
+            return True, latest
+        if node.restarted_at is not None:
+            left = 1 - (time.monotonic() - node.restarted_at) / self.catch_up_seconds
+            if left > 0:
+                return True, max(1, latest - math.ceil(RESTART_LAG_BLOCKS * left))
+        return False, latest
+
     def _validator(self, node: Node) -> Validator:
         return self.chain.validators[node.operator]
 
@@ -253,6 +283,8 @@ class NodeFleet:
         validator = self._validator(node)
         latest = self.chain.latest
         first = self.chain.blocks[0]
+        catching_up, height = self.sync_state(node)
+        block = self.chain.block(height) or latest  # the block a catching-up node has reached
 
         def chain_hash(height: int) -> str:
             return upper_hex(hashlib.sha256(f"{node.chain_id}/{height}".encode()).digest())
@@ -260,15 +292,15 @@ class NodeFleet:
         return {
             "node_info": self.node_info(node),
             "sync_info": {
-                "latest_block_hash": chain_hash(latest.height),
-                "latest_app_hash": chain_hash(-latest.height),
-                "latest_block_height": str(latest.height),
-                "latest_block_time": rfc3339_nano(latest.time_ns),
+                "latest_block_hash": chain_hash(block.height),
+                "latest_app_hash": chain_hash(-block.height),
+                "latest_block_height": str(block.height),
+                "latest_block_time": rfc3339_nano(block.time_ns),
                 "earliest_block_hash": chain_hash(1),
                 "earliest_app_hash": chain_hash(-1),
                 "earliest_block_height": "1",
                 "earliest_block_time": rfc3339_nano(first.time_ns),
-                "catching_up": node.catching_up,
+                "catching_up": catching_up,
             },
             "validator_info": {
                 "address": upper_hex(validator.keys.consensus_address),
@@ -357,7 +389,7 @@ class NodeFleet:
                     "rpc_port": node.rpc_port,
                     "listening": node.listening,
                     "rpc_listening": node.rpc_site is not None,
-                    "catching_up": node.catching_up,
+                    "catching_up": self.sync_state(node)[0],
                     "persistent_peers": [str(p) for p in node.persistent_peers],
                     "dialed_peers": [str(p) for p in node.dialed_peers],
                     "connected_peers": [str(p) for p, _ in self.connected_peers(node)] if node.host else [],

@@ -11,6 +11,11 @@
   PUT    /devnet/step    {"step_seconds": s}   -> {"step_seconds": s}   (0 stops the background controllers)
   GET    /devnet/stats                         -> {"requests": <Kubernetes API requests served>,
                                                   "denied": <of those, 401/403>, "resourceVersion": rv}
+  GET    /devnet/overlap                       -> {"workloads": [{"kind": "deployments"|"statefulsets",
+                                                  "namespace", "name", "max_running": n}, ...]}: the most pods
+                                                  of each workload ever Running at once (terminating ones
+                                                  included): 2 for a one-replica workload means two signers;
+                                                  "overlaps": the moments that happened (one-replica ones)
 Errors are `{"error": "<reason>"}` with status 400 / 404 / 405.
 """
 
@@ -24,8 +29,14 @@ from aiohttp import web
 from devnet.kube.faults import Faults, FaultSpecError
 
 
+class OverlapRecorder(Protocol):
+    def max_running(self) -> dict[tuple[str, str, str], int]: ...
+    def overlaps(self) -> dict[tuple[str, str, str], int]: ...
+
+
 class Administered(Protocol):
     faults: Faults
+    controllers: OverlapRecorder
     step_seconds: float
     requests_served: int
 
@@ -84,6 +95,24 @@ class AdminApi:
                     "requests": emulator.requests_served,
                     "denied": emulator.requests_denied,
                     "resourceVersion": emulator.resource_version,
+                }
+            )
+        if path == "/devnet/overlap" and method == "GET":
+            overlaps = emulator.controllers.overlaps()
+            return _reply(
+                {
+                    "workloads": [
+                        {
+                            "kind": kind,
+                            "namespace": namespace,
+                            "name": name,
+                            "max_running": count,
+                            "overlaps": overlaps.get((kind, namespace, name), 0),
+                        }
+                        for (kind, namespace, name), count in sorted(
+                            emulator.controllers.max_running().items()
+                        )
+                    ]
                 }
             )
         if path == "/devnet/faults":

@@ -388,10 +388,12 @@ class KubeApi:
         self, rt: ResourceType, namespace: str, name: str, raw: bytes, request: web.Request
     ) -> web.Response:
         preconditions: dict[str, Any] = {}
+        grace: Any = request.query.get("gracePeriodSeconds")
         if raw.strip():
             options = _decode_body(raw, request.content_type)
             if isinstance(options, dict):
                 preconditions = options.get("preconditions") or {}
+                grace = options.get("gracePeriodSeconds", grace)
         deleted = self.store.delete(
             rt,
             namespace,
@@ -399,6 +401,7 @@ class KubeApi:
             uid=preconditions.get("uid"),
             resource_version=preconditions.get("resourceVersion"),
             dry_run=_dry_run(request),
+            grace_period_seconds=_grace(grace),
         )
         if rt is PODS:
             return json_response(deleted.body)
@@ -421,6 +424,19 @@ class KubeApi:
         pending = [t for t in self._streams if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+
+def _grace(value: Any) -> int | None:
+    """DeleteOptions.gracePeriodSeconds (body or query); 0 is kubectl's `--grace-period=0 --force`."""
+    if value is None:
+        return None
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        raise errors.bad_request(f"gracePeriodSeconds: {value!r} is not an integer") from None
+    if seconds < 0:
+        raise errors.bad_request("gracePeriodSeconds must be >= 0")
+    return seconds
 
 
 def _dry_run(request: web.Request) -> bool:

@@ -2,13 +2,25 @@
 `tick()`.
 
 Per tick, in this order:
-1. kubelet: every pod created before this tick becomes Running and Ready (unless a `never_ready` fault holds it);
+1. kubelet: terminating pods whose grace period has run out disappear; every pod created before this tick
+   becomes Running and Ready (unless a `never_ready` fault holds it);
 2. garbage collector: pods whose owning workload is gone are deleted;
 3. each workload touched since the last tick, or still rolling, is reconciled once.
 
+Pod deletion is graceful, as in a real cluster (and why it matters: two pods of a validator running at once
+sign twice): DELETE sets metadata.deletionTimestamp and deletionGracePeriodSeconds, and the pod stays Running
+for its grace period (counted in ticks, see devnet.kube.pods.grace_ticks) before it goes; gracePeriodSeconds=0
+removes it at once. The controllers do not count terminating pods (FilterActivePods), so:
+- Deployment RollingUpdate, any maxSurge (even 0): the new pod is created as soon as the old one starts
+  terminating (or before it, with a surge): the two overlap.
+- Deployment Recreate: new pods only once every old pod is gone.
+- StatefulSet: an ordinal is re-created only once its old pod is gone.
+`max_running()` records, per workload, the most pods Running at once (terminating ones included).
+
 Deployment (RollingUpdate): a new pod-template hash gets the next `deployment.kubernetes.io/revision`; each tick
 removes one old pod once a new one is Ready and adds one new pod while the total stays within replicas+1 (the
-surge), so `status.replicas` is spec+1 during the roll and updatedReplicas grows by one per tick. Progressing
+surge), so `status.replicas` is spec+1 during the roll and updatedReplicas grows by one per tick (terminating
+pods are not counted in status.replicas, as the ReplicaSet controller does not count them). Progressing
 goes NewReplicaSetCreated/ReplicaSetUpdated -> NewReplicaSetAvailable, or False/ProgressDeadlineExceeded when
 nothing moved for `progressDeadlineSeconds`. Paused Deployments are observed but never rolled. A plain scale
 (no old pods) creates every missing pod at once, like the ReplicaSet controller.
@@ -18,7 +30,7 @@ not at updateRevision (and at or above the partition) is deleted and re-created 
 readyReplicas dips by one; the status write in which updated == ready == replicas also sets
 currentRevision := updateRevision and currentReplicas. OrderedReady creates pods one at a time in ordinal order,
 each after the previous is Ready; a never-Ready pod therefore blocks everything after it. OnDelete never
-replaces a pod (deleted pods come back at updateRevision).
+replaces a pod (deleted pods come back at updateRevision, once gone).
 
 Observed generations and status land in the tick after the write that changed the spec, so clients see
 "waiting for spec update to be observed" first, as against a real cluster.
@@ -33,10 +45,15 @@ from devnet.kube.clock import Clock
 from devnet.kube.faults import Faults
 from devnet.kube.objects import Stored
 from devnet.kube.pods import (
+    DEFAULT_GRACE_SECONDS,
     build_pod,
+    grace_ticks,
     is_ready,
+    is_running,
+    is_terminating,
     owner_of,
     owner_reference,
+    owning_workload,
     replica_set_uid,
     running_status,
     template_hash,
@@ -98,6 +115,7 @@ def _without_zeros(status: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[s
 class _Rollout:
     pods_new: list[Stored]
     pods_old: list[Stored]
+    terminating_old: int = 0  # old-template pods still terminating (Recreate waits for them)
 
     @property
     def all(self) -> list[Stored]:
@@ -116,7 +134,60 @@ class Controllers:
         self._progress: dict[str, tuple[Any, ...]] = {}  # deployment uid -> what the last tick saw
         self._sts_templates: dict[str, dict[str, dict[str, Any]]] = {}  # sts uid -> revision -> template
         self._doomed_pods: set[str] = set()  # uids of pods a never_ready fault claimed
+        self._terminating: dict[str, tuple[str, str, int]] = {}  # pod uid -> (namespace, name, ticks left)
+        self._running: dict[WorkloadKey, set[str]] = {}  # workload -> uids of its pods Running now
+        self._max_running: dict[WorkloadKey, int] = {}
+        # workload -> how many times one of its pods started Running beside another while it has 1 replica
+        self._overlaps: dict[WorkloadKey, int] = {}
         store.add_listener(self._observe)
+        store.set_graceful_deletion(PODS, self._start_termination)
+
+    def max_running(self) -> dict[WorkloadKey, int]:
+        """Per workload, the most of its pods ever Running at once (terminating pods included)."""
+        with self._store.lock:
+            return dict(self._max_running)
+
+    def overlaps(self) -> dict[WorkloadKey, int]:
+        """Per one-replica workload, the moments two of its pods ran at once (two signers of one key)."""
+        with self._store.lock:
+            return {key: n for key, n in self._overlaps.items() if n}
+
+    def _count_running(self, event: Event) -> None:
+        obj = event.new.obj
+        workload = owning_workload(obj)
+        if workload is None:
+            return
+        key = (workload[0], event.new.namespace, workload[1])
+        running = self._running.setdefault(key, set())
+        if event.type == "DELETED" or not is_running(obj):
+            running.discard(obj["metadata"]["uid"])
+        else:
+            uid = obj["metadata"]["uid"]
+            if uid not in running and running and self._replicas(key) == 1:
+                self._overlaps[key] = self._overlaps.get(key, 0) + 1
+            running.add(uid)
+            self._max_running[key] = max(self._max_running.get(key, 0), len(running))
+
+    def _replicas(self, key: WorkloadKey) -> int | None:
+        plural, namespace, name = key
+        workload = self._store.get(
+            DEPLOYMENTS if plural == DEPLOYMENTS.plural else STATEFULSETS, namespace, name
+        )
+        return None if workload is None else int(workload.obj["spec"].get("replicas", 1))
+
+    def _start_termination(self, pod: Stored, grace_seconds: int | None) -> Stored:
+        """A pod DELETE (the store's graceful-deletion hook): mark it terminating; the kubelet removes it later."""
+        if is_terminating(pod.obj):
+            return pod
+        if grace_seconds is None:
+            grace_seconds = int(pod.obj["spec"].get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS))
+        ticks = grace_ticks(pod.obj, grace_seconds)
+        self._terminating[pod.obj["metadata"]["uid"]] = (pod.namespace, pod.name, ticks)
+        return self._store.write_metadata(
+            PODS,
+            pod,
+            {"deletionTimestamp": self._clock.rfc3339(), "deletionGracePeriodSeconds": grace_seconds},
+        )
 
     # ------------------------------------------------------------------ bookkeeping (runs under the store lock)
 
@@ -133,26 +204,23 @@ class Controllers:
             return
         if event.rt is not PODS:
             return
+        self._count_running(event)
         if event.type == "DELETED":
             self._doomed_pods.discard(obj["metadata"]["uid"])
+            self._terminating.pop(obj["metadata"]["uid"], None)
         if event.type == "DELETED" or is_ready(obj):
             self._unready_pods.discard((namespace, name))
         else:
             self._unready_pods.add((namespace, name))
-        owner = owner_of(obj)
-        if owner is None:
-            return
-        if owner.get("kind") == "StatefulSet":
-            self._dirty.add((STATEFULSETS.plural, namespace, owner["name"]))
-        elif owner.get("kind") == "ReplicaSet":
-            suffix = "-" + (obj["metadata"].get("labels") or {}).get("pod-template-hash", "")
-            if owner["name"].endswith(suffix):
-                self._dirty.add((DEPLOYMENTS.plural, namespace, owner["name"][: -len(suffix)]))
+        workload = owning_workload(obj)
+        if workload is not None:
+            self._dirty.add((workload[0], namespace, workload[1]))
 
     # ------------------------------------------------------------------ the step
 
     def tick(self) -> int:
-        """Advance every controller one step; returns how many writes that made."""
+        """Advance every controller one step; returns how many writes that made, plus the pods still
+        terminating (work under way though no write shows it, so `settle` waits for them to go)."""
         store = self._store
         with store.lock:
             before = store.resource_version
@@ -168,14 +236,23 @@ class Controllers:
                 busy = self._sync_deployment(stored) if rt is DEPLOYMENTS else self._sync_statefulset(stored)
                 if busy:
                     self._dirty.add(key)
-            return store.resource_version - before
+            return store.resource_version - before + len(self._terminating)
 
     def _kubelet(self) -> None:
         now = self._clock.rfc3339()
+        # Grace periods run out before anything new starts: a pod's last tick is not shared with its successor.
+        for uid, (namespace, name, ticks) in sorted(self._terminating.items()):
+            if ticks > 1:
+                self._terminating[uid] = (namespace, name, ticks - 1)
+                continue
+            del self._terminating[uid]
+            stored = self._store.get(PODS, namespace, name)
+            if stored is not None and stored.obj["metadata"]["uid"] == uid:
+                self._store.delete(PODS, namespace, name, grace_period_seconds=0)
         for namespace, name in sorted(self._unready_pods):
             stored = self._store.get(PODS, namespace, name)
-            if stored is None:
-                self._unready_pods.discard((namespace, name))
+            if stored is None or is_terminating(stored.obj):
+                self._unready_pods.discard((namespace, name))  # a terminating pod is never started
                 continue
             doomed = stored.obj["metadata"]["uid"] in self._doomed_pods or self._faults.pod_never_ready(
                 namespace, name
@@ -183,7 +260,7 @@ class Controllers:
             self._store.write_status(PODS, stored, running_status(stored.obj, not doomed, now))
         for namespace, name in self._faults.pod_faults():
             stored = self._store.get(PODS, namespace, name)
-            if stored is not None and is_ready(stored.obj):
+            if stored is not None and is_ready(stored.obj) and not is_terminating(stored.obj):
                 self._store.write_status(PODS, stored, running_status(stored.obj, False, now))
 
     def _collect_garbage(self) -> None:
@@ -223,7 +300,8 @@ class Controllers:
 
     # ------------------------------------------------------------------ Deployment
 
-    def _deployment_pods(self, deployment: Stored) -> list[Stored]:
+    def _deployment_pods(self, deployment: Stored, terminating: bool = False) -> list[Stored]:
+        """The Deployment's pods; only active ones (as the ReplicaSet controller counts) unless `terminating`."""
         uid, prefix = deployment.obj["metadata"]["uid"], deployment.name + "-"
         owned = []
         for pod in self._store.in_namespace(PODS, deployment.namespace):
@@ -231,7 +309,7 @@ class Controllers:
             if owner is None or owner.get("kind") != "ReplicaSet" or not owner["name"].startswith(prefix):
                 continue
             pod_hash = (pod.obj["metadata"].get("labels") or {}).get("pod-template-hash", "")
-            if owner["uid"] == replica_set_uid(uid, pod_hash):
+            if owner["uid"] == replica_set_uid(uid, pod_hash) and terminating == is_terminating(pod.obj):
                 owned.append(pod)
         return sorted(owned, key=lambda p: (p.obj["metadata"]["creationTimestamp"], p.resource_version))
 
@@ -260,7 +338,8 @@ class Controllers:
         replicas = int(spec.get("replicas", 1))
         new, old = rollout.pods_new, rollout.pods_old
         strategy = spec.get("strategy") or {}
-        if strategy.get("type") == "Recreate" and old:
+        if strategy.get("type") == "Recreate" and (old or rollout.terminating_old):
+            # Recreate: scale the old pods down, and create new ones only once every old pod is gone.
             for pod in old:
                 self._delete_pod(pod)
             return
@@ -300,7 +379,12 @@ class Controllers:
                 for p in pods
                 if (p.obj["metadata"].get("labels") or {}).get("pod-template-hash") == pod_hash
             ]
-            return _Rollout(new, [p for p in pods if p not in new])
+            leaving = sum(
+                1
+                for p in self._deployment_pods(deployment, terminating=True)
+                if (p.obj["metadata"].get("labels") or {}).get("pod-template-hash") != pod_hash
+            )
+            return _Rollout(new, [p for p in pods if p not in new], leaving)
 
         if not paused and not self._faults.is_stalled(
             DEPLOYMENTS.plural, deployment.namespace, deployment.name
@@ -455,23 +539,27 @@ class Controllers:
 
         for ordinal in range(replicas):
             if ordinal in pods:
-                if ordered and not is_ready(pods[ordinal].obj):
-                    return  # OrderedReady: nothing proceeds past an un-Ready pod
+                # OrderedReady: nothing proceeds past an un-Ready pod, nor past one still terminating (the
+                # ordinal is re-created only once its old pod is gone).
+                if ordered and (not is_ready(pods[ordinal].obj) or is_terminating(pods[ordinal].obj)):
+                    return
                 continue
             self._create_pod(sts, self._new_statefulset_pod(sts, ordinal, revision_for(ordinal)))
             if ordered:
                 return
         surplus = sorted((o for o in pods if o >= replicas), reverse=True)
+        if ordered and any(is_terminating(pods[o].obj) for o in surplus):
+            return  # scale-down goes one pod at a time, each after the last is gone
         if surplus:
             for ordinal in surplus[:1] if ordered else surplus:
                 self._delete_pod(pods[ordinal])
             return
-        if not rolling or any(not is_ready(pod.obj) for pod in pods.values()):
+        if not rolling or any(not is_ready(p.obj) or is_terminating(p.obj) for p in pods.values()):
             return
         for ordinal in sorted(pods, reverse=True):
             if ordinal >= partition and self._revision_of(pods[ordinal]) != update_rev:
+                # The replacement comes in a later tick, once this pod is gone (the creation loop above).
                 self._delete_pod(pods[ordinal])
-                self._create_pod(sts, self._new_statefulset_pod(sts, ordinal, update_rev))
                 return
 
     def _sync_statefulset(self, sts: Stored) -> bool:

@@ -70,6 +70,42 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return False
 
 
+def is_terminating(pod: dict[str, Any]) -> bool:
+    return bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def is_running(pod: dict[str, Any]) -> bool:
+    """Started by the kubelet and not yet gone: a terminating pod still runs until its grace period ends."""
+    return (pod.get("status") or {}).get("phase") == "Running"
+
+
+# Graceful deletion in ticks, not seconds, so a stepped test needs no clock: a pod that ran stays Running for
+# 1 + ceil(grace / GRACE_SECONDS_PER_TICK) ticks (the default 30 s: 3 ticks), long enough to be seen beside a
+# replacement the controller creates at once, as in a real cluster; a pod that never started goes at the next.
+DEFAULT_GRACE_SECONDS = 30
+GRACE_SECONDS_PER_TICK = 15
+
+
+def grace_ticks(pod: dict[str, Any], grace_seconds: int) -> int:
+    if not is_running(pod):
+        return 1
+    return 1 + -(-grace_seconds // GRACE_SECONDS_PER_TICK)
+
+
+def owning_workload(pod: dict[str, Any]) -> tuple[str, str] | None:
+    """("deployments" | "statefulsets", name) of the workload whose controller made the pod."""
+    owner = owner_of(pod)
+    if owner is None:
+        return None
+    if owner.get("kind") == "StatefulSet":
+        return "statefulsets", str(owner["name"])
+    if owner.get("kind") == "ReplicaSet":
+        suffix = "-" + (pod["metadata"].get("labels") or {}).get("pod-template-hash", "")
+        if owner["name"].endswith(suffix):
+            return "deployments", str(owner["name"][: -len(suffix)])
+    return None
+
+
 def owner_of(pod: dict[str, Any]) -> dict[str, Any] | None:
     for ref in pod["metadata"].get("ownerReferences") or []:
         if ref.get("controller"):

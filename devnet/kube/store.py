@@ -59,6 +59,7 @@ class Store:
         self._history_floor = self._rv  # events at or below this RV are no longer replayable
         self._watchers: set[Watcher] = set()
         self._listeners: list[Listener] = []
+        self._graceful: dict[str, Callable[[Stored, int | None], Stored]] = {}
         self._random = random.Random(seed)
 
     # ------------------------------------------------------------------ reads
@@ -302,8 +303,11 @@ class Store:
         uid: str | None = None,
         resource_version: str | None = None,
         dry_run: bool = False,
+        grace_period_seconds: int | None = None,
     ) -> Stored:
-        """Delete at once (finalizers and grace periods are not emulated); a namespace takes its contents along."""
+        """Delete at once (finalizers are not emulated); a namespace takes its contents along. A type with a
+        graceful-deletion hook (pods: the kubelet in devnet.kube.controller) is handed to it instead, unless
+        `grace_period_seconds` is 0 (a forced delete)."""
         with self.lock:
             old = self.require(rt, namespace, name)
             meta = old.obj["metadata"]
@@ -322,6 +326,9 @@ class Store:
                 )
             if dry_run:
                 return old
+            graceful = self._graceful.get(rt.plural)
+            if graceful is not None and grace_period_seconds != 0:
+                return graceful(old, grace_period_seconds)
             if rt is NAMESPACES:
                 for contained in ALL_TYPES:
                     if contained.namespaced:
@@ -357,6 +364,18 @@ class Store:
             if annotations:
                 updated["metadata"].setdefault("annotations", {}).update(annotations)
             return self._write(rt, updated, current, dry_run=False)
+
+    def write_metadata(self, rt: ResourceType, stored: Stored, fields: dict[str, Any]) -> Stored:
+        """A server-side metadata write (e.g. deletionTimestamp when a graceful deletion starts)."""
+        with self.lock:
+            current = self.require(rt, stored.namespace, stored.name)
+            updated = current.copy()
+            updated["metadata"].update(fields)
+            return self._write(rt, updated, current, dry_run=False)
+
+    def set_graceful_deletion(self, rt: ResourceType, hook: Callable[[Stored, int | None], Stored]) -> None:
+        """Route deletes of `rt` through `hook(object, grace_period_seconds)`, which starts a graceful one."""
+        self._graceful[rt.plural] = hook
 
     # ------------------------------------------------------------------ watch
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from activities.kube_ops import Kube, NotManagedError, RolloutFailedError, WorkloadRefusedError, api_client
+from activities.peers import parse_peer, peer_set_hash
 from devnet.kube.server import KubeEmulator
 from devnet.loop_thread import serve_in_thread
 from devnet.scenario import default_scenario
@@ -161,3 +162,65 @@ def test_namespaces_of_other_clusters_are_never_touched(cluster: tuple[KubeEmula
     assert emulator.resource_version == rv
     managed, _ = kube.managed_namespaces()
     assert sorted(n.name for n in managed) == [C1, C2]
+
+
+# ---- the operator's entries are theirs (DESIGN invariant 14) --------------------------------------------
+
+SENTRY = "f00dbabef00dbabef00dbabef00dbabef00dbabe@sentry-0.validator.svc:26656"
+PRIVATE = "tcp://DEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF@10.0.0.7:26656"
+OPERATOR = [SENTRY, PRIVATE, "not a peer"]
+# Where each seeded format opens its list: the hand edit below puts the operator's entries first.
+OPENINGS = {C1: ('config.toml', 'persistent_peers = "'), C2: ("init.sh", 'persistent_peers="'),
+            C3: ("persistent_peers", "")}  # fmt: skip
+
+
+def hand_edit(kube: Kube, namespace: str) -> None:
+    """What an operator does with kubectl edit: add a sentry, a private peer and a typo, before peersync's."""
+    key, opening = OPENINGS[namespace]
+    cm = kube.core.read_namespaced_config_map(namespace.removeprefix("alice-") + "-config", namespace)
+    text = cm.data[key]
+    at = text.index(opening) + len(opening) if opening else 0
+    cm.data[key] = f"{text[:at]}{','.join(OPERATOR)},{text[at:]}"
+    kube.core.replace_namespaced_config_map(cm.metadata.name, namespace, cm)
+
+
+@pytest.mark.parametrize("namespace", [C1, C2, C3])
+def test_the_operators_entries_are_kept_and_never_restart_anything(
+    cluster: tuple[KubeEmulator, Kube], namespace: str
+) -> None:
+    emulator, kube = cluster
+    before = kube.read_applied(namespace)
+    hand_edit(kube, namespace)
+    # A sentry added by hand is not peersync's: its entries, their hash and the pods' hash do not move.
+    applied = kube.read_applied(namespace, before.peers)
+    assert applied.peers == before.peers and applied.kept == OPERATOR
+    assert applied.peers_hash == before.peers_hash == applied.workload_hash  # no restart for it
+    assert applied.problems == [] and len(applied.unreadable) == 1  # reported, not in the way
+    # One of peersync's validators moves: only its entry changes, the operator's stay first, verbatim.
+    node_id = before.peers[0].split("@")[0]
+    moved = [*before.peers[1:], f"{node_id}@203.0.113.9:28746"]
+    out = kube.write_peers(namespace, moved)
+    assert out.written
+    after = kube.read_applied(namespace, moved)
+    assert sorted(after.peers) == sorted(moved) and after.kept == OPERATOR
+    assert after.configmap_hash == out.peers_hash == peer_set_hash(moved)
+    assert set(out.all_peers) == {SENTRY, parse_peer(PRIVATE).render(), *moved}  # what a live dial hands on
+    rv = emulator.resource_version
+    assert not kube.write_peers(namespace, moved).written and emulator.resource_version == rv  # idempotent
+
+
+def test_a_validator_peersync_wrote_is_removed_when_it_leaves_and_an_unknown_one_is_not(
+    cluster: tuple[KubeEmulator, Kube],
+) -> None:
+    _, kube = cluster
+    seeded = kube.read_applied(C1).peers  # written by peersync (its hash annotation says so)
+    kube.write_peers(C1, seeded)  # recorded as peersync's
+    kube.write_peers(C1, seeded[1:])  # the first validator opted out: its entry goes
+    assert seeded[0] not in kube.read_applied(C1).all_peers
+
+    seeded = kube.read_applied(C3).peers
+    hand_edit(kube, C3)  # hand edited: no longer recognisably peersync's alone, and nothing recorded
+    kube.write_peers(C3, [NEW_PEER])  # so what it does not want now may be the operator's: all stays
+    assert kube.read_applied(C3, [NEW_PEER]).kept == [*OPERATOR, *seeded]
+    kube.write_peers(C3, [])  # but from now on NEW_PEER is recorded as peersync's
+    assert kube.read_applied(C3).all_peers == [SENTRY, parse_peer(PRIVATE).render(), *seeded]

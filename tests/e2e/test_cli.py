@@ -256,28 +256,36 @@ async def test_approve_of_a_finished_change_is_refused(cli_world: World) -> None
 
 
 async def test_approve_and_cancel_while_syncing_are_refused_with_the_reason_only(world: World) -> None:
-    """A change that is syncing can be neither approved (nothing awaits approval) nor cancelled (too late);
-    each refusal says why in plain words (no `ValueError:` of the workflow's validator)."""
+    """A change whose last consumer is syncing can be neither approved (nothing awaits approval) nor
+    cancelled (every consumer has been asked); each refusal says why in plain words (no `ValueError:` of the
+    workflow's validator)."""
     await world.start_worker()
     await world.registry_ready()
     stall = {
         "type": "stall",
-        "resource": "deployments",
-        "namespace": "alice-consumer-1",
-        "name": "consumer-1",
+        "resource": "statefulsets",
+        "namespace": "alice-consumer-2",
+        "name": "consumer-2",
     }
-    await world.kube_fault(stall)  # consumer-1's rollout makes no progress: the change stays syncing
+    await world.kube_fault(stall)  # consumer-2's rollout makes no progress: the change stays syncing
     async with Node(f"{world.subnet}.22") as node:
         await node.up()
         wf_id = await update(world, "--validator", "bob", "--endpoint", f"{world.subnet}.22")
         await wait_phase(world, wf_id, Phase.SYNCING)
+
+        async def last_consumer_asked() -> bool:  # consumers are asked in turn: consumer-2 is the last
+            return all(c.step != "pending" for c in (await world.progress(wf_id)).consumers)
+
+        await eventually(last_consumer_asked, what="consumer-2 to be asked")
 
         code, out, err = await world.peersync("approve", wf_id)
         line = one_line_refusal(code, err, "approve ignored: nothing awaits approval in phase syncing")
         assert "approve sent" not in out, out
         code, _, err = await world.peersync("cancel", wf_id)
         line = one_line_refusal(code, err)
-        assert line == "peersync: refused: too late to cancel: the change is syncing", line
+        assert (
+            line == "peersync: refused: too late to cancel: every consumer has already been asked to sync"
+        ), line
         progress = await world.progress(wf_id)
         assert progress.phase == Phase.SYNCING and "approve ignored" not in (progress.reason or "")
 

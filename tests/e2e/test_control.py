@@ -152,24 +152,26 @@ async def test_cancel_before_any_restart_ends_the_change_without_writes(world: W
 async def test_cancel_is_too_late_once_syncing_and_a_temporal_cancel_stops_the_rollout(world: World) -> None:
     await world.start_worker()
     await world.registry_ready()
-    gen0 = world.generation("alice-consumer-1")
+    # Consumers are asked one at a time and a cancel stops before the next one (tests/e2e/test_turns.py):
+    # it is too late only once the last consumer (consumer-2, a StatefulSet) is being synced.
+    gen0 = world.generation("alice-consumer-2")
     stall = {
         "type": "stall",
-        "resource": "deployments",
-        "namespace": "alice-consumer-1",
-        "name": "consumer-1",
+        "resource": "statefulsets",
+        "namespace": "alice-consumer-2",
+        "name": world.workload("alice-consumer-2")["metadata"]["name"],
     }
-    await world.kube_fault(stall)  # consumer-1's rollout makes no progress until the fault is cleared
+    await world.kube_fault(stall)  # consumer-2's rollout makes no progress until the fault is cleared
     async with Node(f"{world.subnet}.22") as node:
         await node.up()
         wf_id = await update(world, "--validator", "bob", "--endpoint", f"{world.subnet}.22")
         await wait_phase(world, wf_id, Phase.SYNCING)
         await eventually(
-            lambda: _generation_is(world, "alice-consumer-1", gen0 + 1), what="consumer-1's rollout to start"
+            lambda: _generation_is(world, "alice-consumer-2", gen0 + 1), what="consumer-2's rollout to start"
         )
 
         code, _, err = await world.peersync("cancel", wf_id)
-        one_line_refusal(code, err, "too late")
+        one_line_refusal(code, err, "too late", "every consumer")
         assert (await world.progress(wf_id)).phase == Phase.SYNCING  # the refused cancel changed nothing
 
         # What the Temporal UI's "Cancel" button does: the workflow ends CANCELED at once, and whatever it
@@ -188,7 +190,7 @@ async def test_cancel_is_too_late_once_syncing_and_a_temporal_cancel_stops_the_r
     # (chain + the pinned override) did not change with the cancel.
     world.kube().clear_faults()
     await eventually(lambda: quiet(world), what="every workflow to go quiet")
-    assert world.generation("alice-consumer-1") == gen0 + 1
+    assert world.generation("alice-consumer-2") == gen0 + 1
     log = world.workers[0].log_file
     assert log is not None and "Traceback" not in log.read_text(), log.read_text()
 

@@ -38,6 +38,26 @@ async def live_then_restart_world(tmp_path: Path) -> AsyncIterator[World]:
         yield w
 
 
+# The operator's sentry, added by hand; `dial_peers` REPLACES the node's persistent list, so it must be dialled too.
+SENTRY = "f00dbabef00dbabef00dbabef00dbabef00dbabe@192.0.2.10:26656"
+
+
+def add_sentry_by_hand(world: World) -> None:
+    kube = world.kube()
+    cm = kube.get("ConfigMap", C1, "consumer-1-config")
+    cm["data"]["config.toml"] = cm["data"]["config.toml"].replace(
+        'persistent_peers = "', f'persistent_peers = "{SENTRY},', 1
+    )
+    kube.apply(cm)
+
+
+async def node_persistent_peers(world: World) -> list[str]:
+    """alice's consumer-1 node's in-memory persistent list, as the chain emulator reports it."""
+    nodes = (await world.chain_state())["nodes"]
+    [node] = [n for n in nodes if n["moniker"] == "alice" and n["chain_id"] == "consumer-1"]
+    return list(node["persistent_peers"])
+
+
 async def alices_node_peers(world: World) -> set[str]:
     """Node ids alice's consumer-1 node is connected to, from its own CometBFT RPC."""
     url = f"http://{world.subnet}.1:{upstream_ports('consumer-1').rpc}/net_info"
@@ -57,6 +77,7 @@ async def bob_moves(world: World) -> tuple[str, EndpointChangeResult]:
 
 async def test_live_gives_the_nodes_their_peers_without_a_restart(live_world: World) -> None:
     world = live_world
+    add_sentry_by_hand(world)
     generation = world.generation(C1)
     new = f"{world.subnet}.22"
     code, out, err = await world.peersync(
@@ -76,6 +97,10 @@ async def test_live_gives_the_nodes_their_peers_without_a_restart(live_world: Wo
     assert f"@{world.subnet}.22:" in world.configmap_text(C1)  # and the next start reads the new list
     bob = upstream_node_id("bob", "consumer-1")
     assert bob in await alices_node_peers(world)
+    # The node keeps the operator's sentry: the dial handed it the whole list, not only peersync's entries.
+    running = await node_persistent_peers(world)
+    assert SENTRY in running and any(p.startswith(f"{bob}@{new}:") for p in running), running
+    assert f'persistent_peers = "{SENTRY},' in world.configmap_text(C1)
 
     code, out, err = await world.peersync("reconcile", "--dry-run", "--json")
     assert code == 0, err

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from devnet.testbed import World, eventually
+from devnet.testbed import World
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import consumer_sync_id, endpoint_change_id
 
@@ -14,7 +14,7 @@ async def test_bob_moves_and_consumers_1_and_2_follow_with_one_rollout_each(worl
     await world.start_worker()
     before = {ns: world.generation(ns) for ns in ("alice-consumer-1", "alice-consumer-2", "alice-consumer-3")}
     untouched = world.configmap_text("alice-consumer-3")
-    await eventually(lambda: _registry_has(world, 4), what="the registry's first refresh")
+    await world.registry_ready()
 
     new = f"{world.subnet}.22"
     height = await world.edit_validator("bob", f"p2p={new}")
@@ -31,11 +31,6 @@ async def test_bob_moves_and_consumers_1_and_2_follow_with_one_rollout_each(worl
         assert world.generation(ns) == before[ns] + 1
     assert world.configmap_text("alice-consumer-3") == untouched
     assert world.generation("alice-consumer-3") == before["alice-consumer-3"]
-
-
-async def _registry_has(world: World, n: int) -> bool:
-    code, out, _err = await world.peersync("registry", "--json")
-    return code == 0 and out.count('"operator_address"') == n
 
 
 async def _rollout_window(world: World, namespace: str) -> tuple[float, float]:
@@ -61,7 +56,7 @@ async def test_rollouts_never_overlap_with_one_slot(world: World) -> None:
     """PEERSYNC_MAX_PARALLEL_ROLLOUTS=1: consumer-1 and consumer-2 are synced together but roll one at a time."""
     world.kube().step_seconds = 0.3  # slow enough that overlapping rollouts would show
     await world.start_worker(PEERSYNC_MAX_PARALLEL_ROLLOUTS="1")
-    await eventually(lambda: _registry_has(world, 4), what="the registry's first refresh")
+    await world.registry_ready()
     height = await world.edit_validator("bob", f"p2p={world.subnet}.22")
     await world.finished(endpoint_change_id("alice", world.operator("bob"), height), EndpointChangeResult)
     a = await _rollout_window(world, "alice-consumer-1")

@@ -12,7 +12,7 @@ C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"
 
 async def reconcile(world: World, *args: str) -> ReconcileReport:
     code, out, err = await world.peersync("reconcile", "--json", *args)
-    assert code == 0, err
+    assert code == 0, (out, err)
     return ReconcileReport.model_validate_json(out)
 
 
@@ -45,14 +45,15 @@ async def test_a_hand_edited_configmap_is_found_then_repaired_without_a_restart(
 
 
 async def test_a_half_finished_rollout_is_drift(world: World) -> None:
+    # consumer-1: consumer-3's RollingUpdate Deployment is refused a restart (tests/e2e/test_signing_safety.py).
     await world.start_worker()
     await world.registry_ready()
-    world.forget_rollout(C3)  # a run that wrote the ConfigMap and died before its rollout
-    generation = world.generation(C3)
+    world.forget_rollout(C1)  # a run that wrote the ConfigMap and died before its rollout
+    generation = world.generation(C1)
     report = await reconcile(world)
-    assert [r.namespace for r in report.repaired] == [C3]
+    assert [r.namespace for r in report.repaired] == [C1], report
     assert "not rolled" in (report.drifted[0].reason or "")
-    assert world.generation(C3) == generation + 1  # rolled onto the right peer set, once
+    assert world.generation(C1) == generation + 1  # rolled onto the right peer set, once
     after = await reconcile(world, "--dry-run")
     assert sorted(r.namespace for r in after.clean) == [C1, C2, C3]  # the rollout is recorded
 
@@ -113,16 +114,23 @@ async def test_a_repair_whose_restart_awaits_approval_is_not_shown_repaired(worl
     nothing: the table said `repaired ... -> restart needs approval`; it now says what is awaited."""
     await world.start_worker(PEERSYNC_REQUIRE_APPROVAL="true")
     await world.registry_ready()
-    world.forget_rollout(C3)  # a rollout that never happened: the pods run an older peer set
-    generation = world.generation(C3)
+    # consumer-1: a workload peersync may restart (consumer-3's surge Deployment is refused outright).
+    world.forget_rollout(C1)  # a rollout that never happened: the pods run an older peer set
+    generation = world.generation(C1)
 
     rows = await reconcile_table(world, PEERSYNC_REQUIRE_APPROVAL="true")
     assert sorted(r[0] for r in rows) == [C1, C2, C3], rows  # each namespace once
-    [(_, state, why)] = [r for r in rows if r[0] == C3]
+    [(_, state, why)] = [r for r in rows if r[0] == C1]
     assert state == "awaiting approval", rows
-    assert "not rolled" in why and "peersync sync --consumer consumer-3 --approve" in why, why
+    assert "not rolled" in why and "peersync sync --consumer consumer-1 --approve" in why, why
     assert "repaired" not in {r[1] for r in rows}, rows
-    assert world.generation(C3) == generation  # nothing restarted
+    assert world.generation(C1) == generation  # nothing restarted
+
+    # The report says so too: its own state and list, never `repaired` (the pods still run old peers).
+    report = await reconcile(world)
+    assert [(r.namespace, r.state) for r in report.awaiting_approval] == [(C1, "awaiting-approval")], report
+    assert not report.repaired and not report.failed, report
+    assert world.generation(C1) == generation
 
 
 async def test_a_peer_whose_new_address_does_not_answer_is_kept_and_the_drift_reported_not_repaired(

@@ -20,7 +20,8 @@ from workflows.contracts import EndpointChangeResult, Phase, SyncResult
 from workflows.ids import endpoint_change_id, registry_id
 
 C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"
-LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the registry's refresh is a local activity
+REFRESH_ACTIVITY = "refresh_registry"  # tried once as a local activity, then as a regular one
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 # ---- 6: invalid published endpoints ----------------------------------------------------------------------
@@ -168,12 +169,26 @@ async def _refresh_count(world: World) -> int:
 
 
 def _refresh_markers(history: WorkflowHistory) -> list[int]:
-    """Indexes of the registry's refresh local-activity markers."""
+    """Indexes of the events that carry a refresh's result: its local-activity marker or, when the quick
+    local attempt failed, the completion of its regular activity (failed local markers do not count)."""
+    refreshes = {
+        e.event_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == REFRESH_ACTIVITY
+    }
     return [
         i
         for i, e in enumerate(history.events)
-        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+        if (
+            e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+            and not e.marker_recorded_event_attributes.HasField("failure")
+        )
+        or (
+            e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+            and e.activity_task_completed_event_attributes.scheduled_event_id in refreshes
+        )
     ]
 
 
@@ -229,3 +244,27 @@ async def test_a_quiet_refresh_adds_little_history(crowded_world: World) -> None
     times = [history.events[i].event_time.ToDatetime() for i in markers[len(first) - 1 :]]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert statistics.median(gaps) < 1.6, gaps
+
+
+# ---- issue 9, item 6: a new registry checks for drift at once --------------------------------------------
+
+
+async def test_a_new_registry_repairs_what_moved_while_nothing_watched_within_seconds(world: World) -> None:
+    """bob moves before peersync first runs (stale ConfigMaps at first install): the registry's first refresh
+    takes the chain as its baseline (no change is started), and its drift check repairs the consumers at once,
+    without waiting for the schedule (the worker runs none here)."""
+    moved = f"{world.subnet}.44"
+    await world.edit_validator("bob", f"p2p={moved}")
+    assert f"@{moved}:" not in world.configmap_text(C1)  # stale: nobody was watching
+    await world.start_worker()
+    await world.registry_ready()
+
+    async def repaired() -> bool:
+        return all(f"@{moved}:" in world.configmap_text(ns) for ns in (C1, C2))
+
+    await eventually(repaired, 30, "the first drift check to repair consumer-1 and consumer-2")
+    checks = [w async for w in world.client.list_workflows("WorkflowType = 'ReconcileWorkflow'")]
+    assert [w.id.startswith("reconcile-alice-registry-start-") for w in checks] == [True], checks
+    changes = [w async for w in world.client.list_workflows("WorkflowType = 'EndpointChangeWorkflow'")]
+    assert changes == []  # the first sight is a baseline, repaired as drift, not a change
+    assert f"@{moved}:" not in world.configmap_text(C3)  # bob is not opted in to consumer-3

@@ -44,9 +44,13 @@ def crowd_world(subnet: str) -> Scenario:
                 id="alice",
                 validator="alice",
                 namespaces=[
-                    NamespaceSpec(consumer="consumer-1", workload="deployment", replicas=2),
+                    NamespaceSpec(consumer="consumer-1", workload="deployment", replicas=2, signer="remote"),
                     NamespaceSpec(
-                        consumer="consumer-2", workload="statefulset", replicas=2, peers_format="init.sh"
+                        consumer="consumer-2",
+                        workload="statefulset",
+                        replicas=2,
+                        peers_format="init.sh",
+                        signer="remote",
                     ),
                     NamespaceSpec(consumer="consumer-3", workload="deployment", peers_format="key"),
                 ],
@@ -116,7 +120,7 @@ class Edits:
 async def all_done(world: World, ids: list[str]) -> None:
     for wf_id in ids:
         result = await world.finished(wf_id, EndpointChangeResult, timeout=60)
-        assert result.phase == Phase.DONE, (wf_id, result)
+        assert result.phase == Phase.DONE, (wf_id, [c.error for c in result.consumers])
 
 
 async def one_run_each(world: World, expected: list[str]) -> None:

@@ -25,7 +25,9 @@ def _trail(apps: client.AppsV1Api, name: str, namespace: str) -> tuple[int, int,
 
 
 def _pods(core: client.CoreV1Api, namespace: str, selector: str) -> list[client.V1Pod]:
-    return core.list_namespaced_pod(namespace, label_selector=selector).items
+    """The active pods: terminating ones (deletionTimestamp set) run on for their grace period."""
+    pods = core.list_namespaced_pod(namespace, label_selector=selector).items
+    return [p for p in pods if p.metadata.deletion_timestamp is None]
 
 
 def test_deployment_defaults(apps: client.AppsV1Api, namespace: str) -> None:
@@ -201,7 +203,10 @@ def test_statefulset_rolls_one_pod_per_tick_and_catches_up_current_revision(
 
     tick_until(emulator, done)
     assert trail[0] == (2, 1, 3, 3, True)  # the old status: not observed yet
-    assert [t[2] for t in trail[1:]] == [1, 2, 3, 3]  # one pod per tick
+    updated = [t[2] for t in trail[1:]]
+    # One pod at a time: each ordinal is re-created only once its old pod is gone (its grace period).
+    assert updated == sorted(updated) and sorted(set(updated)) == [0, 1, 2, 3]
+    assert emulator.controllers.max_running()[("statefulsets", namespace, "node")] == 3
     assert min(t[3] for t in trail[1:]) == 2  # readyReplicas dips during the roll
     assert trail[-1] == (2, 2, 3, 3, True)
     assert all(not t[4] for t in trail[1:-1])  # currentRevision only catches up at the end
@@ -339,7 +344,7 @@ def test_on_delete_statefulset_never_restarts_pods(
     assert s.status.observed_generation == 2 and s.status.updated_replicas is None
     # A pod deleted by hand comes back with the new template.
     core.delete_namespaced_pod("node-1", namespace)
-    emulator.tick()
+    tick_until(emulator, lambda: core.read_namespaced_pod("node-1", namespace).metadata.uid != uids["node-1"])
     pod = core.read_namespaced_pod("node-1", namespace)
     assert pod.metadata.annotations[RESTARTED_AT] == "2026-11-25T18:43:42Z"
 
@@ -383,4 +388,5 @@ def test_scaling_and_deleting_workloads(
     apps.delete_namespaced_deployment("node", namespace)
     apps.delete_namespaced_stateful_set("sts", namespace)
     emulator.tick()
-    assert core.list_namespaced_pod(namespace).items == []
+    assert all(p.metadata.deletion_timestamp for p in core.list_namespaced_pod(namespace).items)
+    tick_until(emulator, lambda: core.list_namespaced_pod(namespace).items == [])

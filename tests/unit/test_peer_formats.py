@@ -18,6 +18,7 @@ from activities.peer_formats import (
     LayoutError,
     PeerFormatError,
     PeersFormat,
+    merged_list,
     read_peers,
     write_peers,
 )
@@ -107,7 +108,8 @@ def test_config_toml_write_changes_only_persistent_peers() -> None:
 def test_config_toml_keeps_spacing_quotes_style_and_trailing_comment() -> None:
     text = "[p2p]\n  persistent_peers   =  'x'   # managed by peersync\nseeds = ''\r\n"
     out = write_peers("config.toml", text, [A])
-    assert out == f"[p2p]\n  persistent_peers   =  \"{A}\"   # managed by peersync\nseeds = ''\r\n"
+    # 'x' is not peersync's (it does not even parse): it stays, first, as the operator wrote it.
+    assert out == f"[p2p]\n  persistent_peers   =  \"x,{A}\"   # managed by peersync\nseeds = ''\r\n"
 
 
 def test_config_toml_dotted_keys_and_missing_key() -> None:
@@ -120,7 +122,8 @@ def test_config_toml_dotted_keys_and_missing_key() -> None:
 
 
 def test_config_toml_empty_list_and_tolerant_read() -> None:
-    out = write_peers("config.toml", CONFIG_TOML, [])
+    assert write_peers("config.toml", CONFIG_TOML, []) == CONFIG_TOML  # A@9.9.9.9 is not known to be ours
+    out = write_peers("config.toml", CONFIG_TOML, [], owned_ids={A.node_id})  # recorded as ours: it goes
     assert 'persistent_peers = ""\n' in out
     assert read_peers("config.toml", out).peers == []
     messy = f'[p2p]\npersistent_peers = " {A} ,, bogus, XX@1.2.3.4:1,{B} "\npersistent-peers = ""\n'
@@ -174,10 +177,10 @@ def test_init_sh_read_and_write_keep_every_other_byte() -> None:
     [
         ("persistent_peers=''", 'persistent_peers="{}"'),
         ("persistent_peers=", 'persistent_peers="{}"'),
-        ("persistent_peers=old,list", 'persistent_peers="{}"'),
+        ("persistent_peers=old,list", 'persistent_peers="old,list,{}"'),  # the operator's entries stay
         ('  export persistent_peers="" # peers', '  export persistent_peers="{}" # peers'),
-        ('\tlocal persistent_peers="x"; echo ok', '\tlocal persistent_peers="{}"; echo ok'),
-        ('persistent_peers="x"\r', 'persistent_peers="{}"\r'),
+        ('\tlocal persistent_peers="x"; echo ok', '\tlocal persistent_peers="x,{}"; echo ok'),
+        ('persistent_peers="x"\r', 'persistent_peers="x,{}"\r'),
     ],
 )
 def test_init_sh_assignment_forms(line: str, expected: str) -> None:
@@ -219,8 +222,11 @@ def test_init_sh_several_assignments_are_all_rewritten() -> None:
     result = read_peers("init.sh", text)
     assert result.peers == [A]
     assert result.problems == ["init.sh assigns persistent_peers more than once with different values"]
-    out = write_peers("init.sh", text, [C])
+    out = write_peers("init.sh", text, [C], owned_ids={A.node_id, B.node_id})
     assert out == f'if x; then\n  persistent_peers="{C}"\nelse\n  persistent_peers="{C}"\nfi\n'
+    # Every assignment gets the list merged from the first one (the one read reports).
+    kept = write_peers("init.sh", text, [C])
+    assert kept == f'if x; then\n  persistent_peers="{A},{C}"\nelse\n  persistent_peers="{A},{C}"\nfi\n'
     assert read_peers("init.sh", out).problems == []
 
 
@@ -228,7 +234,9 @@ def test_init_sh_several_assignments_are_all_rewritten() -> None:
 
 
 def test_key_format() -> None:
-    assert write_peers("key", "anything at all", [A, B, C]) == f"{C},{B},{A}"
+    assert write_peers("key", "anything at all", [A, B, C]) == f"anything at all,{C},{B},{A}"
+    assert write_peers("key", f"{A}", [B, C]) == f"{A},{C},{B}"
+    assert write_peers("key", f"{A}", [B, C], owned_ids={A.node_id}) == f"{C},{B}"
     assert write_peers("key", "", []) == ""
     result = read_peers("key", f" {A} ,\n{B},,tcp://{C}, nope ")
     assert result.peers == [A, B, C]
@@ -299,15 +307,17 @@ def _config_documents(draw: st.DrawFn) -> str:
 @example(document='[p2p]\npersistent_peers="\x85"\n\n[mempool]\n# \n', items=[])  # NEL inside the old value
 def test_config_toml_write_then_read_and_other_bytes_identical(document: str, items: list[Peer]) -> None:
     tomllib.loads(document)  # the generator makes valid TOML
+    old = tomllib.loads(document)["p2p"]["persistent_peers"]
     out = write_peers("config.toml", document, items)
-    assert read_peers("config.toml", out).peers == canonical_peers(items)
+    ours = {peer.node_id for peer in items}
+    assert read_peers("config.toml", out).owned(ours) == canonical_peers(items)
     pattern = r"[ \t]*persistent_peers[ \t]*="
     assert _without(out, pattern) == _without(document, pattern)
     old_line = next(line for line in _lines(document) if re.match(pattern, line))
     new_line = next(line for line in _lines(out) if re.match(pattern, line))
     assert new_line.split("=", 1)[0] == old_line.split("=", 1)[0]
     expected = tomllib.loads(document)
-    expected["p2p"]["persistent_peers"] = render_peer_list(items)
+    expected["p2p"]["persistent_peers"] = merged_list(old, canonical_peers(items))
     assert tomllib.loads(out) == expected
 
 
@@ -330,13 +340,20 @@ def _scripts(draw: st.DrawFn) -> str:
 @PROPERTY_FEW
 @given(_scripts(), _peer_lists)
 def test_init_sh_write_then_read_and_other_bytes_identical(script: str, items: list[Peer]) -> None:
+    old = read_peers("init.sh", script)
     out = write_peers("init.sh", script, items)
-    assert read_peers("init.sh", out).peers == canonical_peers(items)
+    ours = {peer.node_id for peer in items}
+    assert read_peers("init.sh", out).owned(ours) == canonical_peers(items)
+    assert [e.text for e in read_peers("init.sh", out).kept(ours)] == [e.text for e in old.kept(ours)]
     pattern = r"[ \t]*(export[ \t]+)?persistent_peers="
     assert _without(out, pattern) == _without(script, pattern)
     line = next(line for line in _lines(out) if re.match(pattern, line))
     words = shlex.split(line.split(";")[0].split("#")[0].split("&&")[0], posix=True)
-    assert words[-1] == f"persistent_peers={render_peer_list(items)}"
+    kept_texts = [e.text for e in old.kept(ours)]
+    assert (
+        words[-1]
+        == f"persistent_peers={','.join([*kept_texts, render_peer_list(items)] if items else kept_texts)}"
+    )
 
 
 @PROPERTY_FEW
@@ -364,7 +381,110 @@ def test_writing_arbitrary_text_either_refuses_or_yields_the_peers(text: str, it
             out = write_peers(fmt, text, items)
         except PeerFormatError:
             continue
-        assert read_peers(fmt, out).peers == canonical_peers(items)
+        assert read_peers(fmt, out).owned({p.node_id for p in items}) == canonical_peers(items)
+
+
+# ---------------------------------------------------------------- the operator's entries are theirs
+
+SENTRY = "f00dbabef00dbabef00dbabef00dbabef00dbabe@sentry-0.validator.svc:26656"
+PRIVATE = "tcp://DEADBEEFDEADBEEFDEADBEEFDEADBEEFDEADBEEF@10.0.0.7:26656"  # as written: scheme, upper case
+BOB_OLD = parse_peer("1111111111111111111111111111111111111111@8.8.4.4:28746")
+BOB_NEW = parse_peer("1111111111111111111111111111111111111111@1.1.1.1:28746")
+GONE = parse_peer("2222222222222222222222222222222222222222@9.9.9.9:28746")  # a validator that left
+
+SENTRY_TOML = f"""\
+[p2p]
+# sentries first, as the operator wrote them
+persistent_peers = "{SENTRY}, {BOB_OLD},{PRIVATE} ,{GONE},not a peer"
+unconditional_peer_ids = "f00dbabef00dbabef00dbabef00dbabef00dbabe,deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
+private_peer_ids = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"
+"""
+
+
+def test_config_toml_keeps_sentries_private_peers_and_their_id_lists() -> None:
+    out = write_peers("config.toml", SENTRY_TOML, [BOB_NEW, A], owned_ids={GONE.node_id})
+    # The operator's entries (also the one that does not parse) stay, first and byte for byte; peersync's
+    # old bob and the validator it recorded and no longer wants go; its own entries follow, sorted.
+    assert f'persistent_peers = "{SENTRY},{PRIVATE},not a peer,{BOB_NEW},{A}"\n' in out
+    pattern = r"persistent_peers ="
+    assert _without(out, pattern) == _without(SENTRY_TOML, pattern)  # id lists and comments: untouched
+    result = read_peers("config.toml", out)
+    assert [e.text for e in result.kept({A.node_id, BOB_NEW.node_id})] == [SENTRY, PRIVATE, "not a peer"]
+    assert result.unreadable == result.problems and len(result.problems) == 1
+    assert result.document_problems == []
+    assert write_peers("config.toml", out, [BOB_NEW, A]) == out  # idempotent: the very same bytes
+
+
+def test_adoption_never_deletes_what_is_not_known_to_be_peersyncs() -> None:
+    """Nothing recorded: a peer of a validator peersync does not want now may be the operator's; it stays."""
+    out = write_peers("key", f"{GONE},{BOB_OLD}", [BOB_NEW])
+    assert out == f"{GONE},{BOB_NEW}"
+
+
+def test_init_sh_keeps_sentries_and_quotes_them_safely() -> None:
+    script = f'#!/bin/sh\npersistent_peers="{SENTRY},{BOB_OLD}" # peers\nexec cometbft start\n'
+    out = write_peers("init.sh", script, [BOB_NEW])
+    assert out == f'#!/bin/sh\npersistent_peers="{SENTRY},{BOB_NEW}" # peers\nexec cometbft start\n'
+    # A single-quoted operator entry may hold what double quotes would expand: it stays single-quoted.
+    quoted = f"persistent_peers='$HOME@x:1,{BOB_OLD}'\n"
+    out = write_peers("init.sh", quoted, [BOB_NEW])
+    assert out == f"persistent_peers='$HOME@x:1,{BOB_NEW}'\n"
+    assert shlex.split(out.split("=", 1)[1]) == [f"$HOME@x:1,{BOB_NEW}"]  # literally, no expansion
+
+
+def test_key_keeps_sentries_and_private_peers() -> None:
+    out = write_peers("key", f" {SENTRY} ,\n{BOB_OLD},,{PRIVATE}\n", [BOB_NEW])
+    assert out == f"{SENTRY},{PRIVATE},{BOB_NEW}"
+    assert write_peers("key", out, [BOB_NEW]) == out
+
+
+_operator_texts = (
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=","), min_size=1, max_size=30)
+    .map(lambda text: text.strip(" \t\r\n"))
+    .filter(bool)
+)
+_operator_entries = st.lists(_operator_texts | peers().map(Peer.render), max_size=5)
+_script_safe = st.from_regex(r"[A-Za-z0-9@:.\[\]_/+-]{1,30}", fullmatch=True)
+
+
+@PROPERTY_FEW
+@given(_operator_entries, _peer_lists, _peer_lists)
+def test_operator_entries_survive_any_managed_write_byte_for_byte(
+    operator: list[str], before: list[Peer], after: list[Peer]
+) -> None:
+    """Whatever peersync wrote before (recorded) and writes now, the operator's entries stay, in order."""
+    ours = {p.node_id for p in [*before, *after]}
+    operator = [e for e in operator if _entry_id(e) not in ours]
+    for fmt, document in (
+        ("key", ",".join(operator)),
+        ("config.toml", f"[p2p]\npersistent_peers = {tomlkit.item(','.join(operator)).as_string()}\n"),
+    ):
+        first = write_peers(fmt, document, before)
+        out = write_peers(fmt, first, after, owned_ids={p.node_id for p in before})
+        result = read_peers(fmt, out)
+        assert [e.text for e in result.kept(ours)] == operator
+        assert result.owned(ours) == canonical_peers(after)
+        assert write_peers(fmt, out, after) == out  # idempotent
+
+
+@PROPERTY_FEW
+@given(st.lists(_script_safe, max_size=4), _peer_lists)
+def test_init_sh_operator_entries_survive_and_writes_are_idempotent(
+    operator: list[str], items: list[Peer]
+) -> None:
+    ours = {p.node_id for p in items}
+    operator = [e for e in operator if _entry_id(e) not in ours]
+    script = f"#!/bin/sh\npersistent_peers={','.join(operator)}\necho done\n"
+    out = write_peers("init.sh", script, items)
+    assert [e.text for e in read_peers("init.sh", out).kept(ours)] == operator
+    assert write_peers("init.sh", out, items) == out
+
+
+def _entry_id(text: str) -> str | None:
+    try:
+        return parse_peer(text).node_id
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- layout from namespace annotations
@@ -380,6 +500,7 @@ def test_layout_defaults() -> None:
         "workload_name": "consumer-1",
         "strategy": "restart",
         "rpc_port": 26657,
+        "signer": "local",
     }
     assert layout.workload == "deployment/consumer-1"
 

@@ -107,6 +107,8 @@ async def test_live_histories_replay(world: World) -> None:
     failed = endpoint_change_id("alice", world.operator("bob"), height)
     assert (await world.finished(failed, EndpointChangeResult, timeout=45)).phase == Phase.FAILED
     world.kube().clear_faults()
+    # Back to the default deadline: a 1 s one also kills the next, healthy rollouts (a pod terminates first).
+    world.patch_workload_spec(C1, {"progressDeadlineSeconds": 600})
 
     # 2. An operator pins bob elsewhere, then clears the pin: the registry starts the change back.
     async with Node(f"{sub}.30", ("consumer-1", "consumer-2")) as node:
