@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 from kubernetes import client as k8s
+from temporalio.service import RPCError
 
 from activities.kube_ops import Kube, api_client
 from bench.pipeline import wide_world
@@ -84,7 +85,10 @@ async def burst_safety(tmp: Path) -> list[Row]:
 
         async def converged() -> bool:
             for ns in namespaces:
-                state = await world.consumer_sync(ns)
+                try:
+                    state = await world.consumer_sync(ns)
+                except RPCError:  # its first sync has not been asked for yet
+                    return False
                 if world.generation(ns) == before[ns] or state.pending or not state.results:
                     return False
                 if not all(
