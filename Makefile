@@ -7,8 +7,10 @@ PYTEST_ARGS ?=
 # The e2e tests mostly wait (Temporal timers, emulated rollouts): three processes on two cores halve the run.
 # Each test file stays on one process (module-scoped worlds); PYTEST_WORKERS=0 runs everything in one.
 PYTEST_WORKERS ?= 3
+# Real components (Go, from the module proxy) are built into this cache, keyed by component and version.
+PEERSYNC_TESTBED_CACHE ?= $(HOME)/.cache/peersync-testbed
 
-.PHONY: install demo test bench lint docs clean
+.PHONY: install demo test bench lint docs clean testbed
 
 install: $(STAMP)
 
@@ -19,11 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[embedded,dev]'
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) testbed
 	$(BIN)/python -m devnet.demo --state-dir .devnet
 
-test: $(STAMP)
+test: $(STAMP) testbed
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# Pinned builds of etcd, Kubernetes, kwok, CometBFT and the ICS provider (testbed/README.md); needs Go only.
+testbed:
+	PEERSYNC_TESTBED_CACHE=$(PEERSYNC_TESTBED_CACHE) $(PYTHON) testbed/build.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
