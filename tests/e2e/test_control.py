@@ -246,7 +246,9 @@ async def test_approve_forces_a_still_unreachable_endpoint_through(world: World)
     wf_id = await update(world, "--validator", "bob", "--endpoint", new)
     await wait_phase(world, wf_id, Phase.BLOCKED)
     await peersync_ok(world, "approve", wf_id)
-    result = await world.finished(wf_id, EndpointChangeResult, timeout=8)
+    result = await world.finished(
+        wf_id, EndpointChangeResult, timeout=60
+    )  # two consumers in turn, each restarted and caught up
     assert result.phase == Phase.DONE
     assert all(f"@{new}:" in world.configmap_text(ns) for ns in AFFECTED)
     assert not any(c.kept_unreachable for c in result.consumers)
