@@ -5,7 +5,9 @@
   the seed's manual recipe (edit the ConfigMap, `kubectl rollout restart`) on the Kubernetes default
   RollingUpdate Deployments, in the same run;
 - node-down time per consumer for the restart strategy: restart sent -> every node of the consumer caught up
-  again (catch-up gating), read from each ConsumerSyncWorkflow's history.
+  again (catch-up gating), read from each ConsumerSyncWorkflow's history. The emulated nodes catch up in
+  1 s (the testbed's setting) and rollouts take a few controller steps: the figure is peersync's share and
+  the gating's, not a real node's replay time.
 """
 
 from __future__ import annotations
