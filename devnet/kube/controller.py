@@ -12,10 +12,22 @@ sign twice): DELETE sets metadata.deletionTimestamp and deletionGracePeriodSecon
 for its grace period (counted in ticks, see devnet.kube.pods.grace_ticks) before it goes; gracePeriodSeconds=0
 removes it at once. The controllers do not count terminating pods (FilterActivePods), so:
 - Deployment RollingUpdate, any maxSurge (even 0): the new pod is created as soon as the old one starts
-  terminating (or before it, with a surge): the two overlap.
-- Deployment Recreate: new pods only once every old pod is gone.
-- StatefulSet: an ordinal is re-created only once its old pod is gone.
+  terminating (or before it, with a surge): the two overlap, and the rollout is reported complete
+  (Progressing=NewReplicaSetAvailable, kubectl "successfully rolled out") while the old pod still terminates.
+- Deployment Recreate: new pods only once every old pod is gone. Meanwhile status.replicas is 0,
+  Available=False, and Progressing keeps its previous reason (no new ReplicaSet exists yet, so no
+  NewReplicaSetCreated and no progress deadline); NewReplicaSetCreated is written once the old pod is gone.
+- StatefulSet: an ordinal is re-created only once its old pod is gone; until then the terminating pod still
+  counts in status.replicas and readyReplicas (it is Ready until it goes), not in current/updatedReplicas.
 `max_running()` records, per workload, the most pods Running at once (terminating ones included).
+
+Measured against the real kube-controller-manager v1.32.13 (tests/real/test_rollout_fidelity.py runs the same
+restarts on both and compares them; tests/real/test_kube_control_plane.py records the overlap). What this model
+leaves out, all harmless to kubectl's verdicts: the real Deployment status trails the pods by an informer
+round-trip, so it shows transient "updatedReplicas 0" (and, with maxSurge 0, "replicas 2") writes, a StatefulSet
+dips to replicas 0 between the old pod going and the new one being counted, the first write after a template
+patch may carry the new Progressing reason before observedGeneration catches up, and unavailableReplicas is
+counted against the ReplicaSets' desired sizes (spec + surge) rather than spec.replicas.
 
 Deployment (RollingUpdate): a new pod-template hash gets the next `deployment.kubernetes.io/revision`; each tick
 removes one old pod once a new one is Ready and adds one new pod while the total stays within replicas+1 (the
@@ -27,7 +39,7 @@ nothing moved for `progressDeadlineSeconds`. Paused Deployments are observed but
 
 StatefulSet (RollingUpdate): updateRevision is `<name>-<hash>`; once every pod is Ready, the highest-ordinal pod
 not at updateRevision (and at or above the partition) is deleted and re-created with the new template, so
-readyReplicas dips by one; the status write in which updated == ready == replicas also sets
+readyReplicas dips by one once that pod is gone (not while it terminates); the status write in which updated == ready == replicas also sets
 currentRevision := updateRevision and currentReplicas. OrderedReady creates pods one at a time in ordinal order,
 each after the previous is Ready; a never-Ready pod therefore blocks everything after it. OnDelete never
 replaces a pod (deleted pods come back at updateRevision, once gone).
@@ -386,9 +398,8 @@ class Controllers:
             )
             return _Rollout(new, [p for p in pods if p not in new], leaving)
 
-        if not paused and not self._faults.is_stalled(
-            DEPLOYMENTS.plural, deployment.namespace, deployment.name
-        ):
+        stalled = self._faults.is_stalled(DEPLOYMENTS.plural, deployment.namespace, deployment.name)
+        if not paused and not stalled:
             self._roll_deployment(deployment, pod_hash, split())
         rollout = split()
         total, updated = len(rollout.all), len(rollout.pods_new)
@@ -399,10 +410,21 @@ class Controllers:
         now_seconds = self._clock.now()
         now = self._clock.rfc3339(now_seconds)
         previous = (obj.get("status") or {}).get("conditions") or []
+        # Recreate makes no new ReplicaSet until every old pod is gone (terminating ones included), so until then
+        # the real controller leaves Progressing as it was (measured on v1.32.13: NewReplicaSetAvailable of the
+        # previous rollout, with replicas 0 and Available=False) and estimates no progress deadline; the new
+        # template is "first seen" only when its ReplicaSet is created. A `stall` fault stands for a rollout stuck
+        # after its new ReplicaSet exists (e.g. a pod that never turns Ready), where the deadline does apply.
+        recreating = (
+            (spec.get("strategy") or {}).get("type") == "Recreate"
+            and not stalled
+            and bool(rollout.pods_old or rollout.terminating_old)
+        )
         fingerprint = (pod_hash, updated, len(rollout.pods_old), ready, replicas)
         moved = self._progress.get(uid) != fingerprint
         first_sight = uid not in self._progress or self._progress[uid][0] != pod_hash
-        self._progress[uid] = fingerprint
+        if not recreating:
+            self._progress[uid] = fingerprint
 
         max_unavailable = _scaled(
             ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", "25%"),
@@ -441,6 +463,8 @@ class Controllers:
                 now,
                 touched=False,
             )
+        elif recreating and old_progressing is not None:
+            progressing = dict(old_progressing)
         elif complete:
             progressing = _condition(
                 previous,
@@ -575,8 +599,11 @@ class Controllers:
         pods = self._statefulset_pods(sts)
         total = len(pods)
         ready = sum(1 for p in pods.values() if is_ready(p.obj))
-        updated = sum(1 for p in pods.values() if self._revision_of(p) == update_rev)
-        current = sum(1 for p in pods.values() if self._revision_of(p) == current_rev)
+        # replicas and readyReplicas count a terminating pod until it is gone; current/updatedReplicas do not
+        # (the StatefulSet controller's updateStatus skips terminating pods there; measured on v1.32.13).
+        live = [p for p in pods.values() if not is_terminating(p.obj)]
+        updated = sum(1 for p in live if self._revision_of(p) == update_rev)
+        current = sum(1 for p in live if self._revision_of(p) == current_rev)
         strategy = spec.get("updateStrategy") or {}
         rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
         if rolling and updated == total and ready == total and total == replicas:

@@ -100,11 +100,19 @@ def test_recreate_starts_the_new_pod_only_once_the_old_one_is_gone(
     emulator.tick()
     [terminating] = _pods(core, namespace)
     assert terminating.metadata.uid == old.metadata.uid and terminating.metadata.deletion_timestamp
+    # As the real controller (v1.32.13, tests/real/test_rollout_fidelity.py): no new ReplicaSet yet, so
+    # Progressing keeps the previous rollout's reason while replicas is 0 and Available is False.
+    status = apps.read_namespaced_deployment("node", namespace).status
+    conditions = {c.type: (c.status, c.reason) for c in status.conditions}
+    assert (status.replicas or 0, conditions["Available"]) == (0, ("False", "MinimumReplicasUnavailable"))
+    assert conditions["Progressing"] == ("True", "NewReplicaSetAvailable")
     emulator.tick()
     assert [p.metadata.uid for p in _pods(core, namespace)] == [old.metadata.uid]  # nothing new yet
-    tick_until(
-        emulator, lambda: deployment_rollout_status(apps.read_namespaced_deployment("node", namespace))[0]
-    )
+    reasons = []
+    while not deployment_rollout_status(d := apps.read_namespaced_deployment("node", namespace))[0]:
+        reasons.append(next(c.reason for c in d.status.conditions if c.type == "Progressing"))
+        emulator.tick()
+    assert "NewReplicaSetCreated" in reasons  # written once the old pod is gone
     [new] = _pods(core, namespace)
     assert new.metadata.uid != old.metadata.uid and new.metadata.annotations[manifests.RESTARTED_AT] == STAMP
     assert _max_running(emulator, "deployments", namespace) == 1
@@ -194,3 +202,17 @@ def test_peersync_restarts_of_safe_workloads_never_run_two_pods(
     assert (
         len(pods) == 1 and pods[0]["metadata"]["annotations"]["peersync.io/peers-hash"] == "feedfacefeedface"
     )
+
+
+def test_a_terminating_statefulset_pod_stays_in_replicas_and_ready_but_not_in_current(
+    apps: client.AppsV1Api, core: client.CoreV1Api, emulator: KubeEmulator, namespace: str
+) -> None:
+    emulator.apply(manifests.statefulset("node", namespace, 1))
+    emulator.settle()
+    apps.patch_namespaced_stateful_set("node", namespace, manifests.restart_patch(STAMP))
+    emulator.tick()
+    [pod] = _pods(core, namespace)
+    assert pod.metadata.deletion_timestamp is not None
+    s = apps.read_namespaced_stateful_set("node", namespace).status
+    # As the real StatefulSet controller (v1.32.13): the terminating pod counts until it is gone.
+    assert (s.replicas, s.ready_replicas, s.current_replicas or 0, s.updated_replicas or 0) == (1, 1, 0, 0)
