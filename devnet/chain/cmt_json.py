@@ -9,6 +9,7 @@ on the tx record: a tx never changes once committed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from devnet.chain.encoding import b64, dumps, rfc3339_nano, upper_hex
@@ -100,7 +101,7 @@ def header(block: Block, chain_id: str, validators_hash: bytes) -> dict[str, Any
         hashlib.sha256(b"".join(t.signed.hash for t in block.txs)).digest() if block.txs else EMPTY_HASH
     )
     return {
-        "version": {"block": BLOCK_PROTOCOL, "app": "0"},
+        "version": {"block": BLOCK_PROTOCOL},  # app 0 is omitted (omitempty; real /block, measured)
         "chain_id": chain_id,
         "height": str(block.height),
         "time": rfc3339_nano(block.time_ns),
@@ -117,21 +118,33 @@ def header(block: Block, chain_id: str, validators_hash: bytes) -> dict[str, Any
     }
 
 
-def block_json(block: Block, chain_id: str, validators_hash: bytes) -> dict[str, Any]:
-    """`/block` result: block_id plus the block with a one-signature last commit."""
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what an absent CommitSig carries
+
+
+def block_json(
+    block: Block, chain_id: str, validators_hash: bytes, validator_set: Sequence[bytes] = ()
+) -> dict[str, Any]:
+    """`/block` result: block_id plus the block; the last commit lists EVERY validator of `validator_set`
+    (consensus addresses in set order), the proposer signing and the others absent.
+
+    Settled against the real chain (interchain-security-pd v7.0.1 / CometBFT 0.38.17, one node signing for
+    four validators, tests/real/test_chain_fidelity.py): an absent validator is still listed, as
+    `{"block_id_flag": 1, "validator_address": "", "timestamp": "0001-01-01T00:00:00Z", "signature": null}`.
+    """
     signature = hashlib.sha512(block.last_block_hash + block.proposer).digest()
+    signed = {
+        "block_id_flag": 2,
+        "validator_address": upper_hex(block.proposer),
+        "timestamp": rfc3339_nano(block.time_ns),
+        "signature": b64(signature),
+    }
+    absent = {"block_id_flag": 1, "validator_address": "", "timestamp": ZERO_TIME, "signature": None}
+    members = list(validator_set) or [block.proposer]
     last_commit = {
         "height": str(max(block.height - 1, 0)),
         "round": 0,
         "block_id": _block_id(block.last_block_hash),
-        "signatures": [
-            {
-                "block_id_flag": 2,
-                "validator_address": upper_hex(block.proposer),
-                "timestamp": rfc3339_nano(block.time_ns),
-                "signature": b64(signature),
-            }
-        ]
+        "signatures": [signed if address == block.proposer else dict(absent) for address in members]
         if block.height > 1
         else [],
     }
@@ -162,8 +175,10 @@ def block_events_map(kind: str, block: Block) -> dict[str, list[str]]:
     return flatten(block.events, events)
 
 
-def new_block_payload(block: Block, chain_id: str, validators_hash: bytes) -> str:
-    rendered = block_json(block, chain_id, validators_hash)
+def new_block_payload(
+    block: Block, chain_id: str, validators_hash: bytes, validator_set: Sequence[bytes] = ()
+) -> str:
+    rendered = block_json(block, chain_id, validators_hash, validator_set)
     value = {
         "block": rendered["block"],
         "block_id": rendered["block_id"],

@@ -128,7 +128,8 @@ def enum_param(value: str, name: str, names: Sequence[str]) -> int:
         return names.index(value)
     if re.fullmatch(r"-?[0-9]+", value) and 0 <= int(value) < len(names):
         return int(value)
-    raise _mismatch(name, f'"{value}" is not a valid value')
+    # grpc-gateway v1 runtime.Enum's wording, as the real gateway answers (ICS v7.0.1, SDK 0.50).
+    raise _mismatch(name, f"{value} is not valid")
 
 
 @dataclass(frozen=True)

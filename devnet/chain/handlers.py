@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from devnet.chain import txs
-from devnet.chain.encoding import dec18, rfc3339_nano
+from devnet.chain.encoding import dec18
 from devnet.chain.events import Event
 from devnet.chain.keys import module_account
 from devnet.chain.state import ACTIVE_PHASES, DENOM, ChainError, ChainState, Consumer, PendingTx, Validator
@@ -65,12 +65,21 @@ def _failed(signed: SignedTx, module_events: list[Event], failure: Failure, what
 
 
 def _commission_string(validator: Validator) -> str:
-    # Commission.String() is a YAML dump in SDK 0.50; clients must treat it as opaque.
-    return (
-        "commission_rates:\n"
-        f'  rate: "{dec18("0.1")}"\n  max_rate: "{dec18("0.2")}"\n  max_change_rate: "{dec18("0.01")}"\n'
-        f"update_time: {rfc3339_nano(validator.created_ns)}\n"
+    """Commission.String(): gogoproto's compact text format in SDK 0.50 (measured on interchain-security-pd
+    v7.0.1: `commission_rates:<rate:"100000000000000000" ...> update_time:<seconds:... nanos:... > `, the
+    LegacyDecs as their raw integer with 18 implied digits). Clients must treat it as opaque."""
+    seconds, nanos = divmod(validator.created_ns, 1_000_000_000)
+    time_text = f"seconds:{seconds} " + (f"nanos:{nanos} " if nanos else "")
+    rates = " ".join(
+        f'{name}:"{_raw_dec(value)}"'
+        for name, value in (("rate", "0.1"), ("max_rate", "0.2"), ("max_change_rate", "0.01"))
     )
+    return f"commission_rates:<{rates} > update_time:<{time_text}> "
+
+
+def _raw_dec(text: str) -> str:
+    """A LegacyDec's integer representation (value * 10^18) without leading zeros."""
+    return str(int(dec18(text).replace(".", "")))
 
 
 def edit_validator(

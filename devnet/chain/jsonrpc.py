@@ -87,6 +87,16 @@ class ParamError(ValueError):
 
 def _go_json_error(err: json.JSONDecodeError, text: str) -> str:
     if err.pos < len(text):
+        for literal in ("null", "true", "false"):  # Go's scanner names the literal a letter started
+            if text[err.pos] == literal[0]:
+                rest = text[err.pos : err.pos + len(literal)]
+                bad = next((i for i, c in enumerate(rest) if c != literal[i]), None)
+                if bad is not None:
+                    return (
+                        f"invalid character {rest[bad]!r} in literal {literal} (expecting {literal[bad]!r})"
+                    )
+                if len(rest) < len(literal):
+                    return "unexpected end of JSON input"
         return f"invalid character {text[err.pos]!r} looking for beginning of value"
     return "unexpected end of JSON input"
 
@@ -113,7 +123,10 @@ def decode_json_value(kind: Kind, value: Any) -> Any:
         return value
     if kind is Kind.STR_LIST:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ParamError(f"json: cannot unmarshal {_json_type(value)} into Go value of type []string")
+            # cmtjson decodes a slice through []json.RawMessage first (checked against cometbft v0.38.26).
+            raise ParamError(
+                f"json: cannot unmarshal {_json_type(value)} into Go value of type []json.RawMessage"
+            )
         return value
     if not isinstance(value, str):
         raise ParamError(f"json: cannot unmarshal {_json_type(value)} into Go value of type []uint8")

@@ -7,6 +7,15 @@ and a small CometBFT RPC on the RPC port with `status`, `net_info`, `health` and
 list pointing at a validator's old endpoint visibly loses the peer — the failure peersync repairs.
 Node state (peers, catching_up) survives moves; a bind failure is recorded, never raised.
 
+Connections follow real CometBFT v0.38 (checked against real nodes by tests/real/test_node_fidelity.py):
+* one connection per pair: outbound at the node that dialed it, inbound (`is_outbound: false`, remote_ip
+  127.0.0.1 — the kernel's source address on loopback) at the other; so a moved node, which dials its own
+  persistent peers from its new address, is seen again by them without any dial_peers;
+* `dial_peers` with persistent=true REPLACES the in-memory persistent list but disconnects nobody: a peer
+  left out stays connected until it (or this node) restarts, and is then not redialled;
+* a node that never had a peer (and is not its chain's only node) cannot block-sync: `/status` says
+  catching_up at height 0 with a zero block time.
+
 A restarted node (`NodeFleet.restarted`, called by the devnet when a new pod of the node's workload turns
 Ready) catches up as a real one does: for `catch_up_seconds` its `/status` says `catching_up: true` at a
 height behind the chain that closes in on it, then it follows the chain again.
@@ -31,13 +40,23 @@ from devnet.chain import cmt_json
 from devnet.chain.encoding import b64, now_ns, rfc3339_nano, upper_hex
 from devnet.chain.endpoints import bindable
 from devnet.chain.faults import Faults
-from devnet.chain.jsonrpc import Call, Kind, Param, Registry, internal_error
+from devnet.chain.jsonrpc import Call, Kind, Param, Registry, internal_error, method_not_found
 from devnet.chain.peers import AddressError, PeerAddress, parse_peers, peer_ids
 from devnet.chain.state import ChainState, Validator
 
 log = logging.getLogger(__name__)
 
-CHANNELS = "40202122233038606100"
+CHANNELS = "40202122233038606100"  # real nodes with pex off (the real testbed) lack the trailing 00
+# `version` of the pinned real consumer nodes (testbed/manifest.json); the provider keeps cmt_json's.
+NODE_VERSION = "0.38.26"
+# connection_status.Channels of a real v0.38 node, in its reactors' order: (ID, SendQueueCapacity, Priority)
+# of mempool, blocksync, consensus (4), evidence, statesync (2) and pex.
+CONNECTION_CHANNELS = (
+    (48, 1, 5), (64, 1000, 5), (32, 100, 6), (33, 100, 10), (34, 100, 7), (35, 2, 1), (56, 1, 6),
+    (96, 10, 5), (97, 10, 3), (0, 10, 1),
+)  # fmt: skip
+LOOPBACK_SOURCE = "127.0.0.1"
+ZERO_TIME = "1970-01-01T00:00:00Z"
 # How far behind the chain a restarted node starts (the blocks it missed while down), and how long it takes
 # by default to replay them; the devnet sets the latter per run (fast in tests).
 RESTART_LAG_BLOCKS = 20
@@ -58,6 +77,15 @@ def ports(chain_id: str) -> ConsumerPorts:
 NodeKey = tuple[str, str]  # (operator address, consumer id)
 
 
+@dataclass(frozen=True)
+class Link:
+    """One p2p connection as `node` sees it: `peer` is the address dialed (outbound) or the remote's own."""
+
+    peer: PeerAddress
+    target: Node
+    outbound: bool
+
+
 @dataclass(eq=False)
 class Node:
     operator: str
@@ -71,6 +99,9 @@ class Node:
     unsafe_rpc: bool = True  # `[rpc] unsafe = true`: serves dial_peers; off, the route does not exist (404)
     persistent_peers: list[PeerAddress] = field(default_factory=list)
     dialed_peers: list[PeerAddress] = field(default_factory=list)
+    # Peers dropped from the persistent list by a dial while connected: still connected until a restart.
+    kept_peers: list[PeerAddress] = field(default_factory=list)
+    synced: bool = False  # has had a peer (or is alone) since it was created: block sync got going
     dialed_at: dict[str, int] = field(default_factory=dict)  # peer string -> ns
     # runtime
     host: str | None = None
@@ -98,6 +129,7 @@ class NodeFleet:
         self.nodes: dict[NodeKey, Node] = {}
         self._by_rpc: dict[tuple[str, int], Node] = {}
         self._by_p2p: dict[tuple[str, int], Node] = {}
+        self._by_chain: dict[str, list[Node]] = {}
         self._lock = asyncio.Lock()
         self._registry = Registry()
         self._registry.add("health", lambda call: {})
@@ -176,6 +208,8 @@ class NodeFleet:
                     for other, host in by_consumer[node.consumer_id]
                     if other is not node
                 ]
+            for key in fresh:
+                self._by_chain.setdefault(self.nodes[key].chain_id, []).append(self.nodes[key])
             failed = 0
             for key, host in wanted.items():
                 node = self.nodes[key]
@@ -212,6 +246,7 @@ class NodeFleet:
 
     async def _close(self, node: Node) -> None:
         host = node.host
+        self._forget_connections(node)  # a moved node is a restarted process: its connections are gone
         if node.p2p_server is not None:
             node.p2p_server.close()
             await node.p2p_server.wait_closed()
@@ -250,11 +285,30 @@ class NodeFleet:
         node = next((n for n in list(self.nodes.values()) if n.host == host and n.chain_id == chain_id), None)
         if node is not None:
             node.restarted_at = time.monotonic()
+            self._forget_connections(node)
         return node
+
+    def _forget_connections(self, node: Node) -> None:
+        """`node`'s process stops: its own dials die with it, and the other nodes' connections to it drop.
+        They redial their persistent peers, and also a kept one: a connection keeps the persistent flag it
+        was made with, so the peer is redialled once more, now as a one-off that its next restart ends."""
+        node.kept_peers, node.dialed_peers = [], []
+        if node.host is None:
+            return
+        here = (node.host, node.p2p_port)
+        for other in self._by_chain.get(node.chain_id, []):
+            redial = [p for p in other.kept_peers if (p.host, p.port) == here]
+            other.kept_peers = [p for p in other.kept_peers if (p.host, p.port) != here]
+            other.dialed_peers = [*redial, *(p for p in other.dialed_peers if (p.host, p.port) != here)]
 
     def sync_state(self, node: Node) -> tuple[bool, int]:
         """(catching_up, latest_block_height) of a node now: behind the chain while it catches up."""
         latest = self.chain.latest.height
+        if not node.synced:
+            placed = [n for n in self._by_chain.get(node.chain_id, []) if n.host is not None]
+            if not self.links(node) and placed != [node]:
+                return True, 0  # block sync needs a peer: a fresh node alone stays at height 0
+            node.synced = True
         if node.catching_up:
             return True, latest
         if node.restarted_at is not None:
@@ -267,15 +321,17 @@ class NodeFleet:
         return self.chain.validators[node.operator]
 
     def node_info(self, node: Node) -> dict[str, Any]:
+        # A real node reports the addresses it is configured to bind (loopback here), not a wildcard.
+        host = node.host or "0.0.0.0"
         return {
             "protocol_version": {"p2p": cmt_json.P2P_PROTOCOL, "block": cmt_json.BLOCK_PROTOCOL, "app": "0"},
             "id": node.node_id,
-            "listen_addr": f"tcp://0.0.0.0:{node.p2p_port}",
+            "listen_addr": f"tcp://{host}:{node.p2p_port}",
             "network": node.chain_id,
-            "version": cmt_json.COMETBFT_VERSION,
+            "version": NODE_VERSION,
             "channels": CHANNELS,
             "moniker": node.moniker,
-            "other": {"tx_index": "on", "rpc_address": f"tcp://0.0.0.0:{node.rpc_port}"},
+            "other": {"tx_index": "on", "rpc_address": f"tcp://{host}:{node.rpc_port}"},
         }
 
     def _status(self, call: Call) -> dict[str, Any]:
@@ -289,9 +345,23 @@ class NodeFleet:
         def chain_hash(height: int) -> str:
             return upper_hex(hashlib.sha256(f"{node.chain_id}/{height}".encode()).digest())
 
+        if height == 0:
+            sync_info: dict[str, Any] = {
+                "latest_block_hash": "",
+                "latest_app_hash": "",
+                "latest_block_height": "0",
+                "latest_block_time": ZERO_TIME,
+                "earliest_block_hash": "",
+                "earliest_app_hash": "",
+                "earliest_block_height": "0",
+                "earliest_block_time": ZERO_TIME,
+                "catching_up": True,
+            }
         return {
             "node_info": self.node_info(node),
-            "sync_info": {
+            "sync_info": sync_info
+            if height == 0
+            else {
                 "latest_block_hash": chain_hash(block.height),
                 "latest_app_hash": chain_hash(-block.height),
                 "latest_block_height": str(block.height),
@@ -312,45 +382,70 @@ class NodeFleet:
             },
         }
 
+    def _resolve(self, node: Node, peer: PeerAddress) -> Node | None:
+        """The node a dial of `peer` from `node` reaches: one with the dialed id (ids compare as strings)."""
+        target = self._by_p2p.get((peer.host, peer.port))
+        if target is None or target is node or target.chain_id != node.chain_id or target.node_id != peer.id:
+            return None
+        return target
+
+    def _dials(self, node: Node) -> list[PeerAddress]:
+        return [*node.persistent_peers, *node.kept_peers, *node.dialed_peers]
+
+    def links(self, node: Node) -> list[Link]:
+        """`node`'s connections: the ones it dialed, then the ones other nodes dialed to it."""
+        if node.host is None:
+            return []
+        found: dict[str, Link] = {}
+        for peer in self._dials(node):
+            target = self._resolve(node, peer)
+            if target is not None and target.node_id not in found:
+                found[target.node_id] = Link(peer, target, True)
+        for other in self._by_chain.get(node.chain_id, []):
+            if other is node or other.host is None:
+                continue
+            if not any(self._resolve(other, p) is node for p in self._dials(other)):
+                continue
+            mine = found.get(other.node_id)
+            if mine is None:
+                found[other.node_id] = Link(
+                    PeerAddress(other.node_id, other.host, other.p2p_port), other, False
+                )
+            elif other.node_id < node.node_id:
+                # Both dial: CometBFT keeps one connection (the second is a duplicate). Which one wins is a
+                # race on a real node; the emulator decides by id so both ends agree.
+                found[other.node_id] = Link(mine.peer, other, False)
+        return list(found.values())
+
     def connected_peers(self, node: Node) -> list[tuple[PeerAddress, Node]]:
-        """Dialed peers that a node with the dialed id really answers for (ids compare as strings)."""
-        seen: set[str] = set()
-        connected = []
-        for peer in [*node.persistent_peers, *node.dialed_peers]:
-            if peer.id in seen:
-                continue
-            target = self._by_p2p.get((peer.host, peer.port))
-            if target is None or target is node or target.chain_id != node.chain_id:
-                continue
-            if target.node_id != peer.id:
-                continue
-            seen.add(peer.id)
-            connected.append((peer, target))
-        return connected
+        return [(link.peer, link.target) for link in self.links(node)]
 
     def _net_info(self, call: Call) -> dict[str, Any]:
         node = self._node_for(call)
         now = now_ns()
         peers = []
-        for peer, target in self.connected_peers(node):
-            since = node.dialed_at.get(str(peer), now)
+        for link in self.links(node):
+            since = node.dialed_at.get(str(link.peer), now)
             peers.append(
                 {
-                    "node_info": self.node_info(target),
-                    "is_outbound": True,
+                    "node_info": self.node_info(link.target),
+                    "is_outbound": link.outbound,
                     "connection_status": _connection_status(now - since, since),
-                    "remote_ip": peer.host,
+                    "remote_ip": link.peer.host if link.outbound else LOOPBACK_SOURCE,
                 }
             )
         return {
             "listening": True,
-            "listeners": [f"Listener(@{node.host}:{node.p2p_port})"],
+            # CometBFT prints the configured external address, which no emulated node sets.
+            "listeners": ["Listener(@)"],
             "n_peers": str(len(peers)),
             "peers": peers,
         }
 
     def _dial_peers(self, call: Call) -> dict[str, Any]:
         node = self._node_for(call)
+        if not node.unsafe_rpc:
+            raise method_not_found()  # JSON-RPC POST reaches here; the GET route is a 404 (_unsafe_gate)
         peers: list[str] = call.args["peers"] or []
         if not peers:
             raise internal_error("no peers provided")
@@ -361,7 +456,10 @@ class NodeFleet:
             raise internal_error(str(err)) from None
         now = now_ns()
         if call.args["persistent"]:
-            node.persistent_peers = parsed  # REPLACES, exactly like sw.persistentPeersAddrs = netAddrs
+            # REPLACES, exactly like sw.persistentPeersAddrs = netAddrs; nobody is disconnected.
+            left_out = [link.peer for link in self.links(node) if link.outbound and link.peer not in parsed]
+            node.kept_peers = list(dict.fromkeys([*node.kept_peers, *left_out]))
+            node.persistent_peers = parsed
         for peer in parsed:
             node.dialed_at.setdefault(str(peer), now)
             if peer not in node.dialed_peers and not call.args["persistent"]:
@@ -424,13 +522,13 @@ def _connection_status(duration_ns: int, start_ns: int) -> dict[str, Any]:
         "RecvMonitor": _monitor(start_ns, duration_ns),
         "Channels": [
             {
-                "ID": 32,
-                "SendQueueCapacity": "100",
+                "ID": channel,
+                "SendQueueCapacity": str(capacity),
                 "SendQueueSize": "0",
-                "Priority": "6",
+                "Priority": str(priority),
                 "RecentlySent": "0",
-            },
-            {"ID": 48, "SendQueueCapacity": "1", "SendQueueSize": "0", "Priority": "5", "RecentlySent": "0"},
+            }
+            for channel, capacity, priority in CONNECTION_CHANNELS
         ],
     }
 

@@ -57,6 +57,30 @@ async def gateway_errors(
         return internal(str(err) or type(err).__name__).response()
 
 
+_BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32_failure(text: str) -> str | None:
+    """The reason Go's bech32.DecodeNoLimit (btcutil, used by the SDK) gives for a malformed string, in its
+    words (measured on interchain-security-pd v7.0.1: `cosmosvaloper1bad` -> `invalid separator index 13`);
+    None when the string passes these checks (checksum and prefix errors keep the emulator's wording)."""
+    if len(text) < 8:
+        return f"invalid bech32 string length {len(text)}"
+    for ch in text:
+        if not 33 <= ord(ch) <= 126:
+            return f"invalid character in string: '{ch}'"
+    if text.lower() != text and text.upper() != text:
+        return "string not all lowercase or all uppercase"
+    lowered = text.lower()
+    one = lowered.rfind("1")
+    if one < 1 or one + 7 > len(lowered):
+        return f"invalid separator index {one}"
+    for ch in lowered[one + 1 :]:
+        if ch not in _BECH32_CHARSET:
+            return f"invalid character not part of charset: {ord(ch)}"
+    return None
+
+
 class ProviderREST:
     def __init__(self, chain: ChainState, faults: Faults, rpc: ProviderRPC) -> None:
         self.chain = chain
@@ -142,7 +166,7 @@ class ProviderREST:
         try:
             decode(address, prefix)
         except AddressError as err:
-            raise GatewayError(2, f"decoding bech32 failed: {err}") from None
+            raise GatewayError(2, f"decoding bech32 failed: {bech32_failure(address) or err}") from None
         found = self.chain.validators.get(address)
         if found is None:
             raise not_found(f"validator {address} not found")

@@ -93,8 +93,21 @@ class ProviderRPC:
         reg.add("unsubscribe_all", self.unsubscribe_all, ws_only=True)
 
     @property
+    def listen_address(self) -> str:
+        """A real node reports its configured p2p laddr, i.e. the loopback address it is bound to (settled
+        against interchain-security-pd v7.0.1: `tcp://127.0.0.1:<port>`), never a wildcard."""
+        host = self.rpc_address.removeprefix("tcp://").rpartition(":")[0]
+        return f"tcp://{host}:26656"
+
+    @property
     def node_id(self) -> str:
         return node_id_from_pubkey(self._node_pubkey)
+
+    def validator_set(self) -> list[bytes]:
+        """Consensus addresses of the bonded set in CometBFT's order: power descending, then address."""
+        bonded = [v for v in self.chain.ordered_validators() if v.status == "BOND_STATUS_BONDED"]
+        bonded.sort(key=lambda v: (-v.power, v.keys.consensus_address))
+        return [v.keys.consensus_address for v in bonded]
 
     def validators_hash(self) -> bytes:
         keys = b"".join(
@@ -117,7 +130,7 @@ class ProviderRPC:
                     "app": "0",
                 },
                 "id": self.node_id,
-                "listen_addr": "tcp://0.0.0.0:26656",
+                "listen_addr": self.listen_address,
                 "network": chain.chain_id,
                 "version": cmt_json.COMETBFT_VERSION,
                 "channels": "40202122233038606100",
@@ -174,7 +187,10 @@ class ProviderRPC:
 
     def block(self, call: Call) -> dict[str, Any]:
         return cmt_json.block_json(
-            self._block_at(call.args["height"]), self.chain.chain_id, self.validators_hash()
+            self._block_at(call.args["height"]),
+            self.chain.chain_id,
+            self.validators_hash(),
+            self.validator_set(),
         )
 
     def block_results(self, call: Call) -> dict[str, Any]:

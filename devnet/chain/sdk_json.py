@@ -167,7 +167,6 @@ def chain_json(c: Consumer) -> str:
 
 def consumer_chain_json(c: Consumer) -> str:
     """QueryConsumerChainResponse."""
-    genesis_hash = b64(f"{c.chain_id}/genesis".encode().ljust(32, b"\0")[:32])
     return dumps(
         {
             "consumer_id": c.consumer_id,
@@ -177,8 +176,9 @@ def consumer_chain_json(c: Consumer) -> str:
             "metadata": _metadata(c),
             "init_params": {
                 "initial_height": {"revision_number": "1", "revision_height": "1"},
-                "genesis_hash": genesis_hash,
-                "binary_hash": genesis_hash,
+                # bytes fields left empty at creation render as null (ICS v7.0.1, measured), not "".
+                "genesis_hash": None,
+                "binary_hash": None,
                 "spawn_time": rfc3339_nano(c.spawn_ns),
                 "unbonding_period": "1728000s",
                 "ccv_timeout_period": "2419200s",
@@ -211,8 +211,9 @@ def consumer_validator_json(v: Validator) -> dict[str, Any]:
     return {
         "provider_address": v.addr.valcons,
         "consumer_key": {"ed25519": b64(v.keys.consensus_pubkey)},
-        "power": str(v.power),
-        "rate": dec18("0.1"),
+        # Deprecated in ICS v7 and left unset: the real chain answers "0" for both (v7.0.1, measured).
+        "power": "0",
+        "rate": dec18("0"),
         "consumer_power": str(v.power),
         "consumer_commission_rate": dec18("0.1"),
         "provider_commission_rate": dec18("0.1"),
@@ -257,6 +258,14 @@ def _block_id(cmt_block_id: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+BLOCK_ID_FLAGS = {
+    0: "BLOCK_ID_FLAG_UNKNOWN",
+    1: "BLOCK_ID_FLAG_ABSENT",
+    2: "BLOCK_ID_FLAG_COMMIT",
+    3: "BLOCK_ID_FLAG_NIL",
+}
+
+
 def block_response(cmt_block: dict[str, Any], proposer_valcons: str) -> str:
     """GetLatestBlockResponse / GetBlockByHeightResponse from CometBFT's `/block` result.
 
@@ -268,14 +277,17 @@ def block_response(cmt_block: dict[str, Any], proposer_valcons: str) -> str:
     for name in _HEX_FIELDS:
         header[name] = _b64_of_hex(header[name])
     header["last_block_id"] = _block_id(header["last_block_id"])
+    # The gateway renders the proto's zero app version, which CometBFT's JSON omits.
+    header["version"] = {"block": header["version"]["block"], "app": header["version"].get("app", "0")}
     last_commit = {
         "height": cmt["last_commit"]["height"],
         "round": cmt["last_commit"]["round"],
         "block_id": _block_id(cmt["last_commit"]["block_id"]),
         "signatures": [
             {
-                "block_id_flag": "BLOCK_ID_FLAG_COMMIT",
-                "validator_address": _b64_of_hex(s["validator_address"]),
+                "block_id_flag": BLOCK_ID_FLAGS[s["block_id_flag"]],
+                # an absent signer's empty address is empty bytes, which the gateway renders as null
+                "validator_address": _b64_of_hex(s["validator_address"]) if s["validator_address"] else None,
                 "timestamp": s["timestamp"],
                 "signature": s["signature"],
             }

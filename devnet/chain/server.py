@@ -287,7 +287,12 @@ class ChainEmulator:
             assert self.rpc is not None
             chain_id, rpc = self.chain.chain_id, self.rpc
             for kind, render in (
-                ("NewBlock", lambda: cmt_json.new_block_payload(block, chain_id, rpc.validators_hash())),
+                (
+                    "NewBlock",
+                    lambda: cmt_json.new_block_payload(
+                        block, chain_id, rpc.validators_hash(), rpc.validator_set()
+                    ),
+                ),
                 (
                     "NewBlockHeader",
                     lambda: cmt_json.new_block_header_payload(block, chain_id, rpc.validators_hash()),

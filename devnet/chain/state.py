@@ -188,12 +188,15 @@ class ChainState:
             )
             v.jailed = spec.jailed
             genesis_operators[spec.moniker] = v.operator
+        # A consumer always has an owner on the real chain (the account that sent MsgCreateConsumer; measured
+        # on interchain-security-pd v7.0.1): genesis consumers are owned by the first validator's account.
+        creator = next(iter(self.validators.values())).addr.account if self.validators else ""
         for spec in scenario.consumers:
             consumer = self.add_consumer(
                 spec.consumer_id or str(len(self.consumers)),
                 spec.chain_id,
                 spec.phase,
-                owner="",
+                owner=creator,
                 ns=genesis_ns,
             )
             consumer.opted_in = {genesis_operators[m] for m in spec.opted_in}
