@@ -52,33 +52,38 @@ class SeededCluster(BaseModel):
     applied: dict[str, str]  # kubectl's own output per apply, for a reader of the test log
 
 
+async def run_kubectl(kubectl: Path, kubeconfig: Path, cache_dir: Path, *args: str) -> str:
+    """The built kubectl with `kubeconfig`; its discovery cache and HOME stay under `cache_dir`."""
+    proc = await asyncio.create_subprocess_exec(
+        str(kubectl),
+        f"--kubeconfig={kubeconfig}",
+        f"--cache-dir={cache_dir}",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "HOME": str(cache_dir)},  # kubectl never writes to the real ~/.kube
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), KUBECTL_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise KubectlError(f"kubectl {' '.join(args)}: no answer in {KUBECTL_TIMEOUT} s") from None
+    if proc.returncode != 0:
+        raise KubectlError(f"kubectl {' '.join(args)} exited {proc.returncode}: {err.decode().strip()}")
+    return out.decode()
+
+
 class Kubectl:
-    """The built kubectl as the cluster admin; its discovery cache stays under the state dir."""
+    """The built kubectl as the cluster admin (or as `kubeconfig`'s user)."""
 
     def __init__(self, info: RealKubeInfo, cache_dir: Path) -> None:
         self.info = info
         self.cache_dir = cache_dir
 
     async def __call__(self, *args: str, kubeconfig: Path | None = None) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            str(self.info.kubectl),
-            f"--kubeconfig={kubeconfig or self.info.kubeconfig}",
-            f"--cache-dir={self.cache_dir}",
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "HOME": str(self.cache_dir)},  # kubectl never writes to the real ~/.kube
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), KUBECTL_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise KubectlError(f"kubectl {' '.join(args)}: no answer in {KUBECTL_TIMEOUT} s") from None
-        if proc.returncode != 0:
-            raise KubectlError(f"kubectl {' '.join(args)} exited {proc.returncode}: {err.decode().strip()}")
-        return out.decode()
+        return await run_kubectl(self.info.kubectl, kubeconfig or self.info.kubeconfig, self.cache_dir, *args)
 
 
 def operator_objects(

@@ -8,6 +8,7 @@ ones included) while the REAL controllers roll it, per strategy; issue 9's claim
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import ssl
 import threading
@@ -23,6 +24,7 @@ from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 from pydantic import BaseModel
 
+from devnet.real.cluster import run_kubectl
 from devnet.real.kube import RealKube, RealKubeInfo
 from devnet.testbed import eventually
 
@@ -49,20 +51,7 @@ def api(kube: RealKubeInfo) -> k8s.ApiClient:
 def kubectl(kube: RealKubeInfo, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
     cache = tmp_path_factory.mktemp("kubectl-cache")
 
-    async def run(*args: str) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            str(kube.kubectl),
-            f"--kubeconfig={kube.kubeconfig}",
-            f"--cache-dir={cache}",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-        assert proc.returncode == 0, f"kubectl {' '.join(args)} -> {proc.returncode}: {err.decode()}"
-        return out.decode()
-
-    return run
+    return functools.partial(run_kubectl, kube.kubectl, kube.kubeconfig, cache)
 
 
 def _ssl(kube: RealKubeInfo) -> ssl.SSLContext:

@@ -34,6 +34,7 @@ from devnet.kube.server import KubeEmulator
 from devnet.kube.watch import Event
 from devnet.loop_thread import serve_in_thread
 from devnet.real.binaries import binary
+from devnet.real.cluster import run_kubectl
 from devnet.real.kube import RealKube, RealKubeInfo
 
 pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
@@ -168,17 +169,7 @@ def dedupe(snaps: list[Snapshot]) -> list[Snapshot]:
 
 
 async def kubectl(kubeconfig: Path, cache: Path, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        str(binary("kubectl")),
-        f"--kubeconfig={kubeconfig}",
-        f"--cache-dir={cache}",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, f"kubectl {' '.join(args)} -> {proc.returncode}: {err.decode()}"
-    return out.decode()
+    return await run_kubectl(binary("kubectl"), kubeconfig, cache, *args)
 
 
 # --- the real side --------------------------------------------------------------------------------------------
