@@ -27,11 +27,10 @@ from pydantic import BaseModel
 from devnet.real.cluster import run_kubectl
 from devnet.real.kube import RealKube, RealKubeInfo
 from devnet.testbed import eventually
+from tests.real.workloads import EXPECTED_MAX_RUNNING, NAMESPACE, workload
 
 pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
 
-NAMESPACE = "default"
-GRACE_SECONDS = 3  # long enough for a 100 ms poll to see every terminating phase, short enough for CI
 VERSION = "v1.32.13"
 
 
@@ -133,36 +132,6 @@ async def test_configmap_stale_resource_version_is_409(api: k8s.ApiClient) -> No
 
 
 # --- rollouts -------------------------------------------------------------------------------------------------
-
-
-def _template(app: str) -> dict[str, Any]:
-    return {
-        "metadata": {"labels": {"app": app}},
-        "spec": {
-            "terminationGracePeriodSeconds": GRACE_SECONDS,
-            "automountServiceAccountToken": False,
-            "containers": [{"name": "node", "image": "example.invalid/validator:1"}],  # kwok never pulls it
-        },
-    }
-
-
-def workload(name: str) -> tuple[str, dict[str, Any]]:
-    """(kind, manifest) of the 1-replica workload `name`; the name says its strategy."""
-    spec: dict[str, Any] = {
-        "replicas": 1,
-        "selector": {"matchLabels": {"app": name}},
-        "template": _template(name),
-    }
-    if name == "sts":
-        return "statefulset", {"metadata": {"name": name}, "spec": {**spec, "serviceName": name}}
-    strategy = {
-        "rolling-default": None,  # RollingUpdate, maxSurge 25% (-> 1), maxUnavailable 25% (-> 0)
-        "rolling-nosurge": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-        "recreate": {"type": "Recreate"},
-    }[name]
-    if strategy:
-        spec["strategy"] = strategy
-    return "deployment", {"metadata": {"name": name}, "spec": spec}
 
 
 class PodState(BaseModel):
@@ -304,7 +273,6 @@ async def _rolled_out(api: k8s.ApiClient, kind: str, name: str) -> bool:
 
 
 # Issue 9: a RollingUpdate (any maxSurge) overlaps the old and the new pod; Recreate and a StatefulSet never do.
-EXPECTED_MAX_RUNNING = {"rolling-default": 2, "rolling-nosurge": 2, "recreate": 1, "sts": 1}
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_MAX_RUNNING))

@@ -36,43 +36,9 @@ from devnet.loop_thread import serve_in_thread
 from devnet.real.binaries import binary
 from devnet.real.cluster import run_kubectl
 from devnet.real.kube import RealKube, RealKubeInfo
+from tests.real.workloads import EXPECTED_MAX_RUNNING, NAMESPACE, SCENARIOS, workload
 
 pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
-
-NAMESPACE = "default"
-GRACE_SECONDS = 3  # the emulator counts it in ticks (devnet.kube.pods.grace_ticks): 2 ticks
-SCENARIOS = ["rolling-default", "rolling-nosurge", "recreate", "sts"]
-# Issue 9: a RollingUpdate (any maxSurge) runs the old and the new pod at once; Recreate and StatefulSet never.
-EXPECTED_MAX_RUNNING = {"rolling-default": 2, "rolling-nosurge": 2, "recreate": 1, "sts": 1}
-
-
-def workload(name: str) -> tuple[str, dict[str, Any]]:
-    """(kind, manifest) of the 1-replica workload `name`; the name says its strategy."""
-    template = {
-        "metadata": {"labels": {"app": name}},
-        "spec": {
-            "terminationGracePeriodSeconds": GRACE_SECONDS,
-            "automountServiceAccountToken": False,
-            "containers": [{"name": "node", "image": "example.invalid/validator:1"}],  # kwok never pulls it
-        },
-    }
-    spec: dict[str, Any] = {"replicas": 1, "selector": {"matchLabels": {"app": name}}, "template": template}
-    meta = {"name": name, "namespace": NAMESPACE}
-    if name == "sts":
-        return "statefulset", {
-            "apiVersion": "apps/v1",
-            "kind": "StatefulSet",
-            "metadata": meta,
-            "spec": {**spec, "serviceName": name},
-        }
-    strategy = {
-        "rolling-default": None,  # RollingUpdate, maxSurge 25% (-> 1), maxUnavailable 25% (-> 0)
-        "rolling-nosurge": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
-        "recreate": {"type": "Recreate"},
-    }[name]
-    if strategy:
-        spec["strategy"] = strategy
-    return "deployment", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
 
 
 # --- normalised snapshots -------------------------------------------------------------------------------------
