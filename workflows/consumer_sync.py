@@ -43,11 +43,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
 
 KEEP_RESULTS = 16
-CATCH_UP_GATING = "catch-up-gating"  # workflow.patched id: wait_caught_up after a restart's rollout wait
 KEEP_ANSWERED = 256
 # workflow.patched id: a new (not continued) run gives back any rollout slot held under its id, which only a
 # terminated earlier run can hold; else the recreated sync's consumers would wait out the slot's lease.
 RELEASE_STALE_SLOT = "release-stale-slot"
+CATCH_UP_GATING = "catch-up-gating"  # workflow.patched id: wait_caught_up after a restart's rollout wait
 
 
 class ConsumerSyncState(BaseModel):
