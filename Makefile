@@ -9,6 +9,8 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 3
 # Real components (Go, from the module proxy) are built into this cache, keyed by component and version.
 PEERSYNC_TESTBED_CACHE ?= $(HOME)/.cache/peersync-testbed
+# `make demo TESTBED=real`: the same mission on the real provider, nodes and control plane.
+TESTBED ?= emulated
 
 .PHONY: install demo test bench lint docs clean testbed
 
@@ -22,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP) testbed
-	$(BIN)/python -m devnet.demo --state-dir .devnet
+	$(BIN)/python -m devnet.demo --state-dir .devnet --testbed $(TESTBED)
 
 test: $(STAMP) testbed
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)

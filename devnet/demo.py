@@ -23,9 +23,11 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from activities.upstream import upstream_node_id
+from devnet import shipped_rbac
 from devnet.files import READY, DevnetManifest
 from devnet.mission import run_mission
 from devnet.processes import ChildProcess
+from devnet.real.binaries import MANIFEST, binary
 from devnet.scenario import ClusterSpec, Scenario, load_scenario
 from devnet.summary import NamespaceRow, WorldView, read_world, render
 from devnet.world import desired_peers
@@ -114,10 +116,12 @@ def check_restart_guard(rows: list[NamespaceRow], scenario: Scenario, cluster: C
 
 
 def check_workloads(listing: dict[str, Any], scenario: Scenario, cluster: ClusterSpec) -> str:
-    """`kubectl get deployments,statefulsets -A -o json` must list exactly the workloads seeded."""
+    """`kubectl get deployments,statefulsets -A -o json` must list exactly the workloads seeded (besides
+    peersync's own, which the real testbed runs from the shipped overlay)."""
     found = sorted(
         f"{item['kind'].lower()} {item['metadata']['namespace']}/{item['metadata']['name']}"
         for item in listing.get("items", [])
+        if item["metadata"]["namespace"] != shipped_rbac.NAMESPACE
     )
     seeded = sorted(f"{ns.workload} {ns.name}/{ns.workload_name}" for ns in scenario.namespaces(cluster))
     if found != seeded:
@@ -127,9 +131,14 @@ def check_workloads(listing: dict[str, Any], scenario: Scenario, cluster: Cluste
     return f"kubectl sees {len(found)} workloads in cluster {cluster.id} ({kinds}), as seeded"
 
 
-async def kubectl_workloads(kubeconfig: Path) -> dict[str, Any]:
+def kubectl() -> str | None:
+    """The kubectl `make testbed` built from the pinned release, else one on PATH, else None."""
+    return str(binary("kubectl")) if MANIFEST.exists() else shutil.which("kubectl")
+
+
+async def kubectl_workloads(kubectl: str, kubeconfig: Path) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
-        "kubectl",
+        kubectl,
         "--kubeconfig",
         str(kubeconfig),
         "get",
@@ -171,8 +180,8 @@ async def verify(manifest: DevnetManifest, scenario: Scenario) -> list[str]:
         rows = [n for n in view.namespaces if n.cluster == info.id]
         seen.append(check_namespaces(rows, scenario, cluster))
         seen.append(check_restart_guard(rows, scenario, cluster))
-        if shutil.which("kubectl"):
-            seen.append(check_workloads(await kubectl_workloads(info.kubeconfig), scenario, cluster))
+        if (path := kubectl()) is not None:
+            seen.append(check_workloads(await kubectl_workloads(path, info.kubeconfig), scenario, cluster))
     return seen
 
 
@@ -202,7 +211,7 @@ async def live_summary(manifest: DevnetManifest, devnet: ChildProcess) -> None:
                 pass
 
 
-async def main(state_dir: Path, exit_when_verified: bool) -> int:
+async def main(state_dir: Path, exit_when_verified: bool, testbed: str = "emulated") -> int:
     state_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
     argv = [
         sys.executable,
@@ -215,6 +224,8 @@ async def main(state_dir: Path, exit_when_verified: bool) -> int:
         "worker,watch",
         "--registry-refresh",
         "60s",  # the default: the watcher, not the registry's timer, must bring the change in
+        "--testbed",
+        testbed,
     ]
     devnet = ChildProcess("devnet", argv, log_file=state_dir / "devnet.log")
     await devnet.start()
@@ -243,5 +254,7 @@ async def main(state_dir: Path, exit_when_verified: bool) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=Path(".devnet"))
+    parser.add_argument("--testbed", choices=("emulated", "real"), default="emulated")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.state_dir.resolve(), os.environ.get("DEMO_EXIT") == "1")))
+    exit_when_verified = os.environ.get("DEMO_EXIT") == "1"
+    raise SystemExit(asyncio.run(main(args.state_dir.resolve(), exit_when_verified, args.testbed)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -27,6 +28,7 @@ class DevnetManifest(BaseModel):
 
     state_dir: Path
     pid: int
+    testbed: Literal["emulated", "real"] = "emulated"
     temporal_address: str
     temporal_namespace: str
     temporal_ui_url: str | None
@@ -36,6 +38,9 @@ class DevnetManifest(BaseModel):
     allow_cidrs: list[str]
     clusters: list[ClusterInfo]
     services: dict[str, int] = {}
+    # The real testbed only: the provider's home (its test keyring signs the validators' txs) and CLI.
+    provider_home: Path | None = None
+    provider_cli: Path | None = None
 
     @classmethod
     def load(cls, state_dir: Path) -> DevnetManifest:

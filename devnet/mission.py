@@ -18,7 +18,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
+from activities.upstream import upstream_node_id
 from devnet.files import ClusterInfo, DevnetManifest
+from devnet.publish import publish_details
 from devnet.summary import read_world
 from workers.views import progress_table
 from workflows.contracts import EndpointChangeResult, Progress, RegistryView
@@ -98,10 +100,7 @@ async def run_mission(manifest: DevnetManifest, console: Console) -> list[str]:
     console.print(
         f"[bold]{MOVER}[/] publishes [bold]p2p={target}[/] on the chain (was {mover.effective}) ..."
     )
-    async with aiohttp.ClientSession() as http:
-        body = {"validator": MOVER, "details": f"p2p={target}"}
-        async with http.post(f"{manifest.chain_rpc_url}/devnet/edit_validator", json=body) as resp:
-            height = int((await resp.json())["height"])
+    height = await publish_details(manifest, MOVER, f"p2p={target}")
     wf_id = endpoint_change_id(info.id, mover.operator_address, height)
     handle = client.get_workflow_handle(wf_id, result_type=EndpointChangeResult)
 
@@ -124,7 +123,39 @@ async def run_mission(manifest: DevnetManifest, console: Console) -> list[str]:
     await show_schedule(client, info.id, console)
     world = await read_world(manifest)
     opted = {c.chain_id for c in world.consumers if MOVER in c.opted_in}
-    return verify(before, await asyncio.to_thread(snapshot, info), result, target, opted)
+    checks = verify(before, await asyncio.to_thread(snapshot, info), result, target, opted)
+    if manifest.testbed == "real":  # the nodes are real: the new peer must be connected, not only written
+        for c in result.consumers:
+            checks.append(await connected(info, c.consumer.namespace, c.consumer.chain_id, target))
+    return checks
+
+
+async def connected(info: ClusterInfo, namespace: str, chain_id: str, target: str) -> str:
+    """Every node behind the namespace's pods lists the mover, at `target`, in its real `net_info`."""
+    api = k8s_config.new_client_from_config(config_file=str(info.kubeconfig))
+    core = k8s.CoreV1Api(api)
+    notes = (await asyncio.to_thread(core.read_namespace, namespace)).metadata.annotations
+    pods = (await asyncio.to_thread(core.list_namespaced_pod, namespace)).items
+    api.close()
+    urls = sorted(
+        {f"http://{p.status.pod_ip}:{notes['peersync.io/rpc-port']}" for p in pods if p.status.pod_ip}
+    )
+    mover = upstream_node_id(MOVER, chain_id)
+
+    async def listed() -> bool:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            for url in urls:
+                try:
+                    async with http.get(f"{url}/net_info") as resp:
+                        peers = (await resp.json(content_type=None))["result"]["peers"]
+                except (aiohttp.ClientError, KeyError, TimeoutError):
+                    return False  # restarting
+                if not any(p["node_info"]["id"] == mover and p["remote_ip"] == target for p in peers):
+                    return False
+        return True
+
+    await until(listed, f"{namespace}'s nodes to connect {MOVER} at {target}")
+    return f"{namespace}: {len(urls)} real node(s) connected to {MOVER} at {target} (net_info)"
 
 
 async def show_registry_diff(

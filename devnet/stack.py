@@ -15,6 +15,7 @@ import signal
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from pydantic import BaseModel
@@ -26,7 +27,7 @@ from devnet.kube.server import KubeEmulator
 from devnet.node_restarts import NodeRestarts
 from devnet.ports import free_port, port_or_free
 from devnet.processes import ChildExited, ChildProcess
-from devnet.scenario import Scenario
+from devnet.scenario import ClusterSpec, Scenario
 from devnet.temporal import TemporalDevServer, TemporalOptions
 from devnet.world import grant_shipped_rbac, seed_cluster
 
@@ -105,10 +106,45 @@ class Devnet:
         atomic_write(stamp, now)
 
     async def _start(self) -> DevnetManifest:
-        opts = self.opts
         self._keep_history_only_for_this_code()
         temporal = await self._start_temporal()
+        chain_rpc_url, chain_rest_url = await self._start_chain()
+        clusters = [
+            await self._start_cluster(index, cluster) for index, cluster in enumerate(self.scenario.clusters)
+        ]
+        self.manifest = DevnetManifest(
+            state_dir=self.state_dir,
+            pid=os.getpid(),
+            testbed=self.testbed,
+            temporal_address=temporal.address,
+            temporal_namespace=temporal.opts.namespace,
+            temporal_ui_url=temporal.ui_url,
+            chain_rpc_url=chain_rpc_url,
+            chain_rest_url=chain_rest_url,
+            bech32_prefix=self.scenario.bech32_prefix,
+            allow_cidrs=self.scenario.allow_cidrs,
+            clusters=clusters,
+            **self._manifest_extras(),
+        )
+        for info in clusters:
+            atomic_write(info.env_file, env_lines(self.settings_for(info)))
+        for info in clusters:
+            await self._start_services(info)
+        await self._check_answers()
+        self.manifest.save()
+        atomic_write(self.state_dir / READY, "")
+        return self.manifest
 
+    # ---- the testbed: emulators here; devnet.real.stack.RealDevnet overrides these four ------------
+
+    testbed = "emulated"
+
+    def _manifest_extras(self) -> dict[str, object]:
+        return {}
+
+    async def _start_chain(self) -> tuple[str, str]:
+        """The chain; returns its CometBFT RPC and REST URLs."""
+        opts = self.opts
         self.chain = ChainEmulator(
             self.scenario,
             host=HOST,
@@ -120,64 +156,47 @@ class Devnet:
         await self._enter(self.chain)
         self._stack.callback(self._save_height)
         self.chain.nodes.catch_up_seconds = opts.node_catch_up_seconds
+        return self.chain.rpc_url, self.chain.rest_url
 
-        clusters = []
-        for index, cluster in enumerate(self.scenario.clusters):
-            port = opts.kube_port + index if opts.kube_port else 0
-            kube = KubeEmulator(
-                host=HOST, port=port, step_seconds=opts.kube_step_seconds, rbac=opts.kube_rbac
-            )
-            await self._enter(kube)
-            self.kubes[cluster.id] = kube
-            # Before seeding: the first pods seen Ready are the synced nodes, later revisions restarts.
-            self.node_restarts[cluster.id] = NodeRestarts(kube, self.chain.nodes)
-            kube.store.add_listener(self.node_restarts[cluster.id])
-            namespaces = seed_cluster(kube, self.scenario, cluster)
-            suffix = "" if index == 0 else f"-{cluster.id}"
-            kubeconfig = kube.write_kubeconfig(
-                self.state_dir / f"kubeconfig{suffix}", context=f"devnet-{cluster.id}"
-            )
-            worker_kubeconfig = None
-            if opts.kube_rbac:
-                token = grant_shipped_rbac(kube, self.scenario, cluster)
-                worker_kubeconfig = kube.write_kubeconfig(
-                    self.state_dir / f"kubeconfig-worker{suffix}",
-                    context=f"devnet-{cluster.id}-worker",
-                    token=token,
-                )
-            clusters.append(
-                ClusterInfo(
-                    id=cluster.id,
-                    validator_moniker=cluster.validator,
-                    local_validator=self._operator_of(cluster.validator),
-                    kube_url=kube.url,
-                    kubeconfig=kubeconfig,
-                    worker_kubeconfig=worker_kubeconfig,
-                    env_file=self.state_dir / f"env{suffix}",
-                    namespaces=namespaces,
-                )
-            )
-
-        self.manifest = DevnetManifest(
-            state_dir=self.state_dir,
-            pid=os.getpid(),
-            temporal_address=temporal.address,
-            temporal_namespace=temporal.opts.namespace,
-            temporal_ui_url=temporal.ui_url,
-            chain_rpc_url=self.chain.rpc_url,
-            chain_rest_url=self.chain.rest_url,
-            bech32_prefix=self.scenario.bech32_prefix,
-            allow_cidrs=self.scenario.allow_cidrs,
-            clusters=clusters,
+    async def _start_cluster(self, index: int, cluster: ClusterSpec) -> ClusterInfo:
+        """One operator's cluster, seeded from the scenario, with its kubeconfigs."""
+        opts = self.opts
+        assert self.chain is not None
+        port = opts.kube_port + index if opts.kube_port else 0
+        kube = KubeEmulator(host=HOST, port=port, step_seconds=opts.kube_step_seconds, rbac=opts.kube_rbac)
+        await self._enter(kube)
+        self.kubes[cluster.id] = kube
+        # Before seeding: the first pods seen Ready are the synced nodes, later revisions restarts.
+        self.node_restarts[cluster.id] = NodeRestarts(kube, self.chain.nodes)
+        kube.store.add_listener(self.node_restarts[cluster.id])
+        namespaces = seed_cluster(kube, self.scenario, cluster)
+        suffix = "" if index == 0 else f"-{cluster.id}"
+        kubeconfig = kube.write_kubeconfig(
+            self.state_dir / f"kubeconfig{suffix}", context=f"devnet-{cluster.id}"
         )
-        for info in clusters:
-            atomic_write(info.env_file, env_lines(self.settings_for(info)))
-        for info in clusters:
-            await self._start_services(info)
-        await self._check_answers()
-        self.manifest.save()
-        atomic_write(self.state_dir / READY, "")
-        return self.manifest
+        worker_kubeconfig = None
+        if opts.kube_rbac:
+            token = grant_shipped_rbac(kube, self.scenario, cluster)
+            worker_kubeconfig = kube.write_kubeconfig(
+                self.state_dir / f"kubeconfig-worker{suffix}",
+                context=f"devnet-{cluster.id}-worker",
+                token=token,
+            )
+        return ClusterInfo(
+            id=cluster.id,
+            validator_moniker=cluster.validator,
+            local_validator=self._operator_of(cluster.validator),
+            kube_url=kube.url,
+            kubeconfig=kubeconfig,
+            worker_kubeconfig=worker_kubeconfig,
+            env_file=self.state_dir / f"env{suffix}",
+            namespaces=namespaces,
+        )
+
+    async def _kube_answers(self, session: aiohttp.ClientSession, info: ClusterInfo) -> None:
+        async with session.get(f"{info.kube_url}/version") as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"{info.kube_url}/version answered HTTP {resp.status}")
 
     async def _start_temporal(self) -> TemporalDevServer:
         """Temporal cannot be told to bind port 0, so a free port is picked for it; between the pick and
@@ -273,12 +292,13 @@ class Devnet:
             f"{self.manifest.chain_rpc_url}/status",
             f"{self.manifest.chain_rest_url}/cosmos/staking/v1beta1/validators",
         ]
-        urls += [f"{c.kube_url}/version" for c in self.manifest.clusters]
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             for url in urls:
                 async with session.get(url) as resp:
                     if resp.status != 200:
                         raise RuntimeError(f"{url} answered HTTP {resp.status}")
+            for info in self.manifest.clusters:
+                await self._kube_answers(session, info)
         for child in self.children:
             child.raise_if_exited()
         for name, url in self.health_urls.items():
@@ -305,7 +325,8 @@ class Devnet:
                     pass  # not serving yet
                 await asyncio.sleep(HEALTH_POLL_SECONDS)
 
-    async def _enter(self, service: TemporalDevServer | ChainEmulator | KubeEmulator | ChildProcess) -> None:
+    async def _enter(self, service: Any) -> None:
+        """Start `service` (anything with start/stop) and stop it with the devnet."""
         await service.start()
         self._stack.push_async_callback(service.stop)
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 # The long-running `peersync` commands the devnet can start per cluster, each with that cluster's env file.
 SERVICES = ("worker", "watch")
+TESTBEDS = ("emulated", "real")
 
 
 def devnet(
@@ -51,6 +52,14 @@ def devnet(
             help="Comma list of validator monikers, one cluster each (e.g. alice,carol); default: the scenario's."
         ),
     ] = None,
+    testbed: Annotated[
+        str,
+        typer.Option(
+            help="emulated: the project's chain and kube emulators (fast; fault injection). real: a real ICS "
+            "provider, real cometbft consumer nodes and a real Kubernetes control plane with kwok, built by "
+            "`make testbed` (slower; what the emulators are measured against)."
+        ),
+    ] = "emulated",
     services: Annotated[
         str,
         typer.Option(
@@ -61,6 +70,7 @@ def devnet(
     ] = "",
 ) -> None:
     """Start Temporal (with UI), the chain emulator, a kube emulator per cluster
+    (or, with --testbed real, the real chain, nodes and control planes)
     and, only with --services, peersync's worker and/or watcher per cluster.
 
     Writes to DIR, per cluster: env (source it to run peersync as that cluster),
@@ -82,6 +92,8 @@ def devnet(
         fail(f"scenario {scenario or '(default)'}: {exc.errors()[0]['msg']} (at {where})")
     except Exception as exc:  # unreadable or malformed YAML: one line, nothing started
         fail(f"scenario {scenario}: {exc}")
+    if testbed not in TESTBEDS:
+        fail(f"--testbed: unknown {testbed}; choose from {', '.join(TESTBEDS)}")
     wanted = [s.strip() for s in services.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(SERVICES))
     if unknown:
@@ -98,7 +110,18 @@ def devnet(
         registry_refresh=registry_refresh,
         services=wanted,
     )
-    raise SystemExit(asyncio.run(_run(Devnet(world, opts))))
+    if testbed == "emulated":
+        raise SystemExit(asyncio.run(_run(Devnet(world, opts))))
+    from devnet.real.binaries import MANIFEST, NOT_BUILT
+    from devnet.real.stack import RealDevnet, RealTestbedUnsupported
+
+    if not MANIFEST.exists():
+        fail(NOT_BUILT)
+    try:
+        net = RealDevnet(world, opts)
+    except RealTestbedUnsupported as exc:
+        fail(str(exc))
+    raise SystemExit(asyncio.run(_run(net)))
 
 
 async def _run(net: Devnet) -> int:

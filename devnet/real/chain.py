@@ -334,8 +334,11 @@ class RealProvider:
     async def edit_validator(self, moniker: str, details: str) -> Committed:
         return await self.tx(moniker, "staking", "edit-validator", "--details", details)
 
-    async def create_consumer(self, chain_id: str, opt_in: list[str], owner: str | None = None) -> str:
-        """Create a consumer chain, opt `opt_in` in and launch it; returns its consumer id once LAUNCHED.
+    async def create_consumer(
+        self, chain_id: str, opt_in: list[str], owner: str | None = None, launch: bool = True
+    ) -> str:
+        """Create a consumer chain, opt `opt_in` in and (unless `launch` is False: it then stays REGISTERED)
+        launch it; returns its consumer id once LAUNCHED.
 
         Created without a spawn time (phase REGISTERED), then opted in to, and only then given a spawn time
         of now: a chain whose spawn time passes with nobody opted in fails to launch and falls back to
@@ -356,6 +359,8 @@ class RealProvider:
         if consumer_id is None:
             raise TxFailed(f"create-consumer {chain_id}: no consumer_id in the events {created.events}")
         await asyncio.gather(*(self.tx(m, "provider", "opt-in", consumer_id) for m in opt_in))
+        if not launch:
+            return consumer_id
         now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
         await self._json_tx(
             owner,

@@ -24,7 +24,6 @@ from pydantic import BaseModel
 
 from devnet import shipped_rbac
 from devnet.kube.kubeconfig import write_kubeconfig
-from devnet.kube.pods import POD_IP_ANNOTATION
 from devnet.real.kube import RealKubeInfo
 from devnet.scenario import ClusterSpec, Scenario
 from devnet.world import namespace_objects
@@ -34,7 +33,7 @@ CONSUMER_NAMESPACE_DIR = shipped_rbac.MANIFESTS / "consumer-namespace"
 # The one consumer namespace overlays/example binds; an operator's namespace exists before it is bound
 # (the RoleBinding's namespace must exist, or `apply -k` fails on it).
 EXAMPLE_CONSUMER_NAMESPACE = "consumer-neutron"
-TOKEN_SECONDS = 3600
+TOKEN_SECONDS = 86400  # a devnet left running for a day keeps its worker authenticated
 KUBECTL_TIMEOUT = 60.0
 
 
@@ -91,21 +90,16 @@ def operator_objects(
 ) -> dict[str, list[dict[str, Any]]]:
     """Per namespace, the emulated devnet's objects as an operator's manifests.
 
-    The pod template's POD_IP_ANNOTATION is left out: it is an emulator-only knob (the pod IP the emulator
-    reports, so its pods sit on the chain emulator's node listeners); on a real cluster the pod IP is the
-    kubelet's (here kwok's, from its --cidr) and the annotation would be a dead label. `grace_seconds`, when
-    given, sets the pods' terminationGracePeriodSeconds: a real (kwok) pod really waits out the default 30 s
-    on each restart, where the emulator counts grace in ticks of 15 s (devnet.kube.pods.grace_ticks)."""
+    The pod template keeps POD_IP_ANNOTATION: kwok reports it as the pod IP (devnet.real.kwok_stages), so the
+    pods sit on their validator's real consumer nodes, as in the emulator. `grace_seconds`, when given, sets
+    the pods' terminationGracePeriodSeconds: a real (kwok) pod really waits out the default 30 s on each
+    restart, where the emulator counts grace in ticks of 15 s (devnet.kube.pods.grace_ticks)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for ns in scenario.namespaces(cluster):
         objects = copy.deepcopy(namespace_objects(scenario, cluster, ns))
         for obj in objects:
             template = (obj.get("spec") or {}).get("template")
-            if template is None:
-                continue
-            notes = template["metadata"].get("annotations") or {}
-            notes.pop(POD_IP_ANNOTATION, None)
-            if grace_seconds is not None:
+            if template is not None and grace_seconds is not None:
                 template["spec"]["terminationGracePeriodSeconds"] = grace_seconds
         out[str(ns.name)] = objects
     return out

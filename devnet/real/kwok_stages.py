@@ -1,7 +1,8 @@
 """The kwok Stages of the real testbed: what the fake kubelet does to Nodes and Pods, and when.
 
 kwok without a Stage for a kind does nothing to it, so every behaviour is here. Taken from kwok v0.8.0's
-kustomize/stage/{node,pod}/fast with one deliberate change: **pod deletion is graceful**. kwok's fast
+kustomize/stage/{node,pod}/fast with two deliberate changes. A pod annotated POD_IP_ANNOTATION gets that IP
+(below). And **pod deletion is graceful**: kwok's fast
 pod-delete removes a pod as soon as it has a deletionTimestamp; a real kubelet keeps the containers running
 (the pod Running, and a validator signing) until they exit, at the latest when the grace period runs out.
 Here the pod is removed exactly at metadata.deletionTimestamp, which the apiserver sets to the DELETE time
@@ -10,6 +11,11 @@ overlap on the real controllers is visible for as long as the workload's grace p
 """
 
 from __future__ import annotations
+
+# Where a devnet pod's node listens (its validator's loopback endpoint): the IP kwok reports for the pod, in
+# place of one from its --cidr (10.244.x.x), which nothing on this machine may dial. The kube emulator reads
+# the same annotation (devnet.kube.pods), so the product finds the nodes the same way on both testbeds.
+POD_IP_ANNOTATION = "devnet.peersync.io/pod-ip"
 
 NODE_ANNOTATION = "kwok.x-k8s.io/node"  # kwok manages the Nodes carrying NODE_ANNOTATION=fake
 NODE_ANNOTATION_VALUE = "fake"
@@ -121,7 +127,10 @@ spec:
       {{{{ with NodeIPWith .spec.nodeName }}}}
       hostIP: {{{{ . | Quote }}}}
       {{{{ end }}}}
-      {{{{ with PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}}}
+      {{{{ $ip := "" }}}}
+      {{{{ with .metadata.annotations }}}}{{{{ with index . "{POD_IP_ANNOTATION}" }}}}{{{{ $ip = . }}}}{{{{ end }}}}{{{{ end }}}}
+      {{{{ if not $ip }}}}{{{{ with PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}}}{{{{ $ip = . }}}}{{{{ end }}}}{{{{ end }}}}
+      {{{{ with $ip }}}}
       podIP: {{{{ . | Quote }}}}
       {{{{ end }}}}
       phase: Running

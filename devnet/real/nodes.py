@@ -260,6 +260,18 @@ class RealConsumerNodes:
         await asyncio.gather(*(self._start(key) for key in keys))
         return [self.nodes[key] for key in keys]
 
+    async def restart(self, moniker: str, chain_id: str, peers: list[str]) -> None:
+        """The node's pod was replaced: stop it, write `peers` (what the new pod read from its ConfigMap) as
+        its persistent_peers, and start it again; returns once its RPC answers (it may still catch up)."""
+        key = (moniker, chain_id)
+        await self.processes[key].stop()
+        self._configure(self.nodes[key], peers)
+        await self._start(key)
+
+    def at(self, host: str, chain_id: str) -> NodeInfo | None:
+        """The node of `chain_id` listening on `host` (a pod's IP), if any."""
+        return next((n for n in self.chain(chain_id) if n.host == host), None)
+
     async def show_node_id(self, moniker: str, chain_id: str) -> str:
         """The id `cometbft show-node-id` reads from the node's node_key.json."""
         return (await self._cli("show-node-id", "--home", str(self.node(moniker, chain_id).home))).strip()

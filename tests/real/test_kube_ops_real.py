@@ -120,9 +120,6 @@ async def test_seeded_as_an_operator(real: Real, admin: k8s.ApiClient) -> None:
     )
     assert who["status"]["userInfo"]["username"] == real.seeded.worker_user
     core, apps = k8s.CoreV1Api(admin), k8s.AppsV1Api(admin)
-    for path in real.seeded.manifests:
-        text = path.read_text()
-        assert POD_IP_ANNOTATION not in text  # the emulator-only knob is not shipped to a real cluster
     for namespace, fmt in FORMATS.items():
         ns = await asyncio.to_thread(core.read_namespace, namespace)
         assert ns.metadata.labels["peersync.io/cluster"] == CLUSTER
@@ -224,12 +221,15 @@ async def test_write_peers_keeps_operator_entries_and_carries_the_resource_versi
 
 
 async def test_node_rpc_urls_are_the_pods_ips(real: Real, kube: Kube, admin: k8s.ApiClient) -> None:
-    """kwok gives each pod an IP from its --cidr (10.244.0.0/16): what Kube turns into RPC URLs (never dialed)."""
+    """kwok reports each pod at its node's loopback address (the pod template's POD_IP_ANNOTATION, see
+    devnet.real.kwok_stages), never one from its --cidr: what Kube turns into RPC URLs."""
     for namespace in FORMATS:
         ns = await asyncio.to_thread(kube.managed_namespace, namespace)
         pods = (await asyncio.to_thread(k8s.CoreV1Api(admin).list_namespaced_pod, namespace)).items
         ips = sorted(p.status.pod_ip for p in pods)
-        assert all(ip.startswith("10.244.") for ip in ips), ips
+        wanted = {p.metadata.annotations[POD_IP_ANNOTATION] for p in pods}
+        assert len(wanted) == 1 and wanted.pop().startswith("127."), pods
+        assert set(ips) == {p.metadata.annotations[POD_IP_ANNOTATION] for p in pods}, ips
         port = upstream_ports(ns.chain_id).rpc
         assert ns.layout.rpc_port == port
         urls = await asyncio.to_thread(kube.node_rpc_urls, namespace)
