@@ -73,7 +73,14 @@ def tx_search_entry(record: TxRecord) -> str:
 
 
 def ws_tx_payload(record: TxRecord) -> str:
-    """`"data":…,"events":…` of a websocket Tx notification (shared by every subscriber)."""
+    """`"data":…,"events":…` of a websocket Tx notification (shared by every subscriber).
+
+    Settled against a real 0.38 node (interchain-security-pd v7.0.1, tests/real/test_ws_fidelity.py; the
+    reference notes had it as [D], from a 0.34 capture): `TxResult` omits `index` when 0 and, on success,
+    `result` holds only `data`, `gas_wanted`, `gas_used` and `events` (attributes keep `index`); with zero
+    fees the ante events are exactly tx{fee:"",fee_payer}, tx{acc_seq}, tx{signature} ([U] before), and
+    `edit_validator.commission_rate` is Commission.String(), gogoproto text with a trailing space.
+    """
     cached = record.cache.get("ws")
     if cached is None:
         tx_result: dict[str, Any] = {"height": str(record.height)}

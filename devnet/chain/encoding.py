@@ -22,9 +22,17 @@ def upper_hex(data: bytes) -> str:
     return data.hex().upper()
 
 
+# encoding/json's default HTML escaping, which cmtjson (RPC, websocket) and gogo jsonpb (REST) both inherit:
+# a real node sends `\u003c` for `<` (e.g. in edit_validator.commission_rate; tests/real/test_ws_fidelity.py).
+# Outside strings JSON never holds these characters, so replacing them in the whole text is safe.
+_GO_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON, the way Go's encoding/json writes it (no spaces, UTF-8 kept)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, the way Go's encoding/json writes it (no spaces, UTF-8 kept, HTML characters escaped)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
 
 
 class RawJSON(str):

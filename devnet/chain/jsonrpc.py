@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from devnet.chain.encoding import RawJSON, dumps
+from devnet.chain.go_json import go_dynamic_type, go_value, raw_messages, value_error
 
 URI_ID = -1
 
@@ -55,7 +56,8 @@ def method_not_found() -> RPCError:
 
 
 def parse_error(data: str) -> RPCError:
-    return RPCError(-32700, "Parse error", data)
+    # types.RPCParseError's message, checked against a real node (tests/real/test_ws_fidelity.py).
+    return RPCError(-32700, "Parse error. Invalid JSON", data)
 
 
 def invalid_request(data: str) -> RPCError:
@@ -83,22 +85,6 @@ class Kind(Enum):
 
 class ParamError(ValueError):
     """An argument that does not decode to its Go type; the text mimics Go's decoder errors."""
-
-
-def _go_json_error(err: json.JSONDecodeError, text: str) -> str:
-    if err.pos < len(text):
-        for literal in ("null", "true", "false"):  # Go's scanner names the literal a letter started
-            if text[err.pos] == literal[0]:
-                rest = text[err.pos : err.pos + len(literal)]
-                bad = next((i for i, c in enumerate(rest) if c != literal[i]), None)
-                if bad is not None:
-                    return (
-                        f"invalid character {rest[bad]!r} in literal {literal} (expecting {literal[bad]!r})"
-                    )
-                if len(rest) < len(literal):
-                    return "unexpected end of JSON input"
-        return f"invalid character {text[err.pos]!r} looking for beginning of value"
-    return "unexpected end of JSON input"
 
 
 def decode_json_value(kind: Kind, value: Any) -> Any:
@@ -172,7 +158,7 @@ def _loads(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ParamError(_go_json_error(err, text)) from None
+        raise ParamError(value_error(err, text)) from None
 
 
 @dataclass(frozen=True)
@@ -247,7 +233,7 @@ class Registry:
             if len(params) != len(method.params):
                 names = " ".join(p.name for p in method.params)
                 raise ParamError(
-                    f"expected {len(method.params)} parameters ([{names}]), got {len(params)} ({params})"
+                    f"expected {len(method.params)} parameters ([{names}]), got {len(params)} ({raw_messages(params)})"
                 )
             return {p.name: decode_json_value(p.kind, v) for p, v in zip(method.params, params, strict=True)}
         raise ParamError(f"unknown type for JSON params: {_json_type(params)}. Expected map or array")
@@ -314,7 +300,8 @@ class Registry:
             return None
         request_id = item["id"]
         if isinstance(request_id, bool) or not isinstance(request_id, int | str | float):
-            return failure(None, parse_error("error unmarshaling request: invalid id type"), with_id=False)
+            text = f"json-rpc ID ({go_value(request_id)}) is of unknown type ({go_dynamic_type(request_id)})"
+            return failure(None, parse_error(f"error unmarshaling request: {text}"), with_id=False)
         if isinstance(request_id, float):
             request_id = int(request_id)
         method = self.methods.get(item.get("method") if isinstance(item.get("method"), str) else "")  # type: ignore[arg-type]

@@ -39,6 +39,9 @@ class Tok(Enum):
     GEQ = ">= operator"
 
 
+T_AND_ORDINAL = list(Tok).index(Tok.AND)  # 6: upstream's scanner.go declares the tokens in this order
+
+
 @dataclass(frozen=True)
 class _Token:
     kind: Tok
@@ -276,6 +279,8 @@ def parse_query(text: str) -> Query:
     conditions = [condition()]
     while (token := scanner.next()) is not None:
         if token.kind is not Tok.AND:
-            raise QueryError(f"offset {token.pos}: got {token.kind.value}, want {Tok.AND.value}")
+            # Upstream formats the wanted token with %v of an untyped iota constant (TAnd), so a real node
+            # says "want 6", not "want AND operator" (measured, tests/real/test_ws_fidelity.py).
+            raise QueryError(f"offset {token.pos}: got {token.kind.value}, want {T_AND_ORDINAL}")
         conditions.append(condition())
     return Query(conditions)

@@ -187,6 +187,9 @@ class ChainState:
                 spec.moniker, spec.published_details(), spec.tokens, spec.status, genesis_ns
             )
             v.jailed = spec.jailed
+            # A genesis validator entered through its gentx, which spent its account's sequence 0: its
+            # first tx is signed with sequence 1 (`tx.acc_seq` ".../1"), as measured on the real chain.
+            v.sequence = 1
             genesis_operators[spec.moniker] = v.operator
         # A consumer always has an owner on the real chain (the account that sent MsgCreateConsumer; measured
         # on interchain-security-pd v7.0.1): genesis consumers are owned by the first validator's account.

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from devnet.chain.go_json import REQUEST_STRUCT, GoJSONError, decode_stream_value, go_type_name
 from devnet.chain.jsonrpc import Registry, failure, parse_error
 from devnet.chain.pubsub import EventBus
 
@@ -79,13 +79,19 @@ class WSConnection:
                 await writer
 
     async def _handle(self, data: str | bytes) -> str | None:
+        # ws_handler.go reads each message with json.NewDecoder(...).Decode: Go's texts, trailing bytes
+        # ignored, and a non-object fails in RPCRequest.UnmarshalJSON (devnet/chain/go_json.py).
+        text = data.decode(errors="replace") if isinstance(data, bytes) else data  # Go keeps going too
         try:
-            request = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            request = decode_stream_value(text)
+        except GoJSONError as err:
             return failure(None, parse_error(f"error unmarshaling request: {err}"), with_id=False)
+        if request is None:
+            return None  # `null` leaves the id nil: a notification, answered by nothing
         if not isinstance(request, dict):
+            kind = go_type_name(request)
             error = parse_error(
-                "error unmarshaling request: json: cannot unmarshal array into Go value of type types.RPCRequest"
+                f"error unmarshaling request: json: cannot unmarshal {kind} into Go value of type {REQUEST_STRUCT}"
             )
             return failure(None, error, with_id=False)
         return await self.hub.registry.dispatch(request, connection=self)
