@@ -75,6 +75,19 @@ def error_response(error: ApiError) -> web.Response:
     return json_response(error.status(), status=error.code, headers=headers)
 
 
+def _in_served_group(path: str) -> bool:
+    """/api/... and /apis/<served group>/...: the apiserver's group handlers answer a Status there."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"]:
+        return True
+    return len(parts) >= 2 and parts[0] == "apis" and discovery.api_group(parts[1]) is not None
+
+
+def _page_not_found() -> web.Response:
+    # Outside every served group the request falls through to Go's http.NotFound: plain text, no Status.
+    return web.Response(status=404, text="404 page not found\n", content_type="text/plain", charset="utf-8")
+
+
 def parse_target(path: str) -> Target | None:
     parts = [p for p in path.split("/") if p]
     if parts[:2] == ["api", "v1"]:
@@ -200,6 +213,8 @@ class KubeApi:
             return json_response(reviews.review(*review, body, user, authorizer), status=201)
         target = parse_target(path)
         if target is None:
+            if not _in_served_group(path):
+                return _page_not_found()
             raise errors.no_such_resource()
         if (
             target.subresource not in (None, "status", "scale")
@@ -231,11 +246,13 @@ class KubeApi:
             group, version = (gv[1], gv[2]) if gv[0] == "apis" and len(gv) == 3 else ("", gv[-1])
             document = openapi.group_version_document(group, version) if gv[0] in ("api", "apis") else None
             if document is None:
-                raise errors.no_such_resource()
+                return web.Response(status=404)  # the real OpenAPI v3 handler: no body, no content type
             return json_response(document)
         parts = path.strip("/").split("/")
         if parts == ["api", "v1"]:
             doc = discovery.api_resource_list("", "v1")
+        elif len(parts) in (2, 3) and parts[0] == "apis" and discovery.api_group(parts[1]) is None:
+            return _page_not_found()
         elif len(parts) == 2 and parts[0] == "apis":
             doc = discovery.api_group(parts[1])
         elif len(parts) == 3 and parts[0] == "apis":

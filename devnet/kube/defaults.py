@@ -20,7 +20,23 @@ def _image_pull_policy(image: str) -> str:
     return "Always" if tag == "latest" else "IfNotPresent"
 
 
+# Volume sources whose file mode the apiserver defaults to 0644 (SetDefaults_ConfigMapVolumeSource & co.).
+_MODE_DEFAULTED_VOLUMES = ("configMap", "secret", "projected", "downwardAPI")
+
+
+def _default_volumes(volumes: Any) -> None:
+    for volume in volumes or []:
+        if not isinstance(volume, dict):
+            continue
+        for source in _MODE_DEFAULTED_VOLUMES:
+            if isinstance(volume.get(source), dict):
+                volume[source].setdefault("defaultMode", 0o644)  # 420, as every real GET shows it
+        if isinstance(volume.get("hostPath"), dict):
+            volume["hostPath"].setdefault("type", "")
+
+
 def default_pod_spec(spec: dict[str, Any]) -> None:
+    _default_volumes(spec.get("volumes"))
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")

@@ -49,7 +49,7 @@ class ApiError(Exception):
 
 
 def _details(rt: ResourceType, name: str, kind: str | None = None) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name}
+    details: dict[str, Any] = {"name": name} if name else {}  # Go's omitempty: no name, no key
     if rt.group:
         details["group"] = rt.group
     details["kind"] = kind or rt.plural
@@ -119,7 +119,8 @@ def method_not_allowed() -> ApiError:
 
 
 def no_such_resource() -> ApiError:
-    return ApiError(404, "NotFound", "the server could not find the requested resource")
+    # The apiserver's NewGenericServerResponse carries an empty details object (not none).
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def namespace_not_found(namespace: str) -> ApiError:

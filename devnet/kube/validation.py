@@ -6,6 +6,7 @@ would make every later read fail in the strict v37 client models, far away from 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -42,7 +43,54 @@ LABEL_HELP = (
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 )
 
+# The rest of the apiserver's messages for these checks (apimachinery's validation.*ErrMsg), word for word.
+QUALIFIED_NAME_HELP = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+LABEL_VALUE_HELP = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
+    "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
+    "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+CONFIG_KEY_HELP = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or "
+    "'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+)
+
 Cause = tuple[str, str, str]
+
+
+def _go_quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # strconv.Quote, for the printable strings seen here
+
+
+def go_string_map(value: dict[str, str] | None) -> str:
+    """A map[string]string as Go's %#v prints it in an Invalid value (sorted keys; nil when absent)."""
+    if value is None:
+        return "map[string]string(nil)"
+    items = ", ".join(f"{_go_quote(k)}:{_go_quote(v)}" for k, v in sorted(value.items()))
+    return f"map[string]string{{{items}}}"
+
+
+def go_label_selector(selector: dict[str, Any] | None) -> str:
+    """A metav1.LabelSelector as Go's %#v prints it (the apiserver's "field is immutable" message)."""
+    selector = selector or {}
+    expressions = selector.get("matchExpressions")
+    if expressions is None:
+        shown = "[]v1.LabelSelectorRequirement(nil)"
+    else:
+        parts = []
+        for e in expressions:
+            values = e.get("values")
+            vals = "[]string(nil)" if values is None else f"[]string{{{', '.join(map(_go_quote, values))}}}"
+            parts.append(
+                f"v1.LabelSelectorRequirement{{Key:{_go_quote(e.get('key', ''))}, "
+                f"Operator:{_go_quote(e.get('operator', ''))}, Values:{vals}}}"
+            )
+        shown = f"[]v1.LabelSelectorRequirement{{{', '.join(parts)}}}"
+    return f"v1.LabelSelector{{MatchLabels:{go_string_map(selector.get('matchLabels'))}, MatchExpressions:{shown}}}"
 
 
 def _go_type(value: Any) -> str:
@@ -146,8 +194,7 @@ def _meta_causes(rt: ResourceType, metadata: dict[str, Any]) -> list[Cause]:
                 (
                     "metadata.labels",
                     "FieldValueInvalid",
-                    f'Invalid value: "{key}": name part must '
-                    "consist of alphanumeric characters, '-', '_' or '.'",
+                    f'Invalid value: "{key}": {QUALIFIED_NAME_HELP}',
                 )
             )
         if len(value) > 63 or not _LABEL_VALUE_RE.match(value):
@@ -155,9 +202,7 @@ def _meta_causes(rt: ResourceType, metadata: dict[str, Any]) -> list[Cause]:
                 (
                     "metadata.labels",
                     "FieldValueInvalid",
-                    f'Invalid value: "{value}": a valid label must be an empty string or consist of '
-                    "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                    "character",
+                    f'Invalid value: "{value}": {LABEL_VALUE_HELP}',
                 )
             )
     for key in metadata.get("annotations") or {}:
@@ -166,8 +211,7 @@ def _meta_causes(rt: ResourceType, metadata: dict[str, Any]) -> list[Cause]:
                 (
                     "metadata.annotations",
                     "FieldValueInvalid",
-                    f'Invalid value: "{key}": name part must '
-                    "consist of alphanumeric characters, '-', '_' or '.'",
+                    f'Invalid value: "{key}": {QUALIFIED_NAME_HELP}',
                 )
             )
     return causes
@@ -207,7 +251,8 @@ def _workload_causes(spec: dict[str, Any] | None) -> list[Cause]:
         )
     selector = spec.get("selector")
     template = spec.get("template") or {}
-    labels = (template.get("metadata") or {}).get("labels") or {}
+    labels_or_nil = (template.get("metadata") or {}).get("labels")
+    labels = labels_or_nil or {}
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         causes.append(("spec.selector", "FieldValueRequired", "Required value"))
     elif not selector_from_label_selector_object(selector).matches(labels):
@@ -215,7 +260,7 @@ def _workload_causes(spec: dict[str, Any] | None) -> list[Cause]:
             (
                 "spec.template.metadata.labels",
                 "FieldValueInvalid",
-                f"Invalid value: {labels!r}: `selector` does not match template `labels`",
+                f"Invalid value: {go_string_map(labels_or_nil)}: `selector` does not match template `labels`",
             )
         )
     causes += _container_causes(
@@ -234,8 +279,7 @@ def check_valid(rt: ResourceType, obj: dict[str, Any]) -> None:
                     (
                         f"data[{key}]",
                         "FieldValueInvalid",
-                        f'Invalid value: "{key}": a valid config key '
-                        "must consist of alphanumeric characters, '-', '_' or '.'",
+                        f'Invalid value: "{key}": {CONFIG_KEY_HELP}',
                     )
                 )
     elif rt in (DEPLOYMENTS, STATEFULSETS):
@@ -268,7 +312,7 @@ def check_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> 
             (
                 "spec.selector",
                 "FieldValueInvalid",
-                f"Invalid value: {new_spec.get('selector')!r}: field is immutable",
+                f"Invalid value: {go_label_selector(new_spec.get('selector'))}: field is immutable",
             )
         )
     if rt is STATEFULSETS:
