@@ -121,7 +121,7 @@ class World:
         self.subnet = (
             scenario.validators[0].endpoint.rsplit(".", 1)[0] if scenario.validators[0].endpoint else ""
         )
-        self.devnet = Devnet(
+        self.devnet = self._make_devnet(
             scenario,
             DevnetOptions(
                 state_dir=tmp / "devnet",
@@ -141,6 +141,11 @@ class World:
         self.client: Client
         self.manifest: DevnetManifest
         self.http: aiohttp.ClientSession
+
+    testbed = "emulated"
+
+    def _make_devnet(self, scenario: Scenario, opts: DevnetOptions) -> Devnet:
+        return Devnet(scenario, opts)
 
     async def __aenter__(self) -> World:
         self.manifest = await self.devnet.start()

@@ -36,3 +36,9 @@ def binary(name: str, manifest: Manifest | None = None) -> Path:
     if entry is None or not entry.path.exists():
         raise TestbedNotBuilt(f"{NOT_BUILT} ({name} is missing)")
     return entry.path
+
+
+def kubectl_binary() -> str | None:
+    """The kubectl built by `make testbed` from the pinned Kubernetes release (never whichever one happens to
+    be installed); None when the testbed is not built."""
+    return str(binary("kubectl")) if MANIFEST.exists() else None

@@ -32,6 +32,22 @@ from devnet.real.pki import CertificateAuthority, KeyPair, service_account_keys
 
 HOST = "127.0.0.1"
 SERVICE_CIDR = "10.96.0.0/16"  # only ever allocated, never routed: nothing here dials a Service IP
+AUDIT_LOG = "audit.log"
+# Writes of what peersync writes, with the resulting object (a test's write log, devnet.real.world); every
+# other request with its metadata only (who, what, the authorizer's decision).
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: RequestResponse
+  verbs: [create, update, patch, delete]
+  resources:
+  - group: ""
+    resources: [configmaps]
+  - group: apps
+    resources: [deployments, statefulsets]
+- level: Metadata
+"""
 START_TIMEOUT = 90.0  # a cold start on 2 busy cores is ~10-20 s; the margin is for CI neighbours
 
 
@@ -44,6 +60,11 @@ class RealKubeInfo(BaseModel):
     etcd_url: str
     nodes: list[str]
     startup_seconds: float
+
+    @property
+    def audit_log(self) -> Path:
+        """The apiserver's audit log: one JSON event per request, with the authorizer's decision."""
+        return self.state_dir / "logs" / AUDIT_LOG
 
 
 def write_kubeconfig(path: Path, url: str, ca: Path, pair: KeyPair, user: str) -> Path:
@@ -201,6 +222,12 @@ class RealKube:
                 # would log errors every 10 s for an apiserver on 127.0.0.1; nothing here uses that Service.
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                # Every request's metadata, with the authorizer's decision: how a test reads the 403s the
+                # real RBAC gave (RealKubeInfo.audit_log, devnet.real.audit).
+                f"--audit-policy-file={self._audit_policy(root)}",
+                f"--audit-log-path={root / 'logs' / AUDIT_LOG}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
             ],
         )
         await self._until("kube-apiserver /readyz", lambda: self._ok(f"{url}/readyz", "ok"), deadline)
@@ -271,6 +298,12 @@ class RealKube:
             startup_seconds=round(time.monotonic() - started, 2),
         )
         return self.info
+
+    @staticmethod
+    def _audit_policy(root: Path) -> Path:
+        path = root / "audit-policy.yaml"
+        path.write_text(AUDIT_POLICY)
+        return path
 
     async def _ok(self, url: str, expect: str) -> bool:
         status, body = await self._get(url)

@@ -246,3 +246,9 @@ class RealDevnet(Devnet):
                         await self.nodes.move(moniker, host)
                     except Exception:
                         log.exception("moving %s's nodes to %s failed", moniker, host)
+
+    async def move_nodes(self, moniker: str, host: str) -> None:
+        """Move `moniker`'s nodes to `host` now (a validator moves its nodes before it publishes the move)."""
+        assert self.nodes is not None
+        if any(m == moniker and n.host != host for (m, _), n in self.nodes.nodes.items()):
+            await self.nodes.move(moniker, host)

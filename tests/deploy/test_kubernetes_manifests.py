@@ -13,7 +13,6 @@ import ast
 import copy
 import inspect
 import re
-import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from kubernetes import client as k8s
 from pydantic import AliasChoices
 
 from devnet import shipped_rbac
+from devnet.real.binaries import NOT_BUILT, kubectl_binary
 from workers.settings import Settings, load_settings
 from workers.watcher import BACKOFF_MAX
 from workers.worker import GRACEFUL_SHUTDOWN
@@ -224,9 +224,9 @@ def code_accesses() -> frozenset[Access]:
 
 @cache
 def _render(directory: str) -> tuple[dict[str, Any], ...]:
-    kubectl = shutil.which("kubectl")
+    kubectl = kubectl_binary()
     if kubectl is None:
-        pytest.skip("kubectl is not installed: the kustomize directories cannot be rendered")
+        pytest.skip(NOT_BUILT)
     proc = subprocess.run(
         [kubectl, "kustomize", str(KUBE_DIR / directory)],
         capture_output=True,

@@ -7,19 +7,25 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 
 from devnet.processes import ChildProcess
+from devnet.real.world import make_world
 from devnet.scenario import ClusterSpec
-from devnet.testbed import World, default_world, random_subnet
+from devnet.testbed import default_world, random_subnet
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import endpoint_change_id, registry_id
 
 SLOW_TIMER = {"PEERSYNC_REGISTRY_REFRESH": "60s"}
 CLUSTERS = ("alice", "carol")
 
+pytestmark = pytest.mark.both_testbeds
 
-async def test_bob_moves_and_each_cluster_follows_by_its_own_worker_only(tmp_path: Path) -> None:
+
+async def test_bob_moves_and_each_cluster_follows_by_its_own_worker_only(
+    tmp_path: Path, testbed: str
+) -> None:
     scenario = default_world(random_subnet()).model_copy(
         update={
             "clusters": [
@@ -28,7 +34,7 @@ async def test_bob_moves_and_each_cluster_follows_by_its_own_worker_only(tmp_pat
             ]
         }
     )
-    async with World(tmp_path, scenario) as world:
+    async with make_world(testbed, tmp_path, scenario) as world:
         workers: dict[str, ChildProcess] = {}
         for cluster in CLUSTERS:
             workers[cluster] = await world.start_worker(cluster, **SLOW_TIMER)

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from devnet.real.binaries import kubectl_binary
 from devnet.testbed import World
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import consumer_sync_id, endpoint_change_id
+
+pytestmark = pytest.mark.both_testbeds
 
 
 async def test_bob_moves_and_consumers_1_and_2_follow_with_one_rollout_each(world: World) -> None:
@@ -68,7 +73,7 @@ async def test_rollouts_never_overlap_with_one_slot(world: World) -> None:
 async def test_a_namespace_with_a_bad_annotation_is_skipped_once_with_its_reason(world: World) -> None:
     """Its chain is run here, only not usably: one skipped row that says why, not also "not run here"."""
     proc = await asyncio.create_subprocess_exec(
-        "/usr/bin/kubectl", "--kubeconfig", str(world.cluster().kubeconfig), "annotate", "namespace",
+        kubectl_binary() or "kubectl", "--kubeconfig", str(world.cluster().kubeconfig), "annotate", "namespace",
         "alice-consumer-2", "peersync.io/peers-format=yaml", "--overwrite", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await proc.communicate()

@@ -4,10 +4,14 @@ e2e test runs this way; these two show the grant is enough and that it is what i
 
 from __future__ import annotations
 
+import pytest
+
 from devnet import shipped_rbac
 from devnet.testbed import World
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import endpoint_change_id
+
+pytestmark = pytest.mark.both_testbeds  # the real run: the real authorizer, denials from its audit log
 
 WORKER_USER = f"system:serviceaccount:{shipped_rbac.NAMESPACE}:{shipped_rbac.WORKER_ACCOUNT}"
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from devnet.testbed import World, eventually
 from workflows.reconcile_contracts import ReconcileReport
 
 C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"
+
+pytestmark = pytest.mark.both_testbeds
 
 
 async def reconcile(world: World, *args: str) -> ReconcileReport:
@@ -58,6 +62,7 @@ async def test_a_half_finished_rollout_is_drift(world: World) -> None:
     assert sorted(r.namespace for r in after.clean) == [C1, C2, C3]  # the rollout is recorded
 
 
+@pytest.mark.emulated_only(reason="Temporal's schedule alone: no chain or cluster request to compare")
 async def test_schedule_apply_twice_is_one_schedule_with_the_new_interval(world: World) -> None:
     await world.start_worker("alice", schedule=True, PEERSYNC_RECONCILE_EVERY="5m")
 

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from devnet.real.world import make_world
 from devnet.scenario import NamespaceSpec, Scenario
 from devnet.testbed import World, default_world, random_subnet
 from workflows.contracts import EndpointChangeResult, Phase
 from workflows.ids import endpoint_change_id
 
 SENTRY = "alice-consumer-1-sentry"
+
+pytestmark = pytest.mark.both_testbeds
 
 
 def with_sentry() -> Scenario:
@@ -25,8 +28,8 @@ def with_sentry() -> Scenario:
 
 
 @pytest.fixture
-async def sentry_world(tmp_path: Path) -> AsyncIterator[World]:
-    async with World(tmp_path, with_sentry()) as w:
+async def sentry_world(tmp_path: Path, testbed: str) -> AsyncIterator[World]:
+    async with make_world(testbed, tmp_path, with_sentry()) as w:
         yield w
 
 

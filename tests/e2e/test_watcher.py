@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from devnet.processes import ChildProcess
@@ -18,6 +19,8 @@ from devnet.testbed import World, default_world, eventually, random_subnet
 from workflows.contracts import EndpointChangeResult, EndpointStatus, Phase
 from workflows.ids import endpoint_change_id, registry_id
 from workflows.registry import RegistryWorkflow
+
+pytestmark = pytest.mark.both_testbeds
 
 SLOW_TIMER = {"PEERSYNC_REGISTRY_REFRESH": "60s"}  # to both processes: only the watcher can act in time
 C1, C2, C3, C4 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3", "alice-consumer-4"
@@ -138,6 +141,9 @@ async def one_run_each(world: World, expected: list[str]) -> None:
 # 1 ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.emulated_only(
+    reason="drops the websocket through the chain emulator's fault API, amid the edits of a 21-validator crowd"
+)
 async def test_a_websocket_drop_amid_twenty_edits_applies_all_and_runs_each_change_once(
     tmp_path: Path,
 ) -> None:
@@ -182,6 +188,9 @@ async def test_a_websocket_drop_amid_twenty_edits_applies_all_and_runs_each_chan
 # 2 ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.emulated_only(
+    reason="a 21-validator crowd (21 gentx validators, 40 real nodes) is beyond the suite's time budget; the real runs of this module cover the watcher on the real websocket"
+)
 async def test_a_killed_watcher_misses_nothing_its_reconnect_refresh_catches_up(tmp_path: Path) -> None:
     async with World(tmp_path, crowd_world(random_subnet())) as world:
         watcher = await watched(world)
@@ -211,6 +220,7 @@ async def test_a_killed_watcher_misses_nothing_its_reconnect_refresh_catches_up(
 # 3 ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.emulated_only(reason="adds a validator through the chain emulator's admin API")
 async def test_a_new_validator_joins_the_registry_through_the_watchers_nudge(world: World) -> None:
     await watched(world)
     log = world.record_kube()
@@ -235,6 +245,9 @@ async def test_a_new_validator_joins_the_registry_through_the_watchers_nudge(wor
 # 4 ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.emulated_only(
+    reason="the failed tx is injected by the chain emulator (a real node rejects it before any block)"
+)
 async def test_a_failed_edit_is_ignored_no_workflow_no_write(world: World) -> None:
     watcher = await watched(world)
     log = world.record_kube()
@@ -276,6 +289,9 @@ async def _has(watcher: ChildProcess, text: str) -> bool:
 # 5 ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.emulated_only(
+    reason="a latency bound: on the real testbed `make bench` measures it, CI load would only make it flaky"
+)
 async def test_the_watcher_starts_a_change_within_a_fraction_of_a_block(world: World) -> None:
     await watched(world)
     edits = Edits(world)
@@ -302,6 +318,9 @@ def squatting_world(subnet: str) -> Scenario:
     return Scenario.model_validate(data)
 
 
+@pytest.mark.emulated_only(
+    reason="two validators with one moniker: the real testbed's keyring names keys by moniker"
+)
 async def test_a_moniker_squatter_changes_nothing_for_the_real_bob(tmp_path: Path) -> None:
     async with World(tmp_path, squatting_world(random_subnet())) as world:
         await watched(world)
@@ -347,6 +366,7 @@ async def test_a_moniker_squatter_changes_nothing_for_the_real_bob(tmp_path: Pat
 # 8 ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.emulated_only(reason="drops the websocket through the chain emulator's fault API")
 async def test_watch_health_follows_the_chain_connection_and_counts_reconnects(world: World) -> None:
     watcher = await world.start_watcher(**SLOW_TIMER)  # no worker needed: the nudges only land in Temporal
     await world.watcher_connected(watcher)
@@ -409,6 +429,9 @@ async def test_a_superseded_change_does_not_stall(world: World) -> None:
 # A fix (workers/watcher.py): Temporal unreachable for longer than the client's own retries -----------------
 
 
+@pytest.mark.emulated_only(
+    reason="a Temporal outage: the chain side is the websocket the real runs of this module already use"
+)
 async def test_the_watcher_outlives_a_temporal_outage_and_catches_up(world: World) -> None:
     """Before the fix, the RPCError of a failed hand-over ended `peersync watch` (and `peersync devnet` with it)."""
     watcher = await watched(world)
@@ -430,6 +453,7 @@ async def test_the_watcher_outlives_a_temporal_outage_and_catches_up(world: Worl
 # A fix (workers/cli_watch.py): a watcher that cannot hand anything to Temporal does not start -------------
 
 
+@pytest.mark.emulated_only(reason="exits before it subscribes to any chain")
 async def test_a_watcher_without_its_temporal_namespace_exits_at_start_with_one_line(world: World) -> None:
     """Unreachable Temporal ended `peersync watch` with a traceback; a missing namespace left it running and
     retrying every hand-over forever. Both are now one line and exit 1, before it subscribes to anything."""
@@ -453,6 +477,7 @@ async def test_a_watcher_without_its_temporal_namespace_exits_at_start_with_one_
         assert len(lines) == 1 and reason in lines[0], (env, log)
 
 
+@pytest.mark.emulated_only(reason="the watcher's own HTTP server; no chain or cluster request")
 async def test_the_watcher_does_not_log_each_health_or_metrics_request(world: World) -> None:
     """An orchestrator probes /healthz every few seconds: an access log line for each would drown the log."""
     watcher = await world.start_watcher(**SLOW_TIMER)

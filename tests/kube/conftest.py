@@ -6,7 +6,6 @@ is used only as the devnet uses it: seeding, stepping controllers, moving the cl
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from kubernetes import client, config
 from devnet.kube import manifests
 from devnet.kube.server import KubeEmulator
 from devnet.loop_thread import serve_in_thread
+from devnet.real.binaries import NOT_BUILT, kubectl_binary
 
 NAMESPACE = "consumer-a"
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -64,9 +64,9 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 @pytest.fixture
 def kubectl_command(kubeconfig: Path, tmp_path: Path) -> list[str]:
     """kubectl pointed at the emulator, with its discovery cache in the test's temp dir."""
-    binary = shutil.which("kubectl")
+    binary = kubectl_binary()
     if binary is None:
-        pytest.skip("kubectl is not installed")
+        pytest.skip(NOT_BUILT)
     return [binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kube-cache")]
 
 

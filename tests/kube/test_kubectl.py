@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from devnet.kube import manifests
 from devnet.kube.server import KubeEmulator
 from devnet.kube.testing import tick_until
 from devnet.loop_thread import serve_in_thread
+from devnet.real.binaries import NOT_BUILT, kubectl_binary
 
 pytestmark = pytest.mark.kubectl
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -218,9 +218,9 @@ AS_WORKER = f"--as={WORKER}"
 def admin_kubectl(tmp_path: Path) -> Iterator[Kubectl]:
     """kubectl as the cluster admin of an RBAC emulator provisioned as the operator guide says: the
     deploy/kubernetes base, and the consumer RoleBinding in consumer-neutron (not in consumer-other)."""
-    binary = shutil.which("kubectl")
+    binary = kubectl_binary()
     if binary is None:
-        pytest.skip("kubectl is not installed")
+        pytest.skip(NOT_BUILT)
     emu = KubeEmulator(step_seconds=0, rbac=True)
     with serve_in_thread(emu):
         for obj in shipped_rbac.base_objects():

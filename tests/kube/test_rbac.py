@@ -6,7 +6,6 @@ the self-subject reviews (`kubectl auth can-i`) and impersonation (`--as`).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -25,6 +24,7 @@ from devnet.kube.requestinfo import Attributes, request_attributes
 from devnet.kube.server import KubeEmulator
 from devnet.kube.testing import raw_request
 from devnet.loop_thread import serve_in_thread
+from devnet.real.binaries import NOT_BUILT, kubectl_binary
 
 HOME, BOUND, OTHER = "peersync", "consumer-a", "consumer-b"
 SA = "peersync-worker"
@@ -593,9 +593,9 @@ def tls_cluster() -> Iterator[KubeEmulator]:
 def test_kubectl_applies_rbac_manifests_and_prints_forbidden(
     tls_cluster: KubeEmulator, tmp_path: Path
 ) -> None:
-    binary = shutil.which("kubectl")
+    binary = kubectl_binary()
     if binary is None:
-        pytest.skip("kubectl is not installed")
+        pytest.skip(NOT_BUILT)
 
     def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         command = [binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache"), *args]
@@ -644,9 +644,9 @@ def test_kubectl_applies_rbac_manifests_and_prints_forbidden(
 
 @pytest.mark.kubectl
 def test_kubectl_auth_can_i_with_a_service_account_token(tls_cluster: KubeEmulator, tmp_path: Path) -> None:
-    binary = shutil.which("kubectl")
+    binary = kubectl_binary()
     if binary is None:
-        pytest.skip("kubectl is not installed")
+        pytest.skip(NOT_BUILT)
     _shipped(tls_cluster)
     worker = tls_cluster.write_kubeconfig(tmp_path / "worker", token=tls_cluster.issue_token(HOME, SA))
 
