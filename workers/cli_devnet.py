@@ -79,9 +79,16 @@ def devnet(
     Also devnet.json, and ready once every part answers.
     Runs until Ctrl-C or SIGTERM and stops everything it started.
     """
-    # The emulators load only for this command: the product's own commands never import them.
-    from devnet.scenario import load_scenario, with_clusters
-    from devnet.stack import Devnet, DevnetOptions
+    # The emulators load only for this command: the product's own commands never import them, and the
+    # production image does not hold them.
+    try:
+        from devnet.scenario import load_scenario, with_clusters
+        from devnet.stack import Devnet, DevnetOptions
+    except ImportError as exc:
+        fail(
+            f"the devnet is not installed here ({exc.name}): it is development tooling, left out of the "
+            "production image; run it from a source checkout (`make demo`, or pip install -e '.[devnet]')"
+        )
 
     try:
         world = load_scenario(scenario)
