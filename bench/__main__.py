@@ -6,10 +6,16 @@ import argparse
 import asyncio
 import sys
 
-from bench import emulators, pipeline, reconcile, safety
+from bench import emulators, pipeline, reconcile, safety, testbeds
 from bench.report import section, write_results
 
-BENCHES = {"emulators": emulators, "pipeline": pipeline, "reconcile": reconcile, "safety": safety}
+BENCHES = {
+    "emulators": emulators,
+    "pipeline": pipeline,
+    "reconcile": reconcile,
+    "safety": safety,
+    "testbeds": testbeds,
+}
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from typing import Any
 
 import aiohttp
 from kubernetes import client as k8s
@@ -150,7 +151,7 @@ async def connected(info: ClusterInfo, namespace: str, chain_id: str, target: st
                         peers = (await resp.json(content_type=None))["result"]["peers"]
                 except (aiohttp.ClientError, KeyError, TimeoutError):
                     return False  # restarting
-                if not any(p["node_info"]["id"] == mover and p["remote_ip"] == target for p in peers):
+                if not any(p["node_info"]["id"] == mover and listens_at(p, target) for p in peers):
                     return False
         return True
 
@@ -208,3 +209,9 @@ def verify(
     if result.phase.value != "done":
         raise MissionFailed(f"the change ended {result.phase.value}")
     return checks
+
+
+def listens_at(peer: dict[str, Any], host: str) -> bool:
+    """The peer's own listen address is on `host` (its remote_ip is 127.0.0.1 when it dialed in: every
+    loopback connection comes from that source address)."""
+    return str(peer["node_info"]["listen_addr"]).removeprefix("tcp://").rpartition(":")[0] == host
