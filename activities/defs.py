@@ -81,6 +81,7 @@ from workflows.contracts import (
 from workflows.ids import registry_id
 from workflows.reconcile_contracts import DriftReport, DriftRow, ReconcileInput
 from workflows.registry_state import PinnedEndpoints, changed_buckets
+from workflows.validator_names import UnknownValidatorError, resolve_validator
 
 T = TypeVar("T")
 WAIT_CHUNK_SECONDS = 5
@@ -174,20 +175,12 @@ class PeersyncActivities:
         req = inp.request
         async with self.chain() as chain:
             records = await self.records(chain)
-        matches = [r for r in records if req.validator in (r.operator_address, r.moniker)]
-        by_address = [r for r in matches if r.operator_address == req.validator]
-        if by_address:
-            matches = by_address
-        if not matches:
-            raise _non_retryable(
-                policies.UNKNOWN_VALIDATOR, f"no validator with operator address or moniker {req.validator!r}"
+        try:
+            record = resolve_validator(
+                records, req.validator, lambda r: r.operator_address, lambda r: r.moniker
             )
-        if len(matches) > 1:
-            raise _non_retryable(
-                policies.UNKNOWN_VALIDATOR,
-                f"moniker {req.validator!r} is used by {len(matches)} validators; name the operator address",
-            )
-        record = matches[0]
+        except UnknownValidatorError as exc:
+            raise _non_retryable(policies.UNKNOWN_VALIDATOR, str(exc)) from None
         text = req.endpoint
         if text is None and record.status == EndpointStatus.VALID:
             text = record.canonical

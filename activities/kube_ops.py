@@ -1,4 +1,7 @@
-"""What peersync does to a cluster, with the official (synchronous) kubernetes client.
+"""What peersync does to a cluster, with the official (synchronous) kubernetes client: the thin control.
+
+`Kube` reads, asks a pure builder of `kube_build` what to send (ConfigMap content, the restart patch, rollout
+verdicts, RPC URLs) and sends it; what it writes and why is decided there, testable without a cluster.
 
 Every operation is idempotent: the ConfigMap write compares first and carries the resourceVersion it
 read (409 → re-read, `retry_on_conflict`); the restart is keyed on the peer-set hash in the pod template,
@@ -15,9 +18,8 @@ its own entries, the pods read the whole ConfigMap, operator entries included.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,23 +28,58 @@ from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import retry_on_conflict
-from pydantic import BaseModel
 
-from activities.peer_formats import ConsumerLayout, LayoutError, ReadResult, read_peers, write_peers
-from activities.peers import parse_peer, peer_set_hash
+from activities import kube_build as build
+from activities.kube_build import (
+    CHAIN_LABEL,
+    CLUSTER_LABEL,
+    CONSUMER_LABEL,
+    FIELD_MANAGER,
+    HASH_ANNOTATION,
+    MANAGED_ANNOTATION,
+    RESTARTED_AT,
+    ROLLED_ANNOTATION,
+    AppliedPeers,
+    ConfigMapPeers,
+    ManagedNamespace,
+    NotManagedError,
+    RestartOutcome,
+    RolloutFailedError,
+    WorkloadRefusedError,
+    WriteOutcome,
+    owned_ids,
+    rpc_url,
+)
+from activities.peer_formats import LayoutError
+from activities.peers import parse_peer
 from activities.rollout_status import RolloutVerdict, verdict
 from activities.workload_safety import restart_refusal
 
-CLUSTER_LABEL = "peersync.io/cluster"
-CHAIN_LABEL = "peersync.io/chain-id"
-CONSUMER_LABEL = "peersync.io/consumer-id"
-HASH_ANNOTATION = "peersync.io/peers-hash"
-# On the ConfigMap: the node ids of the entries peersync wrote last (sorted, comma separated).
-MANAGED_ANNOTATION = "peersync.io/managed-peers"
-# On the ConfigMap: the peer set its pods were last seen rolled out onto, so a drift check reads one object.
-ROLLED_ANNOTATION = "peersync.io/rolled-hash"
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-FIELD_MANAGER = "peersync"
+# The builders' names stay importable from here: callers (CLI, drift, tests) know the Kube module only.
+__all__ = [
+    "CHAIN_LABEL",
+    "CLUSTER_LABEL",
+    "CONSUMER_LABEL",
+    "FIELD_MANAGER",
+    "HASH_ANNOTATION",
+    "MANAGED_ANNOTATION",
+    "RESTARTED_AT",
+    "ROLLED_ANNOTATION",
+    "AppliedPeers",
+    "ConfigMapPeers",
+    "Kube",
+    "ManagedNamespace",
+    "NotManagedError",
+    "RestartOutcome",
+    "RolloutFailedError",
+    "UnusableNamespace",
+    "WorkloadRefusedError",
+    "WriteOutcome",
+    "api_client",
+    "explain",
+    "owned_ids",
+    "rpc_url",
+]
 
 
 class UnusableNamespace(NamedTuple):
@@ -51,66 +88,6 @@ class UnusableNamespace(NamedTuple):
     name: str
     reason: str
     chain_id: str | None  # its chain-id label, when it has one: that chain is not "not run here"
-
-
-class NotManagedError(RuntimeError):
-    """The namespace is not labelled for this cluster (or does not exist): hands off."""
-
-
-class WorkloadRefusedError(RuntimeError):
-    """The workload cannot be rolled out by us: missing, paused, or OnDelete."""
-
-
-class RolloutFailedError(RuntimeError):
-    pass
-
-
-class ManagedNamespace(BaseModel):
-    name: str
-    chain_id: str
-    consumer_id: str
-    layout: ConsumerLayout
-
-
-class ConfigMapPeers(BaseModel):
-    namespace: str
-    layout: ConsumerLayout
-    peers: list[str]  # peersync's entries (canonical), in document order
-    problems: list[str]  # what is wrong with the document itself; a write repairs or refuses it
-    kept: list[str] = []  # the operator's entries, exactly as written
-    unreadable: list[str] = []  # why some of the operator's entries do not parse (kept, only reported)
-    all_peers: list[str] = []  # every entry that parses, peersync's and the operator's, in document order
-    peers_hash: str  # of peersync's entries
-    configmap_hash: str | None
-    rolled_hash: str | None
-
-    @property
-    def running_hash(self) -> str | None:
-        """The peer set the pods run, as far as the ConfigMap tells: the one recorded after the last rollout;
-        for a ConfigMap peersync never wrote, the one it holds. Adopting a consumer that way costs no restart:
-        its pods were started on this ConfigMap, as operators restart after every hand edit."""
-        if self.rolled_hash is not None:
-            return self.rolled_hash
-        if self.configmap_hash is None and not self.problems:
-            return self.peers_hash
-        return None
-
-
-class AppliedPeers(ConfigMapPeers):
-    workload_hash: str | None
-
-
-class WriteOutcome(BaseModel):
-    written: bool
-    peers_hash: str  # of peersync's entries
-    resource_version: str
-    all_peers: list[str] = []  # the whole resulting list that parses (what a live dial must hand the node)
-
-
-class RestartOutcome(BaseModel):
-    restarted: bool
-    generation: int
-    message: str
 
 
 def api_client(kubeconfig: Path | None) -> k8s.ApiClient:
@@ -125,7 +102,7 @@ def api_client(kubeconfig: Path | None) -> k8s.ApiClient:
 
 
 class Kube:
-    """The operations of one worker on one cluster."""
+    """The operations of one worker on one cluster: read, ask a builder (kube_build), send."""
 
     def __init__(self, api: k8s.ApiClient, cluster_id: str) -> None:
         self.api = api
@@ -135,26 +112,15 @@ class Kube:
 
     # ---- namespaces ----------------------------------------------------------------------------------
 
-    def _managed(self, ns: k8s.V1Namespace) -> ManagedNamespace:
-        labels = ns.metadata.labels or {}
-        chain_id = labels.get(CHAIN_LABEL)
-        if not chain_id:
-            raise LayoutError(f"namespace {ns.metadata.name} has no {CHAIN_LABEL} label")
-        layout = ConsumerLayout.from_annotations(chain_id, ns.metadata.annotations)
-        return ManagedNamespace(
-            name=ns.metadata.name,
-            chain_id=chain_id,
-            consumer_id=labels.get(CONSUMER_LABEL, ""),
-            layout=layout,
-        )
-
     def managed_namespaces(self) -> tuple[list[ManagedNamespace], list[UnusableNamespace]]:
         """Namespaces labelled for this cluster, and those whose labels or annotations are unusable."""
-        found = self.core.list_namespace(label_selector=f"{CLUSTER_LABEL}={self.cluster_id}").items
+        found = self.core.list_namespace(label_selector=build.cluster_selector(self.cluster_id)).items
         good, bad = [], []
         for ns in found:
             try:
-                good.append(self._managed(ns))
+                good.append(
+                    build.managed_namespace(ns.metadata.name, ns.metadata.labels, ns.metadata.annotations)
+                )
             except LayoutError as exc:
                 chain_id = (ns.metadata.labels or {}).get(CHAIN_LABEL)
                 bad.append(UnusableNamespace(ns.metadata.name, str(exc), chain_id))
@@ -167,9 +133,9 @@ class Kube:
             if exc.status == 404:
                 raise NotManagedError(f"namespace {name} does not exist") from None
             raise
-        if (ns.metadata.labels or {}).get(CLUSTER_LABEL) != self.cluster_id:
+        if not build.labelled_for(ns.metadata.labels, self.cluster_id):
             raise NotManagedError(f"namespace {name} is not labelled {CLUSTER_LABEL}={self.cluster_id}")
-        return self._managed(ns)
+        return build.managed_namespace(ns.metadata.name, ns.metadata.labels, ns.metadata.annotations)
 
     # ---- peers in the ConfigMap ----------------------------------------------------------------------
 
@@ -177,37 +143,14 @@ class Kube:
         return self.read_applied_in(self.managed_namespace(namespace), desired)
 
     def read_configmap(self, ns: ManagedNamespace, desired: Iterable[str] = ()) -> ConfigMapPeers:
-        """The peers in the namespace's ConfigMap (one GET), split into peersync's and the operator's.
-
-        `desired`: the peers peersync wants now; their node ids are peersync's even where it never wrote
-        them (a ConfigMap it adopts)."""
+        """The peers in the namespace's ConfigMap (one GET), split into peersync's and the operator's."""
         cm = self.core.read_namespaced_config_map(ns.layout.configmap, ns.name)
-        found = read_peers(ns.layout.format, (cm.data or {}).get(ns.layout.key, ""))
-        notes = cm.metadata.annotations or {}
-        ours = owned_ids(found, notes, {parse_peer(p).node_id for p in desired})
-        peers = [p.render() for p in found.owned(ours)]
-        return ConfigMapPeers(
-            namespace=ns.name,
-            layout=ns.layout,
-            peers=peers,
-            problems=found.document_problems,
-            kept=[entry.text for entry in found.kept(ours)],
-            unreadable=found.unreadable,
-            all_peers=[p.render() for p in found.peers],
-            peers_hash=peer_set_hash(peers),
-            configmap_hash=notes.get(HASH_ANNOTATION),
-            rolled_hash=notes.get(ROLLED_ANNOTATION),
-        )
+        return build.configmap_peers(ns, cm.data, cm.metadata.annotations, desired)
 
     def read_applied_in(self, ns: ManagedNamespace, desired: Iterable[str] = ()) -> AppliedPeers:
         """The ConfigMap's peers and the peer set the workload's pods run."""
-        template = (self._read_workload(ns).get("spec") or {}).get("template") or {}
-        workload_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
-        configmap = self.read_configmap(ns, desired)
-        # What the pods run: the set recorded once a rollout (or a live dial) completed; else the one a restart
-        # put on the pod template; else, never touched by peersync, the ConfigMap's own (running_hash).
-        running = configmap.rolled_hash or workload_hash or configmap.running_hash
-        return AppliedPeers(**configmap.model_dump(), workload_hash=running)
+        workload = self._read_workload(ns)
+        return build.applied_peers(self.read_configmap(ns, desired), workload)
 
     def mark_rolled(self, namespace: str, peers_hash: str) -> bool:
         """Record on the ConfigMap that the pods run `peers_hash` (after a completed rollout); no-op if so."""
@@ -215,10 +158,9 @@ class Kube:
 
         def attempt() -> bool:
             cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
-            notes = dict(cm.metadata.annotations or {})
-            if notes.get(ROLLED_ANNOTATION) == peers_hash:
+            notes = build.rolled_annotations(cm.metadata.annotations, peers_hash)
+            if notes is None:
                 return False
-            notes[ROLLED_ANNOTATION] = peers_hash
             cm.metadata.annotations = notes
             self.core.replace_namespaced_config_map(
                 ns.layout.configmap, namespace, cm, field_manager=FIELD_MANAGER
@@ -232,43 +174,27 @@ class Kube:
         of the operator's byte for byte; no write when already so."""
         ns = self.managed_namespace(namespace)
         parsed = [parse_peer(p) for p in peers]  # refuses anything off-grammar before it can be written
-        wanted_hash = peer_set_hash(parsed)
-        wanted_ids = {p.node_id for p in parsed}
 
         def attempt() -> WriteOutcome:
             cm = self.core.read_namespaced_config_map(ns.layout.configmap, namespace)
-            data = dict(cm.data or {})
-            text = data.get(ns.layout.key, "")
-            annotations = dict(cm.metadata.annotations or {})
-            # Entries peersync wrote before and no longer wants (a validator that left) go; nothing else does.
-            recorded = owned_ids(read_peers(ns.layout.format, text), annotations, set())
-            new_text = write_peers(ns.layout.format, text, parsed, recorded)
-            all_peers = [p.render() for p in read_peers(ns.layout.format, new_text).peers]
-            # Already so (a ConfigMap of an earlier version whose ids follow from its hash counts too).
-            if (
-                new_text == text
-                and annotations.get(HASH_ANNOTATION) == wanted_hash
-                and recorded == wanted_ids
-            ):
+            edit = build.peers_edit(ns.layout, cm.data, cm.metadata.annotations, parsed)
+            if not edit.changed:
                 return WriteOutcome(
                     written=False,
-                    peers_hash=wanted_hash,
+                    peers_hash=edit.peers_hash,
                     resource_version=cm.metadata.resource_version,
-                    all_peers=all_peers,
+                    all_peers=edit.all_peers,
                 )
-            data[ns.layout.key] = new_text
-            annotations[HASH_ANNOTATION] = wanted_hash
-            annotations[MANAGED_ANNOTATION] = ",".join(sorted(wanted_ids))
-            cm.data, cm.metadata.annotations = data, annotations
+            cm.data, cm.metadata.annotations = edit.data, edit.annotations
             # replace() carries the resourceVersion we read: a concurrent writer makes this a 409, not a loss.
             out = self.core.replace_namespaced_config_map(
                 ns.layout.configmap, namespace, cm, field_manager=FIELD_MANAGER
             )
             return WriteOutcome(
                 written=True,
-                peers_hash=wanted_hash,
+                peers_hash=edit.peers_hash,
                 resource_version=out.metadata.resource_version,
-                all_peers=all_peers,
+                all_peers=edit.all_peers,
             )
 
         return retry_on_conflict(attempt)
@@ -302,59 +228,34 @@ class Kube:
         """Roll the workload onto `peers_hash`; a no-op when its pod template already carries it."""
         ns = self.managed_namespace(namespace)
         obj = self._read_workload(ns)
-        spec = obj.get("spec") or {}
-        # Before anything else: a restart that would run two signers with one key is never made.
-        refusal = restart_refusal(ns.layout.workload_kind, ns.layout.workload_name, spec, ns.layout.signer)
+        refusal = build.restart_refused(ns.layout, obj)
         if refusal is not None:
             raise WorkloadRefusedError(refusal)
-        if ns.layout.workload_kind == "deployment" and spec.get("paused"):
-            raise WorkloadRefusedError(f"{ns.layout.workload} is paused (run `kubectl rollout resume` first)")
-        strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
-        if ns.layout.workload_kind == "statefulset" and strategy != "RollingUpdate":
-            raise WorkloadRefusedError(
-                f"{ns.layout.workload} uses updateStrategy {strategy}: it never restarts pods"
+        if build.template_hash(obj) == peers_hash:
+            return RestartOutcome(
+                restarted=False, generation=build.generation(obj), message="already at this peer set"
             )
-        current = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
-        generation = int(obj["metadata"].get("generation", 0))
-        if current.get(HASH_ANNOTATION) == peers_hash:
-            return RestartOutcome(restarted=False, generation=generation, message="already at this peer set")
-        body = {
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {HASH_ANNOTATION: peers_hash, RESTARTED_AT: restarted_at}}
-                }
-            }
-        }
         patch = (
             self.apps.patch_namespaced_deployment
             if ns.layout.workload_kind == "deployment"
             else self.apps.patch_namespaced_stateful_set
         )
+        body = build.restart_patch(peers_hash, restarted_at)
         out = patch(ns.layout.workload_name, namespace, body, field_manager=FIELD_MANAGER)
         return RestartOutcome(restarted=True, generation=out.metadata.generation, message="restarted")
 
     def node_rpc_urls(self, namespace: str) -> list[str]:
         """CometBFT RPC base URLs of the workload's ready pods (their pod IP, the layout's RPC port)."""
         ns = self.managed_namespace(namespace)
-        selector = ((self._read_workload(ns).get("spec") or {}).get("selector") or {}).get(
-            "matchLabels"
-        ) or {}
-        if not selector:
-            raise WorkloadRefusedError(f"{ns.layout.workload} has no matchLabels selector to find its pods")
-        pods = self.core.list_namespaced_pod(
-            namespace, label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        ).items
-        return sorted(
-            rpc_url(pod.status.pod_ip, ns.layout.rpc_port)
-            for pod in pods
-            if pod.metadata.deletion_timestamp is None and pod.status and pod.status.pod_ip and _ready(pod)
+        selector = build.pod_selector(ns.layout, self._read_workload(ns))
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        return build.node_rpc_urls(
+            (self.api.sanitize_for_serialization(pod) for pod in pods), ns.layout.rpc_port
         )
 
     def replicas(self, namespace: str) -> int:
         """The workload's desired number of pods (spec.replicas; the apiserver defaults it to 1)."""
-        spec = self._read_workload(self.managed_namespace(namespace)).get("spec") or {}
-        replicas = spec.get("replicas")
-        return 1 if replicas is None else int(replicas)
+        return build.replicas(self._read_workload(self.managed_namespace(namespace)))
 
     def rollout_verdict(self, namespace: str) -> RolloutVerdict:
         ns = self.managed_namespace(namespace)
@@ -368,10 +269,9 @@ class Kube:
         Returns a not-done verdict when `timeout_seconds` passes (the caller decides whether to go on).
         """
         ns = self.managed_namespace(namespace)
-        kind = ns.layout.workload_kind
         lister = (
             self.apps.list_namespaced_deployment
-            if kind == "deployment"
+            if ns.layout.workload_kind == "deployment"
             else self.apps.list_namespaced_stateful_set
         )
         last = RolloutVerdict(done=False, message="waiting for the first status")
@@ -384,11 +284,10 @@ class Kube:
         )
         try:
             for event in stream:
-                if event["type"] == "DELETED":
-                    raise WorkloadRefusedError(f"{ns.layout.workload} was deleted during the rollout")
-                if event["type"] not in ("ADDED", "MODIFIED"):
+                seen = build.watched_verdict(ns.layout, event["type"], event["raw_object"])
+                if seen is None:
                     continue
-                last = verdict(kind, event["raw_object"])
+                last = seen
                 on_progress(last)
                 if last.failed:
                     raise RolloutFailedError(last.message)
@@ -397,31 +296,6 @@ class Kube:
         finally:
             stream.close()
         return last
-
-
-def owned_ids(found: ReadResult, notes: Mapping[str, str], desired_ids: set[str]) -> set[str]:
-    """The node ids whose entries are peersync's: the desired ones, and those it recorded at its last write.
-
-    A ConfigMap written before peersync recorded ids was wholly peersync's when its peers-hash annotation
-    still matches its whole list (that version owned the whole value); otherwise, with nothing recorded,
-    only the desired ids are known to be peersync's and everything else stays."""
-    recorded = notes.get(MANAGED_ANNOTATION)
-    if recorded is not None:
-        return desired_ids | {node_id for node_id in recorded.split(",") if node_id}
-    if found.peers and notes.get(HASH_ANNOTATION) == peer_set_hash(found.peers):
-        return desired_ids | {p.node_id for p in found.peers}
-    return desired_ids
-
-
-def _ready(pod: k8s.V1Pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-
-
-def rpc_url(pod_ip: str, port: int) -> str:
-    """The apiserver's pod IP, checked to be an IP literal before it becomes part of a URL."""
-    address = ipaddress.ip_address(pod_ip)
-    host = f"[{address}]" if address.version == 6 else str(address)
-    return f"http://{host}:{port}"
 
 
 def explain(exc: ApiException) -> str:

@@ -27,12 +27,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from workers.settings import Settings
+
+# Workflow modules as modules, not names: the workflows import this module's TemporalCalls for typed
+# activity calls, and `from module import Name` inside such an import cycle fails on whichever loads first.
+from workflows import consumer_sync, endpoint_change, rollout_slots
 from workflows.activity_contracts import OverrideInput, SlotCallInput, StartChangesInput, SyncCallInput
-from workflows.consumer_sync import ConsumerSyncState, ConsumerSyncWorkflow
 from workflows.contracts import ConsumerRef, EndpointChangeRequest, SupersededNotice, SyncRequest, SyncResult
-from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id, rollout_slots_id
-from workflows.rollout_slots import RolloutSlotsWorkflow, SlotRequest, SlotsState
 from workflows.search_attributes import CLUSTER, VALIDATOR
 
 
@@ -55,14 +56,14 @@ async def sync_now(
 ) -> SyncResult:
     """Ask the consumer's ConsumerSyncWorkflow (started if need be) for a sync; return its result."""
     op = WithStartWorkflowOperation(
-        ConsumerSyncWorkflow.run,
-        ConsumerSyncState(consumer=ref, require_approval=settings.require_approval),
+        consumer_sync.ConsumerSyncWorkflow.run,
+        consumer_sync.ConsumerSyncState(consumer=ref, require_approval=settings.require_approval),
         **_consumer_sync_start(settings, ref),
     )
     # Wait for "accepted" first, then for the result: the start operation is settled by then, so a caller
     # cancelled while the sync runs (a cancelled activity) leaves no unretrieved start future behind.
     update = await client.start_update_with_start_workflow(
-        ConsumerSyncWorkflow.sync,
+        consumer_sync.ConsumerSyncWorkflow.sync,
         stamped(request, settings, ref),
         start_workflow_operation=op,
         id=update_id,
@@ -72,13 +73,13 @@ async def sync_now(
 
 
 async def ensure_rollout_slots(
-    client: Client, settings: Settings, request: SlotRequest | None = None
+    client: Client, settings: Settings, request: rollout_slots.SlotRequest | None = None
 ) -> None:
     """Start the cluster's RolloutSlotsWorkflow if needed, and send it `request` (or the current capacity)."""
     signal, arg = ("acquire", request) if request else ("configure", settings.max_parallel_rollouts)
     await client.start_workflow(
-        RolloutSlotsWorkflow.run,
-        SlotsState(cluster_id=settings.cluster_id, capacity=settings.max_parallel_rollouts),
+        rollout_slots.RolloutSlotsWorkflow.run,
+        rollout_slots.SlotsState(cluster_id=settings.cluster_id, capacity=settings.max_parallel_rollouts),
         id=rollout_slots_id(settings.cluster_id),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -98,7 +99,7 @@ async def start_endpoint_change(
     )
     try:
         await client.start_workflow(
-            EndpointChangeWorkflow.run,
+            endpoint_change.EndpointChangeWorkflow.run,
             request,
             id=workflow_id,
             task_queue=settings.task_queue,
@@ -148,15 +149,17 @@ class TemporalCalls:
     @activity.defn
     async def acquire_rollout_slot(self, inp: SlotCallInput) -> None:
         """Queue for a cluster-wide rollout slot; the first asker starts the slots workflow."""
-        await ensure_rollout_slots(self.client, self.settings, SlotRequest(holder=inp.holder))
+        await ensure_rollout_slots(self.client, self.settings, rollout_slots.SlotRequest(holder=inp.holder))
 
     @activity.defn
     async def enqueue_consumer_sync(self, inp: SyncCallInput) -> None:
         """Hand a sync request to the consumer's ConsumerSyncWorkflow (started if need be) and return at
         once: the answer comes back as a `sync_done` signal, so no activity slot is held while it runs."""
         await self.client.start_workflow(
-            ConsumerSyncWorkflow.run,
-            ConsumerSyncState(consumer=inp.consumer, require_approval=self.settings.require_approval),
+            consumer_sync.ConsumerSyncWorkflow.run,
+            consumer_sync.ConsumerSyncState(
+                consumer=inp.consumer, require_approval=self.settings.require_approval
+            ),
             **_consumer_sync_start(self.settings, inp.consumer),
             start_signal="enqueue",
             start_signal_args=[stamped(inp.request, self.settings, inp.consumer)],

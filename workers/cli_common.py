@@ -39,6 +39,7 @@ from activities.kube_ops import explain
 from workers.settings import Settings, SettingsError, load_settings
 from workers.worker import StartError
 from workers.worker import connect as connect_client
+from workflows.failures import error_cause
 from workflows.ids import cluster_of_task_queue
 
 T = TypeVar("T")
@@ -80,7 +81,7 @@ def call(coro: Awaitable[T]) -> T:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except WorkflowUpdateFailedError as exc:
         # The validator's reason only: not "ValueError: ..." (the exception type travels as the failure's type).
-        fail(f"refused: {getattr(exc.cause, 'message', None) or exc.cause}")
+        fail(f"refused: {error_cause(exc)}")
     except WorkflowFailureError as exc:
         fail(f"the workflow failed: {root_cause(exc)}")
     except WorkflowAlreadyStartedError as exc:

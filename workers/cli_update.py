@@ -49,6 +49,7 @@ from workflows.contracts import (
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.ids import registry_id
 from workflows.registry import RegistryWorkflow
+from workflows.validator_names import UnknownValidatorError, resolve_validator
 
 # How long `update --clear` looks for the change the registry starts at its next (nudged) refresh.
 CLEARED_CHANGE_WAIT_SECONDS = 15.0
@@ -154,10 +155,10 @@ async def _clear_override(settings: Settings, validator: str) -> str:
 
 def _row_of(rows: list[RegistryView], validator: str) -> RegistryView | None:
     """The registry's row as its set_override resolves it: operator address, else a unique moniker."""
-    by_address = [r for r in rows if r.operator_address == validator]
-    by_moniker = [r for r in rows if r.moniker == validator]
-    matches = by_address or by_moniker
-    return matches[0] if len(matches) == 1 else None  # else the update's validator refuses with the reason
+    try:
+        return resolve_validator(rows, validator, lambda r: r.operator_address, lambda r: r.moniker)
+    except UnknownValidatorError:
+        return None  # the update's validator refuses with the reason
 
 
 async def _change_ids(client: Client, settings: Settings, operator_address: str) -> set[str]:

@@ -14,9 +14,12 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    # temporal_calls as a module: it imports this module's workflow class, so a name import would loop.
+    from activities import temporal_calls
+    from activities.defs import PeersyncActivities
     from workflows import markdown, metrics, policies
     from workflows.activity_contracts import (
         AppliedPeersOut,
@@ -38,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOutput,
     )
     from workflows.contracts import NEEDS_APPROVAL, ConsumerRef, SyncReply, SyncRequest, SyncResult
+    from workflows.failures import error_cause
     from workflows.ids import rollout_slots_id
     from workflows.rollout_slots import SlotRelease
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
@@ -165,7 +169,7 @@ class ConsumerSyncWorkflow:
             workflow.logger.info("cannot answer %s: %s", req.reply_to, exc)
 
     def _failed(self, number: int, exc: ActivityError) -> SyncResult:
-        reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause or exc)
+        reason = error_cause(exc)
         if self._current is not None and self._current.sync_number == number:
             return self._current.model_copy(update={"error": reason})
         return SyncResult(
@@ -233,18 +237,16 @@ class ConsumerSyncWorkflow:
         ref = self.state.consumer
         inp = ConsumerInput(consumer=ref)
         self._show("computing", f"sync #{number} for {len(batch)} request(s)")
-        desired: DesiredPeers = await workflow.execute_activity(
-            "compute_desired_peers",
+        desired: DesiredPeers = await workflow.execute_activity_method(
+            PeersyncActivities.compute_desired_peers,
             inp,
-            result_type=DesiredPeers,
             summary=f"peers of {ref.chain_id}",
             **policies.CHAIN_READ.options(),
         )
-        applied: AppliedPeersOut = await workflow.execute_activity(
-            "read_applied_peers",
+        applied: AppliedPeersOut = await workflow.execute_activity_method(
+            PeersyncActivities.read_applied_peers,
             # The desired node ids tell peersync's entries from the operator's, which are never touched.
             ReadAppliedInput(consumer=ref, desired=desired.peers),
-            result_type=AppliedPeersOut,
             summary=f"ConfigMap in {ref.namespace}",
             **policies.KUBE_WRITE.options(),
         )
@@ -263,10 +265,9 @@ class ConsumerSyncWorkflow:
         )
         self._current = result
         self._show("writing", f"{len(peers)} peers")
-        written: WriteOutput = await workflow.execute_activity(
-            "write_peers",
+        written: WriteOutput = await workflow.execute_activity_method(
+            PeersyncActivities.write_peers,
             WriteInput(consumer=ref, peers=peers),
-            result_type=WriteOutput,
             summary=f"write {len(peers)} peers",
             **policies.KUBE_WRITE.options(),
         )
@@ -296,14 +297,13 @@ class ConsumerSyncWorkflow:
         ref = self.state.consumer
         began = workflow.now()
         self._show("restarting", f"peers {result.peers_hash}")
-        restarted: RestartOutput = await workflow.execute_activity(
-            "restart_workload",
+        restarted: RestartOutput = await workflow.execute_activity_method(
+            PeersyncActivities.restart_workload,
             RestartInput(
                 consumer=ref,
                 peers_hash=result.peers_hash,
                 restarted_at=workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             ),
-            result_type=RestartOutput,
             summary=f"roll {ref.namespace} onto {result.peers_hash}",
             **policies.KUBE_WRITE.options(),
         )
@@ -322,10 +322,9 @@ class ConsumerSyncWorkflow:
         has caught up with the chain, so the next consumer's restart never overlaps this one's downtime."""
         ref = self.state.consumer
         self._show("catching-up", f"{result.rollout}; waiting for the nodes to catch up")
-        caught: CatchUpOutput = await workflow.execute_activity(
-            "wait_caught_up",
+        caught: CatchUpOutput = await workflow.execute_activity_method(
+            PeersyncActivities.wait_caught_up,
             CatchUpInput(consumer=ref),
-            result_type=CatchUpOutput,
             summary=f"nodes of {ref.namespace} catching up",
             **policies.CATCH_UP.options(),
         )
@@ -337,10 +336,9 @@ class ConsumerSyncWorkflow:
     ) -> None:
         ref = self.state.consumer
         self._show("dialing", f"dial_peers on the nodes of {ref.namespace}")
-        dialed: DialOutput = await workflow.execute_activity(
-            "dial_peers",
+        dialed: DialOutput = await workflow.execute_activity_method(
+            PeersyncActivities.dial_peers,
             DialInput(consumer=ref, peers=peers, peers_hash=result.peers_hash, record=record, verify=verify),
-            result_type=DialOutput,
             summary=f"dial {len(peers)} peers live in {ref.namespace}",
             **policies.LIVE_DIAL.options(),
         )
@@ -348,10 +346,9 @@ class ConsumerSyncWorkflow:
 
     async def _wait(self, result: SyncResult) -> WaitOutput:
         ref = self.state.consumer
-        waited: WaitOutput = await workflow.execute_activity(
-            "wait_rollout",
+        waited: WaitOutput = await workflow.execute_activity_method(
+            PeersyncActivities.wait_rollout,
             WaitInput(consumer=ref, peers_hash=result.peers_hash),
-            result_type=WaitOutput,
             summary=f"rollout of {ref.namespace}",
             **policies.ROLLOUT_WAIT.options(),
         )
@@ -362,8 +359,8 @@ class ConsumerSyncWorkflow:
         """Wait for one of the cluster's rollout slots (PEERSYNC_MAX_PARALLEL_ROLLOUTS)."""
         self._slot_granted = False
         self._show("waiting-for-slot", "another consumer of this cluster is rolling out")
-        await workflow.execute_activity(
-            "acquire_rollout_slot",
+        await workflow.execute_activity_method(
+            temporal_calls.TemporalCalls.acquire_rollout_slot,
             SlotCallInput(holder=workflow.info().workflow_id),
             summary="ask for a rollout slot",
             **policies.TEMPORAL_CALL.options(),
@@ -389,10 +386,9 @@ class ConsumerSyncWorkflow:
         new = [p for p in desired.peers if p not in applied.peers and _host(p) not in forced]
         unreachable: dict[str, str] = {}
         if new:
-            probed: ProbePeersOutput = await workflow.execute_activity(
-                "probe_peers",
+            probed: ProbePeersOutput = await workflow.execute_activity_method(
+                PeersyncActivities.probe_peers,
                 ProbePeersInput(peers=new),
-                result_type=ProbePeersOutput,
                 summary=f"TCP {len(new)} new peer(s)",
                 **policies.PEER_PROBE.options(),
             )

@@ -17,6 +17,9 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    # temporal_calls as a module: it imports this module's workflow class, so a name import would loop.
+    from activities import temporal_calls
+    from activities.defs import PeersyncActivities
     from workflows import markdown, metrics, policies
     from workflows.activity_contracts import (
         DiscoverInput,
@@ -31,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
         CancelRequest,
         ConsumerRef,
         ConsumerStep,
-        Discovery,
         EndpointChangeRequest,
         EndpointChangeResult,
         Phase,
@@ -42,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         SyncResult,
         ValidatedChange,
     )
+    from workflows.failures import error_cause
     from workflows.ids import cluster_of_task_queue
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
     from workflows.sync_wait import NoReply, ask_until_answered
@@ -170,7 +173,7 @@ class EndpointChangeWorkflow:
                 self._set_phase(Phase.FAILED, exc.message)
             raise
         except ActivityError as exc:
-            cause = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause)
+            cause = error_cause(exc)
             self._set_phase(Phase.FAILED, cause)
             raise ApplicationError(cause, type="StepFailed", non_retryable=True) from exc
         except asyncio.CancelledError:
@@ -180,20 +183,18 @@ class EndpointChangeWorkflow:
     async def _run(self, cluster: str) -> EndpointChangeResult:
         # Validate, discover and probe are short reads: local activities, one history marker each, no
         # extra workflow tasks (history per change stays small; see bench/RESULTS.md).
-        change: ValidatedChange = await workflow.execute_local_activity(
-            "validate_change",
+        change = await workflow.execute_local_activity_method(
+            PeersyncActivities.validate_change,
             ValidateInput(request=self.request),
-            result_type=ValidatedChange,
             summary=f"validate {self.request.validator} {self.request.endpoint or '(chain)'}",
             **policies.CHAIN_READ.local_options(),
         )
         self.progress.validator, self.progress.endpoint = change.moniker, change.endpoint
         self._attributes.append(VALIDATOR.value_set(change.operator_address))
         await self._boundary(Phase.DISCOVERING)
-        discovery: Discovery = await workflow.execute_local_activity(
-            "discover_affected_consumers",
+        discovery = await workflow.execute_local_activity_method(
+            PeersyncActivities.discover_affected_consumers,
             DiscoverInput(operator_address=change.operator_address),
-            result_type=Discovery,
             summary=f"consumers with {change.moniker}",
             **policies.CHAIN_READ.local_options(),
         )
@@ -221,8 +222,8 @@ class EndpointChangeWorkflow:
         if self.request.override or (self.request.source == "manual" and self.request.endpoint is not None):
             # Pinned only once the change is committed: a paused, unapproved or cancelled change leaves no
             # override behind for the next sync of these consumers to pick up.
-            await workflow.execute_activity(
-                "set_override",
+            await workflow.execute_activity_method(
+                temporal_calls.TemporalCalls.set_override,
                 OverrideInput(operator_address=change.operator_address, endpoint=change.endpoint),
                 summary=f"pin {change.endpoint}",
                 **policies.TEMPORAL_CALL.options(),
@@ -256,8 +257,11 @@ class EndpointChangeWorkflow:
         summary = f"TCP {change.endpoint} ports {ports}"
         # Fast path: one local attempt, no extra workflow task when the node already answers.
         try:
-            await workflow.execute_local_activity(
-                "probe_endpoint", probe, summary=summary, **policies.PROBE.first_local_attempt()
+            await workflow.execute_local_activity_method(
+                PeersyncActivities.probe_endpoint,
+                probe,
+                summary=summary,
+                **policies.PROBE.first_local_attempt(),
             )
             return
         except (ActivityError, ApplicationError):  # a failed local attempt surfaces as its ApplicationError
@@ -265,8 +269,8 @@ class EndpointChangeWorkflow:
         # The retries run as a regular activity: retrying locally would hold the workflow task open for the
         # whole budget (queries and `peersync status` answer only between its heartbeats, seconds apart)
         # and the local schedule-to-close budget is not enforced across in-worker retries.
-        probing = workflow.start_activity(
-            "probe_endpoint", probe, summary=summary, **_probe_budget(change).options()
+        probing = workflow.start_activity_method(
+            PeersyncActivities.probe_endpoint, probe, summary=summary, **_probe_budget(change).options()
         )
         # The probe may retry for its whole budget; a cancel must not wait for it (nothing is written yet).
         await workflow.wait_condition(lambda: probing.done() or self._stopping())
@@ -276,7 +280,7 @@ class EndpointChangeWorkflow:
         try:
             await probing
         except ActivityError as exc:
-            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+            reason = error_cause(exc)
             self._set_phase(Phase.BLOCKED, f"{reason}; approve to force, or cancel")
             await workflow.wait_condition(lambda: self.approved or self._stopping())
             self._check_cancel()
@@ -298,8 +302,8 @@ class EndpointChangeWorkflow:
         )
 
         async def ask() -> None:
-            await workflow.execute_local_activity(
-                "enqueue_consumer_sync",
+            await workflow.execute_local_activity_method(
+                temporal_calls.TemporalCalls.enqueue_consumer_sync,
                 SyncCallInput(consumer=consumer, request=request),
                 summary=f"ask {consumer.namespace} to sync",
                 **policies.TEMPORAL_CALL.local_options(),
@@ -317,8 +321,7 @@ class EndpointChangeWorkflow:
                 await workflow.wait_condition(lambda: request_id in self.replies)
                 result = self.replies[request_id]
         except (ActivityError, ApplicationError, NoReply) as exc:  # a failed local activity: either type
-            cause = exc.cause if isinstance(exc, ActivityError) else exc
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            reason = error_cause(exc)
             row.step, row.state, row.detail = "done", "failed", reason
             self._render()
             return SyncResult(

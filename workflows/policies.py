@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TypedDict
 
 from temporalio.common import RetryPolicy
 
@@ -40,6 +41,20 @@ UNREACHABLE = "Unreachable"
 REGISTRY_UNAVAILABLE = "RegistryUnavailable"
 
 
+class LocalActivityOptions(TypedDict, total=False):
+    """The options of workflow.execute_local_activity_method that peersync sets (passed as **options)."""
+
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+class ActivityOptions(LocalActivityOptions, total=False):
+    """The same for workflow.execute_activity_method / start_activity_method, which also heartbeat."""
+
+    heartbeat_timeout: timedelta
+
+
 @dataclass(frozen=True)
 class StepBudget:
     """How one kind of activity is retried: per attempt, in total, and how fast attempts back off."""
@@ -63,9 +78,9 @@ class StepBudget:
         """The same retries within another total budget (an attempt never outlasts the total)."""
         return replace(self, total=total, attempt=min(self.attempt, total))
 
-    def options(self) -> dict[str, object]:
-        """Keyword arguments for workflow.execute_activity / start_activity."""
-        opts: dict[str, object] = {
+    def options(self) -> ActivityOptions:
+        """Keyword arguments for workflow.execute_activity_method / start_activity_method."""
+        opts: ActivityOptions = {
             "start_to_close_timeout": self.attempt,
             "schedule_to_close_timeout": self.total,
             "retry_policy": self.retry,
@@ -74,16 +89,20 @@ class StepBudget:
             opts["heartbeat_timeout"] = self.heartbeat
         return opts
 
-    def first_local_attempt(self) -> dict[str, object]:
+    def first_local_attempt(self) -> LocalActivityOptions:
         """One quick local attempt, no retries: a fast path tried before the full (regular) budget."""
         return {
             "start_to_close_timeout": min(self.attempt, FIRST_LOCAL_ATTEMPT),
             "retry_policy": RetryPolicy(maximum_attempts=1),
         }
 
-    def local_options(self) -> dict[str, object]:
-        """The same budget for workflow.execute_local_activity (which has no heartbeats)."""
-        return {k: v for k, v in self.options().items() if k != "heartbeat_timeout"}
+    def local_options(self) -> LocalActivityOptions:
+        """The same budget for workflow.execute_local_activity_method (which has no heartbeats)."""
+        return {
+            "start_to_close_timeout": self.attempt,
+            "schedule_to_close_timeout": self.total,
+            "retry_policy": self.retry,
+        }
 
 
 # A local attempt holds the workflow task (queries, signals wait): keep a fast path short.
@@ -98,6 +117,10 @@ CHAIN_READ = StepBudget(
 # (RegistryWorkflow also caps a round at a few periods), so a chain outage adds a few events per round.
 REGISTRY_REFRESH = StepBudget(
     attempt=timedelta(seconds=30), total=timedelta(minutes=2), maximum=timedelta(seconds=10)
+)
+# Registries recorded before BOUNDED_REFRESH refreshed locally with no total budget (kept for their replay).
+LEGACY_REGISTRY_REFRESH = LocalActivityOptions(
+    start_to_close_timeout=timedelta(seconds=60), retry_policy=CHAIN_READ.retry
 )
 # Reads and compare-then-write of ConfigMaps (409s are retried inside the activity first).
 KUBE_WRITE = StepBudget(

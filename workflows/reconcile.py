@@ -10,14 +10,18 @@ from datetime import datetime
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    # temporal_calls as a module: it imports workflow modules, so a name import could loop.
+    from activities import temporal_calls
+    from activities.defs import PeersyncActivities
     from workflows import markdown, policies
     from workflows.activity_contracts import SyncCallInput
     from workflows.contracts import NEEDS_APPROVAL, ConsumerRef, SyncReply, SyncRequest, SyncResult
+    from workflows.failures import error_cause
     from workflows.ids import cluster_of_task_queue, registry_id
-    from workflows.reconcile_contracts import DriftReport, DriftRow, ReconcileInput, ReconcileReport
+    from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
     from workflows.search_attributes import CLUSTER
     from workflows.sync_wait import NoReply, ask_until_answered
 
@@ -41,8 +45,8 @@ class ReconcileWorkflow:
             await workflow.get_external_workflow_handle(registry_id(cluster)).signal("refresh")
         except Exception as exc:  # no registry yet: the chain is read directly below anyway
             workflow.logger.info("registry not nudged: %s", exc)
-        found: DriftReport = await workflow.execute_activity(
-            "check_drift", inp, result_type=DriftReport, summary="compare every consumer with the chain",
+        found = await workflow.execute_activity_method(
+            PeersyncActivities.check_drift, inp, summary="compare every consumer with the chain",
             **policies.CHAIN_READ.options(),
         )  # fmt: skip
         report = ReconcileReport(dry_run=inp.dry_run)
@@ -71,8 +75,9 @@ class ReconcileWorkflow:
         )  # fmt: skip
 
         async def ask() -> None:
-            await workflow.execute_activity(
-                "enqueue_consumer_sync", SyncCallInput(consumer=consumer, request=request),
+            await workflow.execute_activity_method(
+                temporal_calls.TemporalCalls.enqueue_consumer_sync,
+                SyncCallInput(consumer=consumer, request=request),
                 summary=f"repair {consumer.namespace}", **policies.TEMPORAL_CALL.options(),
             )  # fmt: skip
 
@@ -89,7 +94,7 @@ class ReconcileWorkflow:
                 await workflow.wait_condition(lambda: request_id in self.replies)
                 result = self.replies[request_id]
         except ActivityError as exc:
-            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc)
+            reason = error_cause(exc)
             return row.model_copy(update={"state": "failed", "reason": reason})
         except NoReply as exc:
             return row.model_copy(update={"state": "failed", "reason": str(exc)})

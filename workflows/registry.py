@@ -14,13 +14,17 @@ from datetime import timedelta
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.workflow import ActivityHandle, ParentClosePolicy
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    # temporal_calls as a module: it imports workflow modules, so a name import could loop.
+    from activities import temporal_calls
+    from activities.defs import PeersyncActivities
     from activities.endpoint import EndpointError, parse_endpoint_syntax
     from workflows import metrics, policies
     from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
     from workflows.contracts import EndpointStatus, RegistryView
+    from workflows.failures import error_cause
     from workflows.reconcile_contracts import ReconcileInput
     from workflows.registry_state import PinnedEndpoints, RegistryState
     from workflows.search_attributes import CLUSTER
@@ -134,10 +138,9 @@ class RegistryWorkflow:
         the rounds and the nudges, and continue-as-new takes over whenever the history grows too long."""
         inp = RefreshInput(known=self.state.fingerprints())
         try:  # a healthy chain answers at once: one local attempt costs a single marker (a quiet refresh)
-            local: RefreshOutput = await workflow.execute_local_activity(
-                "refresh_registry",
+            local = await workflow.execute_local_activity_method(
+                PeersyncActivities.refresh_registry,
                 inp,
-                result_type=RefreshOutput,
                 summary="refresh",
                 **policies.REGISTRY_REFRESH.first_local_attempt(),
             )
@@ -148,10 +151,9 @@ class RegistryWorkflow:
         budget = policies.REGISTRY_REFRESH.with_total(
             min(policies.REGISTRY_REFRESH.total, max(ROUND_FLOOR, every * ROUND_PERIODS))
         )
-        handle: ActivityHandle[RefreshOutput] = workflow.start_activity(
-            "refresh_registry",
+        handle = workflow.start_activity_method(
+            PeersyncActivities.refresh_registry,
             inp,
-            result_type=RefreshOutput,
             summary="refresh",
             **budget.options(),
         )
@@ -162,7 +164,7 @@ class RegistryWorkflow:
         try:
             return await handle
         except ActivityError as exc:
-            reason = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause or exc)
+            reason = error_cause(exc)
             workflow.logger.warning("registry refresh failed, retried at the next period: %s", reason)
             workflow.set_current_details(
                 f"chain not answering, retried every {self.refresh_seconds:g}s or on a nudge: {reason}; "
@@ -186,13 +188,11 @@ class RegistryWorkflow:
 
     async def _refresh(self) -> None:
         """Before BOUNDED_REFRESH: a local activity retried without end (kept for replay)."""
-        out: RefreshOutput = await workflow.execute_local_activity(
-            "refresh_registry",
+        out = await workflow.execute_local_activity_method(
+            PeersyncActivities.refresh_registry,
             RefreshInput(known=self.state.fingerprints()),
-            result_type=RefreshOutput,
             summary="refresh",
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=policies.CHAIN_READ.retry,
+            **policies.LEGACY_REGISTRY_REFRESH,
         )
         await self._apply(out)
 
@@ -200,10 +200,9 @@ class RegistryWorkflow:
         events = self.state.apply_refresh(out.height, out.buckets, out.edit_heights)
         events += self.state.take_pending_changes(exclude={e.operator_address for e in events})
         if events:
-            started: list[str] = await workflow.execute_activity(
-                "start_endpoint_changes",
+            started = await workflow.execute_activity_method(
+                temporal_calls.TemporalCalls.start_endpoint_changes,
                 StartChangesInput(changes=events),
-                result_type=list[str],
                 summary=f"{len(events)} endpoint change(s)",
                 **policies.TEMPORAL_CALL.options(),
             )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from workflows.contracts import EndpointStatus, RegistryEntry, RegistryView, ValidatorRecord
 from workflows.ids import override_cleared_id
+from workflows.validator_names import resolve_validator
 
 BUCKETS = 16
 
@@ -207,14 +208,8 @@ class RegistryState(BaseModel):
         ]
 
     def resolve(self, validator: str) -> RegistryEntry:
-        """An entry by operator address, or by moniker when exactly one validator carries it."""
-        if validator in self.entries:
-            return self.entries[validator]
-        matches = [e for e in self.entries.values() if e.record.moniker == validator]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise KeyError(f"no validator with operator address or moniker {validator!r}")
-        raise KeyError(
-            f"moniker {validator!r} is used by {len(matches)} validators; name the operator address"
+        """An entry by operator address, or by moniker when exactly one validator carries it (a KeyError,
+        UnknownValidatorError, names why not)."""
+        return resolve_validator(
+            self.entries.values(), validator, lambda e: e.record.operator_address, lambda e: e.record.moniker
         )
