@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 # The e2e tests mostly wait (Temporal timers, emulated rollouts): three processes on two cores halve the run.
-# Each test file stays on one process (module-scoped worlds), and all the real testbed's tests on one of them
+# Each test file stays on one process (module-scoped worlds); the real testbed's tests run in two queues
 # (tests/conftest.py). PYTEST_WORKERS=0 runs everything in one.
 PYTEST_WORKERS ?= 3
 # Real components (Go, from the module proxy) are built into this cache, keyed by component and version.

@@ -1,6 +1,6 @@
 """The real components (issue 10) in the suite: tests/real/* and the `real` parameters of the e2e tests
-(tests/e2e/conftest.py) are marked `real` and skipped LOUDLY when `make testbed` has not run; and the tests
-testbed's tests run one after another on one xdist worker (RealTestsApart)."""
+(tests/e2e/conftest.py) are marked `real` and skipped LOUDLY when `make testbed` has not run; and they run
+in two queues of their own (RealTestsApart)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,23 @@ from xdist.scheduler import LoadFileScheduling
 from devnet.real.binaries import MANIFEST, NOT_BUILT
 
 REAL_DIR = Path(__file__).resolve().parent / "real"
-REAL_UNIT = "real-testbed"
+REAL_E2E_UNIT = "real-e2e"
+REAL_COMPONENTS_UNIT = "real-components"
 
 
 class RealTestsApart(LoadFileScheduling):
-    """`--dist loadfile` (a module stays on one worker: module-scoped worlds), except that every real-testbed
-    test (tests/real/*, the e2e tests' `[real]` parameters) is one unit of work, run one after another on one
-    worker. A real world is a provider, up to 9 cometbft nodes and a control plane: two at once on two cores
-    starve each other and the emulated tests beside them. (pytest-xdist's `loadgroup` would do this with
+    """`--dist loadfile` (a module stays on one worker: module-scoped worlds), except that the real testbed's
+    tests are two units of work, each run one test after another on one worker: the e2e tests' `[real]`
+    parameters (each a whole real world: a provider, up to 9 cometbft nodes, a control plane) and tests/real/*
+    (one real component per module). Two whole real worlds at once on two cores starve each other and the
+    emulated tests beside them; one beside the lighter component tests does not. (pytest-xdist's `loadgroup` would do this with
     marks, but under pytest 9 it groups nothing: the nodeid suffix it sets is no longer read.)"""
 
     def _split_scope(self, nodeid: str) -> str:
-        if nodeid.startswith("tests/real/") or nodeid.endswith("[real]"):
-            return REAL_UNIT
+        if nodeid.startswith("tests/real/"):
+            return REAL_COMPONENTS_UNIT
+        if nodeid.endswith("[real]"):
+            return REAL_E2E_UNIT
         return str(super()._split_scope(nodeid))
 
 
