@@ -38,6 +38,7 @@ from devnet.scenario import Scenario
 from devnet.scenario import ValidatorSpec as EmuValidatorSpec
 from devnet.testbed import eventually
 from tests.chain.conftest import _free_subnet
+from tests.real.compare import differences
 
 pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
 
@@ -220,28 +221,6 @@ def normalise(value: Any, side: Side, key: str = "") -> Any:
     value = _PROTO_TIME.sub("update_time:<seconds:<s> nanos:<ns> >", value)  # Commission.String()
     value = _LOOPBACK_PORT.sub("<loopback>:<port>", value)
     return _ANY_PORT.sub(lambda m: f"{m.group(1)}:<port>", value)
-
-
-def differences(real: Any, emu: Any, path: str = "$") -> list[str]:
-    if isinstance(real, dict) and isinstance(emu, dict):
-        found: list[str] = []
-        for k in sorted(set(real) | set(emu), key=str):
-            if k not in emu:
-                found.append(f"{path}.{k}: only real ({real[k]!r:.80})")
-            elif k not in real:
-                found.append(f"{path}.{k}: only emulator ({emu[k]!r:.80})")
-            else:
-                found += differences(real[k], emu[k], f"{path}.{k}")
-        return found
-    if isinstance(real, list) and isinstance(emu, list):
-        if len(real) != len(emu):
-            return [f"{path}: {len(real)} items real vs {len(emu)} emulator: {real!r:.300} vs {emu!r:.300}"]
-        return [
-            d
-            for i, (a, b) in enumerate(zip(real, emu, strict=True))
-            for d in differences(a, b, f"{path}[{i}]")
-        ]
-    return [] if real == emu else [f"{path}: real {real!r} vs emulator {emu!r}"]
 
 
 def _by_label(items: list[Any]) -> list[Any]:

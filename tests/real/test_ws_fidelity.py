@@ -40,7 +40,7 @@ from devnet.real.chain import ValidatorSpec as RealValidatorSpec
 from devnet.scenario import Scenario
 from devnet.scenario import ValidatorSpec as EmuValidatorSpec
 from tests.chain.conftest import _free_subnet
-from tests.real.test_chain_fidelity import differences
+from tests.real.compare import differences
 from workers.watcher import QUERIES, parse_event
 
 pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
