@@ -1,10 +1,15 @@
-"""Bech32 addresses of the provider chain: operator, account and consensus (valcons) forms. Pure."""
+"""Bech32 addresses of the provider chain: operator, account and consensus (valcons) forms. Pure.
+
+The bech32 coding is cosmpy's `Address`. The consensus address is derived here: cosmpy derives an address from a
+public key only by the secp256k1 account rule, ripemd160(sha256(key)), which is wrong for the ed25519 consensus
+keys (CometBFT takes sha256(key)[:20]; vectors in tests/unit/test_upstream.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
 
-import bech32
+from cosmpy.crypto.address import Address
 
 
 class AddressError(ValueError):
@@ -12,23 +17,24 @@ class AddressError(ValueError):
 
 
 def encode(hrp: str, data: bytes) -> str:
-    words = bech32.convertbits(data, 8, 5)
-    if words is None:  # pragma: no cover - convertbits only fails on out-of-range input
-        raise AddressError("cannot convert address bytes")
-    return bech32.bech32_encode(hrp, words)
+    """`data` (20 bytes, as every address peersync handles) in bech32 under `hrp`."""
+    try:
+        return str(Address(data, prefix=hrp))
+    except RuntimeError as exc:  # cosmpy's only complaint about bytes is their length
+        raise AddressError(f"an address has 20 bytes, got {len(data)}") from exc
 
 
 def decode(address: str, hrp: str) -> bytes:
     """Bytes behind `address`, which must carry exactly the human-readable part `hrp`."""
-    got_hrp, words = bech32.bech32_decode(address)
-    if got_hrp is None or words is None:
-        raise AddressError(f"{address!r} is not a valid bech32 address")
+    try:
+        parsed = Address(address)
+    except RuntimeError as exc:  # bad characters, mixed case, checksum, length
+        raise AddressError(f"{address!r} is not a valid bech32 address") from exc
+    # cosmpy keeps no prefix of its own: a valid bech32 string's prefix is everything before its last "1".
+    got_hrp = address.lower().rpartition("1")[0]
     if got_hrp != hrp:
         raise AddressError(f"{address!r} has prefix {got_hrp!r}, expected {hrp!r}")
-    data = bech32.convertbits(words, 5, 8, False)
-    if data is None:
-        raise AddressError(f"{address!r} has malformed data")
-    return bytes(data)
+    return bytes(parsed)
 
 
 def consensus_address_bytes(pubkey: bytes) -> bytes:

@@ -8,19 +8,20 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from activities.addresses import AddressError, valcons_address, valoper_to_account
-from activities.chain_rest import ChainRest, Validator
+from activities.chain_rest import ED25519, ChainRest, Validator
 from activities.endpoint import extract_endpoint
 from activities.policy import EndpointPolicy
 from workflows.contracts import EndpointStatus, ValidatorRecord
-
-ED25519 = "/cosmos.crypto.ed25519.PubKey"
 
 
 def to_record(v: Validator, policy: EndpointPolicy, prefix: str) -> ValidatorRecord:
     found = extract_endpoint(v.description.details, policy)
     valcons = ""
     if v.consensus_pubkey.type_url == ED25519:
-        valcons = valcons_address(v.consensus_pubkey.raw(), prefix)
+        try:
+            valcons = valcons_address(v.consensus_pubkey.raw(), prefix)
+        except AddressError:  # a malformed key: the validator matches no opt-in, the rest still count
+            valcons = ""
     return ValidatorRecord(
         operator_address=v.operator_address,
         moniker=v.description.moniker,

@@ -24,12 +24,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.catch_up import CatchUpTimeoutError, wait_caught_up
 from activities.chain_rest import ChainRest
 from activities.chain_view import edit_heights, launched_memberships, validator_records
+from activities.config import ActivityConfig
 from activities.desired import desired_peers
+from activities.discovery import affected_consumers
 from activities.drift import ChainView, drift_of
-from activities.endpoint import EndpointError, parse_endpoint
+from activities.endpoint import parse_endpoint
 from activities.kube_ops import (
     Kube,
-    ManagedNamespace,
     NotManagedError,
     RolloutFailedError,
     WorkloadRefusedError,
@@ -43,12 +44,13 @@ from activities.policy import EndpointPolicy
 from activities.probe import probe
 from activities.rollout_status import RolloutVerdict
 from activities.upstream import upstream_ports
-from workers.settings import Settings
+from activities.validation import ChangeRefused, validated_endpoint
 from workflows import metrics, policies
 from workflows.activity_contracts import (
     AppliedPeersOut,
     CatchUpInput,
     CatchUpOutput,
+    CheckDriftInput,
     ConsumerInput,
     DesiredPeers,
     DialInput,
@@ -70,18 +72,14 @@ from workflows.activity_contracts import (
     WriteOutput,
 )
 from workflows.contracts import (
-    AffectedConsumer,
     ConsumerRef,
     Discovery,
-    EndpointStatus,
-    SkippedConsumer,
     ValidatedChange,
     ValidatorRecord,
 )
 from workflows.ids import registry_id
-from workflows.reconcile_contracts import DriftReport, DriftRow, ReconcileInput
+from workflows.reconcile_contracts import DriftReport, DriftRow
 from workflows.registry_state import PinnedEndpoints, changed_buckets
-from workflows.validator_names import UnknownValidatorError, resolve_validator
 
 T = TypeVar("T")
 WAIT_CHUNK_SECONDS = 5
@@ -120,9 +118,9 @@ def _kube_call(fn: Callable[[], T]) -> T:
 
 
 class PeersyncActivities:
-    """All activities of one worker; they share its settings, cluster client and Temporal client."""
+    """All activities of one worker; they share its activity config, cluster client and Temporal client."""
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(self, settings: ActivityConfig, client: Client | None = None) -> None:
         self.settings = settings
         self.client = client
         self.policy = EndpointPolicy.from_setting(settings.endpoint_allow_cidrs)
@@ -176,23 +174,9 @@ class PeersyncActivities:
         async with self.chain() as chain:
             records = await self.records(chain)
         try:
-            record = resolve_validator(
-                records, req.validator, lambda r: r.operator_address, lambda r: r.moniker
-            )
-        except UnknownValidatorError as exc:
-            raise _non_retryable(policies.UNKNOWN_VALIDATOR, str(exc)) from None
-        text = req.endpoint
-        if text is None and record.status == EndpointStatus.VALID:
-            text = record.canonical
-        if text is None:
-            raise _non_retryable(
-                policies.INVALID_ENDPOINT,
-                f"{record.moniker}'s published endpoint is {record.status}: {record.reason}",
-            )
-        try:
-            endpoint = parse_endpoint(text, self.policy)
-        except EndpointError as exc:
-            raise _non_retryable(policies.INVALID_ENDPOINT, f"endpoint {text!r}: {exc.reason}") from None
+            record, endpoint = validated_endpoint(records, req, self.policy)
+        except ChangeRefused as exc:
+            raise _non_retryable(exc.kind, exc.message) from None
         return ValidatedChange(
             operator_address=record.operator_address,
             moniker=record.moniker,
@@ -214,49 +198,7 @@ class PeersyncActivities:
                 policies.UNKNOWN_VALIDATOR, f"validator {inp.operator_address} is not on the chain"
             )
         namespaces, broken = await asyncio.to_thread(lambda: _kube_call(self.kube.managed_namespaces))
-        # A chain may run in several namespaces (a validator and its sentries): each one is a node to sync.
-        by_chain: dict[str, list[ManagedNamespace]] = {}
-        for ns in namespaces:
-            by_chain.setdefault(ns.chain_id, []).append(ns)
-        affected, skipped = (
-            [],
-            [
-                SkippedConsumer(
-                    chain_id=b.chain_id or "?", consumer_id="?", reason=f"namespace {b.name}: {b.reason}"
-                )
-                for b in broken
-            ],
-        )
-        claimed = {b.chain_id for b in broken}
-        for m in memberships:
-            running = by_chain.get(m.chain_id, [])
-            if record.valcons not in m.opted_in:
-                skipped.append(
-                    SkippedConsumer(
-                        chain_id=m.chain_id, consumer_id=m.consumer_id, reason="validator not opted in"
-                    )
-                )
-            elif not running:
-                if m.chain_id not in claimed:  # else its unusable namespace's row already says why
-                    skipped.append(
-                        SkippedConsumer(
-                            chain_id=m.chain_id, consumer_id=m.consumer_id, reason="not run by this cluster"
-                        )
-                    )
-            else:
-                affected += [
-                    AffectedConsumer(
-                        consumer=ConsumerRef(
-                            cluster_id=self.settings.cluster_id,
-                            namespace=ns.name,
-                            chain_id=m.chain_id,
-                            consumer_id=m.consumer_id,
-                        ),
-                        p2p_port=peer_port(m.chain_id),
-                    )
-                    for ns in running
-                ]
-        return Discovery(affected=affected, skipped=skipped)
+        return affected_consumers(record, memberships, namespaces, broken, self.settings.cluster_id)
 
     @activity.defn
     async def probe_endpoint(self, inp: ProbeInput) -> ProbeOutput:
@@ -284,8 +226,9 @@ class PeersyncActivities:
 
     @activity.defn
     async def compute_desired_peers(self, inp: ConsumerInput) -> DesiredPeers:
-        """The chain now: opted-in validators of the consumer minus the local one, at their endpoints."""
-        pinned = await self.pinned()
+        """The chain now: opted-in validators of the consumer minus the local one, at their endpoints, with
+        the registry's pins the sync carries (inp.pins)."""
+        pinned = inp.pins if inp.pins is not None else await self.pinned()
         async with self.chain() as chain:
             records = await self.records(chain)
             opted = await chain.opted_in(inp.consumer.consumer_id)
@@ -295,6 +238,9 @@ class PeersyncActivities:
 
     async def pinned(self) -> PinnedEndpoints:
         """What the registry holds beyond the chain: operator overrides, and last-valid endpoints.
+
+        Upgrade path only: today's workflows hand the snapshot in (`pins`); an activity scheduled by the
+        previous release carries none and asks here, as that release did. Remove with the next release.
 
         Only "no registry exists" (NOT_FOUND: never started, or long gone) means the chain alone decides.
         A registry that exists but does not answer (stuck task, no worker, Temporal overloaded) raises a
@@ -317,9 +263,9 @@ class PeersyncActivities:
         raise ApplicationError(f"{wf_id} did not answer: {reason}", type=policies.REGISTRY_UNAVAILABLE)
 
     @activity.defn
-    async def check_drift(self, inp: ReconcileInput) -> DriftReport:
+    async def check_drift(self, inp: CheckDriftInput) -> DriftReport:
         """Every managed namespace: clean, drifted (and why), or skipped (and why). Reads only."""
-        pinned = await self.pinned()
+        pinned = inp.pins if inp.pins is not None else await self.pinned()
         async with self.chain() as chain:
             records = await self.records(chain)
             launched = await launched_memberships(chain)

@@ -24,20 +24,19 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from workers.settings import Settings
+from activities.config import ActivityConfig
 
 # Workflow modules as modules, not names: the workflows import this module's TemporalCalls for typed
 # activity calls, and `from module import Name` inside such an import cycle fails on whichever loads first.
 from workflows import consumer_sync, endpoint_change, rollout_slots
 from workflows.activity_contracts import OverrideInput, SlotCallInput, StartChangesInput, SyncCallInput
-from workflows.contracts import ConsumerRef, EndpointChangeRequest, SupersededNotice, SyncRequest, SyncResult
-from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id, rollout_slots_id
+from workflows.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest, SyncResult
+from workflows.ids import consumer_sync_id, registry_id, rollout_slots_id
 from workflows.search_attributes import CLUSTER, VALIDATOR
 
 
-def _consumer_sync_start(settings: Settings, ref: ConsumerRef) -> dict[str, Any]:
+def _consumer_sync_start(settings: ActivityConfig, ref: ConsumerRef) -> dict[str, Any]:
     return {
         "id": consumer_sync_id(ref.cluster_id, ref.namespace),
         "task_queue": settings.task_queue,
@@ -46,13 +45,17 @@ def _consumer_sync_start(settings: Settings, ref: ConsumerRef) -> dict[str, Any]
     }
 
 
-def stamped(request: SyncRequest, settings: Settings, ref: ConsumerRef) -> SyncRequest:
+def stamped(request: SyncRequest, settings: ActivityConfig, ref: ConsumerRef) -> SyncRequest:
     """The request with the sender's current view of the settings and of the consumer."""
     return request.model_copy(update={"require_approval": settings.require_approval, "consumer": ref})
 
 
 async def sync_now(
-    client: Client, settings: Settings, ref: ConsumerRef, request: SyncRequest, update_id: str | None = None
+    client: Client,
+    settings: ActivityConfig,
+    ref: ConsumerRef,
+    request: SyncRequest,
+    update_id: str | None = None,
 ) -> SyncResult:
     """Ask the consumer's ConsumerSyncWorkflow (started if need be) for a sync; return its result."""
     op = WithStartWorkflowOperation(
@@ -73,7 +76,7 @@ async def sync_now(
 
 
 async def ensure_rollout_slots(
-    client: Client, settings: Settings, request: rollout_slots.SlotRequest | None = None
+    client: Client, settings: ActivityConfig, request: rollout_slots.SlotRequest | None = None
 ) -> None:
     """Start the cluster's RolloutSlotsWorkflow if needed, and send it `request` (or the current capacity)."""
     signal, arg = ("acquire", request) if request else ("configure", settings.max_parallel_rollouts)
@@ -90,10 +93,10 @@ async def ensure_rollout_slots(
 
 
 async def start_endpoint_change(
-    client: Client, settings: Settings, workflow_id: str, request: EndpointChangeRequest, moniker: str
+    client: Client, settings: ActivityConfig, workflow_id: str, request: EndpointChangeRequest, moniker: str
 ) -> bool:
-    """Start one change under its deterministic id (False when that change already ran), and tell older
-    changes of the same validator that are still running that they are superseded."""
+    """Start one change under its id (False when that change already ran). Only the registry calls this:
+    it names the change and tells the older one of the same validator that it is superseded."""
     attributes = TypedSearchAttributes(
         [SearchAttributePair(VALIDATOR, request.validator), SearchAttributePair(CLUSTER, settings.cluster_id)]
     )
@@ -105,36 +108,18 @@ async def start_endpoint_change(
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"{moniker} moved to {request.endpoint}",
+            static_summary=f"{moniker} moved to {request.endpoint}"
+            if request.source != "manual"
+            else f"manual: {moniker} -> {request.endpoint or '(chain)'}",
             search_attributes=attributes,
         )
     except WorkflowAlreadyStartedError:
         return False  # this change already ran to completion
-    if request.height is not None:
-        await supersede_older(client, settings, request.validator, request.height, workflow_id)
     return True
 
 
-async def supersede_older(
-    client: Client, settings: Settings, validator: str, height: int, newer: str
-) -> None:
-    """Signal `superseded` to running changes of `validator` from lower heights (best effort: an older change
-    that is already syncing ignores it, and one the query misses ends by its own probe budget)."""
-    query = (
-        f"WorkflowType = 'EndpointChangeWorkflow' AND ExecutionStatus = 'Running' "
-        f"AND PeersyncValidator = '{validator}' AND PeersyncCluster = '{settings.cluster_id}'"
-    )
-    async for wf in client.list_workflows(query):
-        older_height = wf.id.rsplit("-", 1)[-1]
-        if wf.id != newer and older_height.isdigit() and int(older_height) < height:
-            try:
-                await client.get_workflow_handle(wf.id).signal("superseded", SupersededNotice(by=newer))
-            except RPCError:
-                pass  # it ended meanwhile
-
-
 class TemporalCalls:
-    def __init__(self, settings: Settings, client: Client) -> None:
+    def __init__(self, settings: ActivityConfig, client: Client) -> None:
         self.settings = settings
         self.client = client
 
@@ -167,17 +152,16 @@ class TemporalCalls:
 
     @activity.defn
     async def start_endpoint_changes(self, inp: StartChangesInput) -> list[str]:
-        """One EndpointChangeWorkflow per change; a change already started (by the watcher) is not repeated."""
+        """One EndpointChangeWorkflow per change; a change that already ran is not repeated."""
         started = []
         for change in inp.changes:
-            wf_id = change.workflow_id or endpoint_change_id(
-                self.settings.cluster_id, change.operator_address, change.height
-            )
+            wf_id = change.change_id(self.settings.cluster_id)
             request = EndpointChangeRequest(
                 validator=change.operator_address,
                 endpoint=change.endpoint,
-                source="registry",
+                source="manual" if change.source == "manual" else "registry",
                 height=change.height,
+                override=change.override,
             )
             if await start_endpoint_change(self.client, self.settings, wf_id, request, change.moniker):
                 started.append(wf_id)

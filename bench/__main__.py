@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import sys
 
-from bench import emulators, pipeline, reconcile, safety, testbeds
+from bench import emulators, overhead, pipeline, reconcile, safety, testbeds
 from bench.report import section, write_results
 
 BENCHES = {
     "emulators": emulators,
+    "overhead": overhead,
     "pipeline": pipeline,
     "reconcile": reconcile,
     "safety": safety,

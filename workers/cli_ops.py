@@ -106,7 +106,7 @@ def sync(
         client = await connect(settings)
         await require_worker(client, settings)  # else the update-with-start waits forever
         request = SyncRequest(requested_by="cli", reason="peersync sync", approved=approve)
-        return await sync_now(client, settings, ref, request)
+        return await sync_now(client, settings.activity_config(), ref, request)
 
     result = call(go())
     print(shown_sync_result(result).model_dump_json(indent=2))

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
-from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from activities.chain_rest import ChainError
-from activities.defs import PeersyncActivities
+from activities.chain_rest import ChainError, ChainRest
+from activities.chain_view import validator_records
 from activities.endpoint import EndpointError, parse_endpoint
 from activities.policy import EndpointPolicy
+from activities.validation import ChangeRefused, validated_endpoint
 from workers.cli_common import (
     KUBE_UNREACHABLE,
     JsonFlag,
@@ -39,14 +39,14 @@ from workers.cli_ops import registry_rows
 from workers.plan import ChangePlan, ConsumerPlan, plan_change
 from workers.settings import Settings
 from workers.worker import connect as connect_client
-from workflows.activity_contracts import OverrideInput, ValidateInput
+from workflows.activity_contracts import OverrideInput
 from workflows.contracts import (
+    ChangeAsk,
     EndpointChangeRequest,
     EndpointChangeResult,
     RegistryView,
-    ValidatedChange,
 )
-from workflows.endpoint_change import EndpointChangeWorkflow
+from workflows.failures import error_cause
 from workflows.ids import registry_id
 from workflows.registry import RegistryWorkflow
 from workflows.validator_names import UnknownValidatorError, resolve_validator
@@ -97,22 +97,22 @@ def update(
 
     async def go() -> str:
         client = await connect(settings)
-        worker = await has_worker(client, settings.task_queue)
-        if wait and not worker:
-            fail(no_worker(settings.task_queue))  # the wait would never end
-        # A manual change is a new request each time (unlike chain changes, keyed by height).
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        wf_id = f"endpoint-change-{settings.cluster_id}-manual-{validator}-{stamp}-{uuid.uuid4().hex[:6]}"
-        handle = await client.start_workflow(
-            EndpointChangeWorkflow.run,
-            request,
-            id=wf_id,
-            task_queue=settings.task_queue,
-            static_summary=f"manual: {validator} -> {endpoint or '(chain)'}",
-        )
-        if not worker:
-            warning = f"{no_worker(settings.task_queue)}; {wf_id} waits until one does"
-            print(f"peersync: warning: {warning}", file=sys.stderr)
+        if not await has_worker(client, settings.task_queue):
+            fail(no_worker(settings.task_queue))  # the registry, which starts the change, would never answer
+        # The registry starts the change (it is the one writer of intent): one new change per request, and
+        # any older change of this validator still running is told it is superseded.
+        try:
+            wf_id = await client.get_workflow_handle(registry_id(settings.cluster_id)).execute_update(
+                RegistryWorkflow.request_change,
+                ChangeAsk(validator=validator, endpoint=endpoint, override=endpoint is not None),
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            fail(f"no registry-{settings.cluster_id} in Temporal: start a worker (it starts the registry)")
+        except WorkflowUpdateFailedError as exc:
+            fail(f"refused: {error_cause(exc)}")
+        handle = client.get_workflow_handle(wf_id, result_type=EndpointChangeResult)
         if not wait:
             return f"started {wf_id}"
         # The id first: the wait can be long (probing, awaiting approval) and the id is what acts on it.
@@ -124,11 +124,14 @@ def update(
     leave()
 
 
-async def _validate(settings: Settings, request: EndpointChangeRequest) -> ValidatedChange:
-    """The workflow's own first step (validate_change), run here: the same reads, the same refusals."""
+async def _validate(settings: Settings, request: EndpointChangeRequest) -> None:
+    """The workflow's own first step (validate_change's pure check), run here: same reads, same refusals."""
+    policy = EndpointPolicy.from_setting(settings.endpoint_allow_cidrs)
     try:
-        return await PeersyncActivities(settings).validate_change(ValidateInput(request=request))
-    except ApplicationError as exc:
+        async with ChainRest(settings.chain_rest_url) as chain:
+            records = await validator_records(chain, policy, settings.bech32_prefix)
+        validated_endpoint(records, request, policy)
+    except ChangeRefused as exc:
         fail(f"refused: {exc.message}")
     except (ChainError, ValidationError) as exc:
         chain_failure(settings, exc)
@@ -191,13 +194,11 @@ async def _plan(settings: Settings, request: EndpointChangeRequest) -> ChangePla
         client = None  # without Temporal the plan lacks only the registry's pins
     try:
         return await plan_change(settings, client, request)
-    except ApplicationError as exc:
-        if exc.type == "KubeApiError":  # listing the managed namespaces was refused
-            fail(f"Kubernetes refused: {exc.message}")
+    except ChangeRefused as exc:
         fail(f"refused: {exc.message}")
     except (ChainError, ValidationError) as exc:
         chain_failure(settings, exc)
-    except KUBE_UNREACHABLE as exc:
+    except (ApiException, *KUBE_UNREACHABLE) as exc:  # listing the managed namespaces failed
         kube_failure(exc, settings)
 
 

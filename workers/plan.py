@@ -1,5 +1,9 @@
-"""`peersync update --dry-run`: what a change would do, computed with the same reads the workflows use
-and nothing written anywhere."""
+"""`peersync update --dry-run`: what a change would do, computed with the same pure functions the activities
+use (validation, discovery, desired peers) over the CLI's own reads, and nothing written anywhere.
+
+The plan calls no activity: it reads the chain (ChainRest) and the cluster (Kube) itself, and asks the
+registry for its pins with a workflow query, as a client may (an activity may not: intent flows one way).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,32 @@ import asyncio
 
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from activities.defs import PeersyncActivities
+from activities.chain_rest import ChainRest
+from activities.chain_view import launched_memberships, validator_records
 from activities.desired import desired_peers
+from activities.discovery import affected_consumers
 from activities.drift import ROLLOUT_ONLY_DRIFT
-from activities.kube_ops import AppliedPeers, NotManagedError, WorkloadRefusedError, explain
+from activities.kube_ops import (
+    AppliedPeers,
+    Kube,
+    ManagedNamespace,
+    NotManagedError,
+    UnusableNamespace,
+    WorkloadRefusedError,
+    api_client,
+    explain,
+)
 from activities.peer_formats import LayoutError
+from activities.policy import EndpointPolicy
+from activities.validation import ChangeRefused, validated_endpoint
 from workers.settings import Settings
-from workflows.activity_contracts import DiscoverInput, ValidateInput
+from workflows import policies
 from workflows.contracts import ConsumerRef, EndpointChangeRequest, SkippedConsumer
+from workflows.ids import registry_id
+from workflows.registry_state import PinnedEndpoints
 
 # What keeps one namespace out of the plan (reconcile --dry-run skips the namespace for the same ones).
 UNREADABLE = (ApiException, NotManagedError, WorkloadRefusedError, LayoutError)
@@ -47,26 +67,29 @@ class ChangePlan(BaseModel):
 async def plan_change(
     settings: Settings, client: Client | None, request: EndpointChangeRequest
 ) -> ChangePlan:
-    acts = PeersyncActivities(settings, client)
-    change = await acts.validate_change(ValidateInput(request=request))
-    discovery = await acts.discover_affected_consumers(
-        DiscoverInput(operator_address=change.operator_address)
-    )
-    pinned = await acts.pinned()
-    pinned.overrides[change.operator_address] = change.endpoint
-    async with acts.chain() as chain:
-        records = await acts.records(chain)
+    """The change's plan. Raises ChangeRefused (bad input, registry not answering), ChainError, and the
+    cluster's ApiException or connection errors when listing the managed namespaces fails."""
+    policy = EndpointPolicy.from_setting(settings.endpoint_allow_cidrs)
+    async with ChainRest(settings.chain_rest_url) as chain:
+        records = await validator_records(chain, policy, settings.bech32_prefix)
+        record, endpoint = validated_endpoint(records, request, policy)
+        memberships = await launched_memberships(chain)
+        # Built in the thread: api_client reads the kubeconfig (file I/O).
+        kube, namespaces, broken = await asyncio.to_thread(_managed, settings)
+        discovery = affected_consumers(record, memberships, namespaces, broken, settings.cluster_id)
+        pinned = await registry_pins(client, settings.cluster_id)
         opted = {
             a.consumer.consumer_id: await chain.opted_in(a.consumer.consumer_id) for a in discovery.affected
         }
+    pinned.overrides[record.operator_address] = endpoint.render()  # what the change would pin
     plans, skipped = [], list(discovery.skipped)
     for affected in discovery.affected:
         ref = affected.consumer
         want = desired_peers(
-            records, opted[ref.consumer_id], pinned, settings.local_validator, ref.chain_id, acts.policy
+            records, opted[ref.consumer_id], pinned, settings.local_validator, ref.chain_id, policy
         )
         try:
-            applied = await asyncio.to_thread(acts.kube.read_applied, ref.namespace, want.peers)
+            applied = await asyncio.to_thread(kube.read_applied, ref.namespace, want.peers)
         except UNREADABLE as exc:
             skipped.append(_unreadable(ref, exc))
             continue
@@ -74,18 +97,46 @@ async def plan_change(
         plan = _consumer_plan(ref, applied, want.peers, want.missing)
         if plan.restart:
             try:
-                plan.refused = await asyncio.to_thread(acts.kube.restart_refusal, ref.namespace)
+                plan.refused = await asyncio.to_thread(kube.restart_refusal, ref.namespace)
             except UNREADABLE as exc:
                 skipped.append(_unreadable(ref, exc))
                 continue
         plans.append(plan)
     return ChangePlan(
-        validator=change.operator_address,
-        moniker=change.moniker,
-        endpoint=change.endpoint,
+        validator=record.operator_address,
+        moniker=record.moniker,
+        endpoint=endpoint.render(),
         consumers=plans,
         skipped=skipped,
     )
+
+
+def _managed(settings: Settings) -> tuple[Kube, list[ManagedNamespace], list[UnusableNamespace]]:
+    kube = Kube(api_client(settings.kubeconfig), settings.cluster_id)
+    namespaces, broken = kube.managed_namespaces()
+    return kube, namespaces, broken
+
+
+async def registry_pins(client: Client | None, cluster_id: str) -> PinnedEndpoints:
+    """What the registry holds beyond the chain (overrides, last-valid endpoints), read with its query.
+
+    The rule of the sync itself: only "no registry exists" (NOT_FOUND) or no Temporal at all means the chain
+    alone decides. A registry that exists but does not answer refuses the plan: a plan made without its pins
+    would show overrides reverted and validators dropped that the real change would keep."""
+    if client is None:
+        return PinnedEndpoints(registry=False)
+    wf_id = registry_id(cluster_id)
+    try:
+        return await client.get_workflow_handle(wf_id).query(
+            "pinned", result_type=PinnedEndpoints, rpc_timeout=policies.REGISTRY_QUERY_TIMEOUT
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return PinnedEndpoints(registry=False)
+        reason = exc.message
+    except WorkflowQueryFailedError as exc:
+        reason = f"query failed: {exc.message}"
+    raise ChangeRefused(policies.REGISTRY_UNAVAILABLE, f"{wf_id} did not answer: {reason}")
 
 
 def _consumer_plan(

@@ -24,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from activities.config import ActivityConfig
 from activities.policy import ALLOW_CIDRS_SETTING, EndpointPolicy, PolicyConfigError
 from workers.settings_file import SettingsError, read_config_file
 from workflows.policies import PROBE
@@ -227,6 +228,21 @@ class Settings(BaseSettings):
     @property
     def task_queue(self) -> str:
         return f"peersync-{self.cluster_id}"
+
+    def activity_config(self) -> ActivityConfig:
+        """The narrow view the activities get (activities never see the process settings)."""
+        return ActivityConfig(
+            cluster_id=self.cluster_id,
+            kubeconfig=self.kubeconfig,
+            chain_rest_url=self.chain_rest_url,
+            bech32_prefix=self.bech32_prefix,
+            local_validator=self.local_validator,
+            endpoint_allow_cidrs=tuple(self.endpoint_allow_cidrs),
+            max_parallel_rollouts=self.max_parallel_rollouts,
+            require_approval=self.require_approval,
+            probe_budget=self.probe_budget,
+            catch_up_deadline=self.catch_up_deadline,
+        )
 
     @classmethod
     def settings_customise_sources(

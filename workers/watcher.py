@@ -1,8 +1,8 @@
 """`peersync watch`: follow the provider chain's CometBFT websocket and hand each endpoint edit over at once.
 
-Per MsgEditValidator/MsgCreateValidator tx it reads the sender's validator, starts its
-EndpointChangeWorkflow directly (the same deterministic id the registry would use, so the registry's own
-later sighting lands on the same run) and nudges the registry. It reconnects with exponential backoff
+Per MsgEditValidator/MsgCreateValidator tx it signals the registry (`refresh`, with the tx's height and
+sender); the registry reads the validator and, when its endpoint in effect moved, starts the change: the
+registry is the one writer of intent, the watcher only makes it look now. It reconnects with exponential backoff
 and jitter, resubscribes, and asks the registry for a full refresh on every (re)connect, so nothing that
 happened while it was away is lost.
 """
@@ -22,14 +22,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.addresses import AddressError, account_to_valoper
-from activities.chain_rest import ChainError, ChainRest, Validator
-from activities.endpoint import extract_endpoint
-from activities.policy import EndpointPolicy
-from activities.temporal_calls import start_endpoint_change
 from workers.registry_start import registry_start_options
 from workers.settings import Settings
-from workflows.contracts import EndpointChangeRequest
-from workflows.ids import endpoint_change_id
 from workflows.registry import RefreshRequest, RegistryWorkflow
 
 log = logging.getLogger("peersync.watch")
@@ -78,7 +72,6 @@ class Watcher:
     def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
         self.client = client
-        self.policy = EndpointPolicy.from_setting(settings.endpoint_allow_cidrs)
         self.ws_url = (
             settings.chain_rpc_url.replace("http://", "ws://").replace("https://", "wss://") + "/websocket"
         )
@@ -163,50 +156,12 @@ class Watcher:
             EVENTS.labels("bad-sender").inc()
             log.warning("height %d: sender %r is not an account address: %s", seen.height, seen.sender, exc)
             return
-        await asyncio.gather(
-            self._start_change(seen, valoper), self.nudge(RefreshRequest(height=seen.height, reason=valoper))
+        # The registry is the one writer of intent: it reads the validator, names the change and starts it.
+        await self.nudge(
+            RefreshRequest(height=seen.height, reason=f"{valoper} edited at height {seen.height}")
         )
-
-    async def _start_change(self, seen: TxSeen, valoper: str) -> None:
-        try:
-            async with ChainRest(self.settings.chain_rest_url) as chain:
-                body = await chain.get(f"/cosmos/staking/v1beta1/validators/{valoper}")
-            validator = Validator.model_validate(body["validator"])
-        except (ChainError, KeyError, ValueError) as exc:
-            EVENTS.labels("unreadable").inc()
-            log.warning(
-                "height %d: cannot read validator %s (%s); the registry refresh will catch it",
-                seen.height,
-                valoper,
-                exc,
-            )
-            return
-        found = extract_endpoint(validator.description.details, self.policy)
-        if found.endpoint is None:
-            EVENTS.labels(found.status).inc()
-            log.info(
-                "height %d: %s (%s) endpoint %s: %s",
-                seen.height,
-                validator.description.moniker,
-                valoper,
-                found.status,
-                found.reason,
-            )
-            return
-        wf_id = endpoint_change_id(self.settings.cluster_id, valoper, seen.height)
-        request = EndpointChangeRequest(
-            validator=valoper, endpoint=found.endpoint.render(), source="watcher", height=seen.height
-        )
-        await start_endpoint_change(self.client, self.settings, wf_id, request, validator.description.moniker)
-        EVENTS.labels("started").inc()
-        log.info(
-            "height %d: %s (%s) -> %s: %s",
-            seen.height,
-            validator.description.moniker,
-            valoper,
-            request.endpoint,
-            wf_id,
-        )
+        EVENTS.labels("signalled").inc()
+        log.info("height %d: %s edited its validator; the registry refreshes now", seen.height, valoper)
 
     async def nudge(self, request: RefreshRequest) -> None:
         await self.client.start_workflow(

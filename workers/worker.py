@@ -113,8 +113,9 @@ async def ensure_registry(client: Client, settings: Settings) -> None:
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    acts = PeersyncActivities(settings, client)
-    calls = TemporalCalls(settings, client)
+    config = settings.activity_config()  # the activities see only what they read
+    acts = PeersyncActivities(config, client)
+    calls = TemporalCalls(config, client)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -137,7 +138,9 @@ async def run_worker(settings: Settings, schedule: bool = True) -> None:
         async with worker:
             await starting("worker", "starting the registry workflow", ensure_registry(client, settings))
             await starting(
-                "worker", "starting the rollout slots workflow", ensure_rollout_slots(client, settings)
+                "worker",
+                "starting the rollout slots workflow",
+                ensure_rollout_slots(client, settings.activity_config()),
             )
             if schedule:
                 await starting("worker", "applying the reconcile schedule", apply_schedule(client, settings))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from workflows.contracts import ConsumerRef, Contract, EndpointChangeRequest, SyncRequest, ValidatorRecord
+from workflows.contracts import (
+    ConsumerRef,
+    Contract,
+    EndpointChangeRequest,
+    EndpointSnapshot,
+    SyncRequest,
+    ValidatorRecord,
+)
 from workflows.registry_state import ChangeEvent
 
 
@@ -46,6 +53,16 @@ class ProbePeersOutput(Contract):
 
 class ConsumerInput(Contract):
     consumer: ConsumerRef
+    pins: EndpointSnapshot | None = Field(
+        None, description="the registry's snapshot to apply; None only from the previous release's workflows"
+    )
+
+
+class CheckDriftInput(Contract):
+    dry_run: bool = False
+    pins: EndpointSnapshot | None = Field(
+        None, description="the registry's snapshot to compare with; None only from the previous release"
+    )
 
 
 class DesiredPeers(Contract):

@@ -40,9 +40,19 @@ with workflow.unsafe.imports_passed_through():
         WriteInput,
         WriteOutput,
     )
-    from workflows.contracts import NEEDS_APPROVAL, ConsumerRef, SyncReply, SyncRequest, SyncResult
+    from workflows.contracts import (
+        NEEDS_APPROVAL,
+        ConsumerRef,
+        EndpointSnapshot,
+        RegistryAnswer,
+        RegistryAsk,
+        SyncReply,
+        SyncRequest,
+        SyncResult,
+    )
     from workflows.failures import error_cause
     from workflows.ids import rollout_slots_id
+    from workflows.registry_ask import RegistryUnanswered, ask_registry
     from workflows.rollout_slots import SlotRelease
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
 
@@ -52,6 +62,9 @@ KEEP_ANSWERED = 256
 # terminated earlier run can hold; else the recreated sync's consumers would wait out the slot's lease.
 RELEASE_STALE_SLOT = "release-stale-slot"
 CATCH_UP_GATING = "catch-up-gating"  # workflow.patched id: wait_caught_up after a restart's rollout wait
+# workflow.patched id: a batch whose requests carry no snapshot (sent by the previous release, or by hand)
+# asks the registry for one; before it, compute_desired_peers queried the registry itself.
+ASK_SNAPSHOT = "ask-registry-snapshot"
 
 
 class ConsumerSyncState(BaseModel):
@@ -61,6 +74,7 @@ class ConsumerSyncState(BaseModel):
     results: dict[int, SyncResult] = Field(default_factory=dict)
     pending: list[SyncRequest] = Field(default_factory=list)
     answered: dict[str, int] = Field(default_factory=dict, description="request id -> sync that answered it")
+    snapshot: EndpointSnapshot | None = Field(None, description="the newest registry snapshot applied")
 
 
 def _host(peer: str) -> str:
@@ -79,6 +93,7 @@ class ConsumerSyncWorkflow:
         self._current: SyncResult | None = None
         self._releases: set[asyncio.Future[None]] = set()
         self._in_flight: set[str] = set()  # request ids of the batch being synced (a re-ask is not new work)
+        self.answers: dict[str, RegistryAnswer] = {}
 
     @workflow.run
     async def run(self, state: ConsumerSyncState) -> None:
@@ -109,7 +124,7 @@ class ConsumerSyncWorkflow:
             self.running = number
             try:
                 result = await self._sync(number, batch)
-            except ActivityError as exc:
+            except (ActivityError, RegistryUnanswered) as exc:
                 result = self._failed(number, exc)
             self.state.results[number] = result
             for old in [n for n in self.state.results if n <= number - KEEP_RESULTS]:
@@ -168,8 +183,8 @@ class ConsumerSyncWorkflow:
         except Exception as exc:  # the asker is gone (cancelled, terminated): nobody to tell
             workflow.logger.info("cannot answer %s: %s", req.reply_to, exc)
 
-    def _failed(self, number: int, exc: ActivityError) -> SyncResult:
-        reason = error_cause(exc)
+    def _failed(self, number: int, exc: ActivityError | RegistryUnanswered) -> SyncResult:
+        reason = error_cause(exc) if isinstance(exc, ActivityError) else str(exc)
         if self._current is not None and self._current.sync_number == number:
             return self._current.model_copy(update={"error": reason})
         return SyncResult(
@@ -187,6 +202,10 @@ class ConsumerSyncWorkflow:
             and all(r.request_id != request.request_id for r in self.state.pending)
         ):  # a re-ask of a request pending or being synced now is answered by that sync: not queued again
             self.state.pending.append(request)
+
+    @workflow.signal(description="The registry answers this sync's ask for its snapshot.")
+    def registry_answer(self, answer: RegistryAnswer) -> None:
+        self.answers[answer.request_id] = answer
 
     @workflow.update
     async def sync(self, request: SyncRequest) -> SyncResult:
@@ -235,8 +254,8 @@ class ConsumerSyncWorkflow:
 
     async def _sync(self, number: int, batch: list[SyncRequest]) -> SyncResult:
         ref = self.state.consumer
-        inp = ConsumerInput(consumer=ref)
         self._show("computing", f"sync #{number} for {len(batch)} request(s)")
+        inp = ConsumerInput(consumer=ref, pins=await self._snapshot(number, batch))
         desired: DesiredPeers = await workflow.execute_activity_method(
             PeersyncActivities.compute_desired_peers,
             inp,
@@ -292,6 +311,30 @@ class ConsumerSyncWorkflow:
         finally:
             self._release_slot()
         return result
+
+    async def _snapshot(self, number: int, batch: list[SyncRequest]) -> EndpointSnapshot | None:
+        """The registry's pins this sync applies: the newest snapshot the requests carry, never one older than
+        the snapshot already applied (a late request from an older change is ignored); a batch that carries
+        none asks the registry. None only for histories recorded before ASK_SNAPSHOT."""
+        offered = [r.snapshot for r in batch if r.snapshot is not None]
+        if not offered:
+            if not workflow.patched(ASK_SNAPSHOT):
+                return None
+            me = workflow.info().workflow_id
+            ask = RegistryAsk(request_id=f"{me}/sync-{number}", reply_to=me)
+            answer = await ask_registry(self.state.consumer.cluster_id, self.answers, ask)
+            self.state.snapshot = answer.snapshot  # just asked: the newest there is
+            return answer.snapshot
+        for snapshot in offered:
+            if snapshot.newer_than(self.state.snapshot):
+                self.state.snapshot = snapshot
+            elif snapshot != self.state.snapshot and self.state.snapshot is not None:
+                workflow.logger.info(
+                    "an older registry snapshot (v%d) ignored: v%d already applied",
+                    snapshot.version,
+                    self.state.snapshot.version,
+                )
+        return self.state.snapshot
 
     async def _roll_out(self, result: SyncResult) -> None:
         ref = self.state.consumer

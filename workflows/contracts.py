@@ -49,12 +49,24 @@ class ValidatorRecord(Contract):
         return "\x1f".join([self.moniker, self.valcons, self.bond_status, str(self.jailed), self.details])
 
 
+class ChangeRef(Contract):
+    """An EndpointChangeWorkflow the registry started (or adopted at its commit), and the height it is for."""
+
+    id: str
+    height: int = Field(description="chain height of the change (for a manual one: the registry's height)")
+    endpoint: str | None = None
+
+
 class RegistryEntry(Contract):
     record: ValidatorRecord
     height: int = Field(0, description="height at which the published record was last seen to change")
     last_valid: str | None = Field(None, description="the last valid endpoint the chain published")
     override: str | None = None
     override_height: int | None = Field(None, description="chain height when the override was set")
+    change: ChangeRef | None = Field(None, description="the newest change the registry started or adopted")
+    superseded: list[str] = Field(
+        default_factory=list, description="ids of older changes it superseded (newest last, a few kept)"
+    )
 
     @property
     def effective(self) -> str | None:
@@ -93,6 +105,63 @@ class Phase(StrEnum):
 
 
 FINAL_PHASES = frozenset({Phase.DONE, Phase.FAILED, Phase.CANCELLED, Phase.SUPERSEDED})
+
+
+class EndpointSnapshot(Contract):
+    """What the registry knows beyond the chain, versioned: the endpoints in effect that the chain does not
+    publish right now. Handed from the registry to each change at its commit, and by the change (or a
+    reconcile) to every ConsumerSync it asks; a sync never reads it back from the registry.
+
+    `version` grows whenever the pins move, within one `epoch` (one registry's lifetime, named by when it
+    began: a registry started afresh begins again at version 0, and its snapshots are the newest)."""
+
+    overrides: dict[str, str] = Field(default_factory=dict)
+    fallbacks: dict[str, str] = Field(
+        default_factory=dict, description="last valid, while the published one is not"
+    )
+    registry: bool = Field(True, description="False: no registry exists (yet), the chain alone decides")
+    version: int = 0
+    epoch: str = ""
+
+    def newer_than(self, other: EndpointSnapshot | None) -> bool:
+        return other is None or (self.epoch, self.version) > (other.epoch, other.version)
+
+
+class ChangeCommit(Contract):
+    """An EndpointChange passed its gate and is about to sync: the registry checks it is still the newest
+    change of its validator, pins its endpoint when it is an override, and answers with the snapshot."""
+
+    change_id: str
+    operator_address: str
+    endpoint: str
+    override: bool = False
+    height: int | None = Field(None, description="the change's chain height; None: newest (started by hand)")
+
+
+class RegistryAsk(Contract):
+    """Signal `share` to the RegistryWorkflow: answer `reply_to` (signal `registry_answer`) with the snapshot,
+    after committing `commit` if given."""
+
+    request_id: str
+    reply_to: str
+    commit: ChangeCommit | None = None
+
+
+class RegistryAnswer(Contract):
+    request_id: str
+    snapshot: EndpointSnapshot | None = None
+    refused: str | None = Field(None, description="why the commit was refused (a newer change exists)")
+    current: str | None = Field(None, description="id of the change that is current instead")
+
+
+class ChangeAsk(Contract):
+    """Update `request_change` of the RegistryWorkflow: an operator asks for a change now (CLI `update`)."""
+
+    validator: str = Field(
+        min_length=1, max_length=OPERATOR_ADDRESS_MAX, description="operator address or moniker"
+    )
+    endpoint: str | None = Field(None, min_length=1, max_length=300, description="None: the chain's endpoint")
+    override: bool = False
 
 
 class EndpointChangeRequest(Contract):
@@ -196,6 +265,9 @@ class SyncRequest(Contract):
     reply_to: str | None = Field(None, description="workflow id to signal `sync_done` with the result")
     forced_hosts: list[str] = Field(
         default_factory=list, description="hosts an operator approved past a failed probe: not probed again"
+    )
+    snapshot: EndpointSnapshot | None = Field(
+        None, description="the registry's pins this request carries (older than the sync's newest: ignored)"
     )
     # Stamped by whoever hands the request over (worker activity or CLI) from its settings now, so a
     # long-lived ConsumerSyncWorkflow follows PEERSYNC_REQUIRE_APPROVAL and namespace labels as they change.

@@ -32,12 +32,16 @@ with workflow.unsafe.imports_passed_through():
         FINAL_PHASES,
         ApproveRequest,
         CancelRequest,
+        ChangeCommit,
         ConsumerRef,
         ConsumerStep,
         EndpointChangeRequest,
         EndpointChangeResult,
+        EndpointSnapshot,
         Phase,
         Progress,
+        RegistryAnswer,
+        RegistryAsk,
         SupersededNotice,
         SyncReply,
         SyncRequest,
@@ -46,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.failures import error_cause
     from workflows.ids import cluster_of_task_queue
+    from workflows.registry_ask import RegistryUnanswered, ask_registry
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
     from workflows.sync_wait import NoReply, ask_until_answered
 
@@ -65,6 +70,10 @@ INDEX_PROBING = "index-probing"
 # Consumers are asked one at a time, with a pause/cancel boundary between them, and each answer is waited
 # for with re-asks and an end (workflows/sync_wait.py). Changes that started syncing all at once replay so.
 IN_TURN = "consumers-in-turn"
+# Before syncing, the change commits itself to the registry, which refuses it when a newer change of the
+# validator exists, pins its override, and answers with the snapshot the syncs then carry. Changes recorded
+# before it pinned their override through an activity and let each sync query the registry.
+REGISTRY_COMMIT = "registry-commit"
 
 
 def _probe_budget(change: ValidatedChange) -> policies.StepBudget:
@@ -87,6 +96,8 @@ class EndpointChangeWorkflow:
         self.replies: dict[str, SyncResult] = {}
         self.superseded_by: str | None = None
         self.forced_host: str | None = None
+        self.answers: dict[str, RegistryAnswer] = {}
+        self.snapshot: EndpointSnapshot | None = None
         self._in_turn = False  # consumers asked one at a time (IN_TURN): cancel is honoured between them
         self._attributes: list[SearchAttributeUpdate[str]] = []
 
@@ -139,6 +150,10 @@ class EndpointChangeWorkflow:
     def superseded(self, notice: SupersededNotice) -> None:
         if self.progress.phase not in TOO_LATE:  # once syncing, finish: the syncs read the chain anyway
             self.superseded_by = notice.by
+
+    @workflow.signal(description="The registry answers this change's commit (its snapshot, or a refusal).")
+    def registry_answer(self, answer: RegistryAnswer) -> None:
+        self.answers[answer.request_id] = answer
 
     @workflow.signal(description="A ConsumerSync workflow answers a sync this change asked for.")
     def sync_done(self, reply: SyncReply) -> None:
@@ -219,7 +234,12 @@ class EndpointChangeWorkflow:
         await self._boundary(Phase.SYNCING)
         # An endpoint named by hand (CLI or `temporal workflow start`) is what the operator wants applied,
         # whatever the chain says: an override. Endpoints from the registry and the watcher are the chain's.
-        if self.request.override or (self.request.source == "manual" and self.request.endpoint is not None):
+        override = self.request.override or (
+            self.request.source == "manual" and self.request.endpoint is not None
+        )
+        if workflow.patched(REGISTRY_COMMIT):
+            await self._commit(cluster, change, override)
+        elif override:
             # Pinned only once the change is committed: a paused, unapproved or cancelled change leaves no
             # override behind for the next sync of these consumers to pick up.
             await workflow.execute_activity_method(
@@ -249,6 +269,35 @@ class EndpointChangeWorkflow:
             consumers=list(results),
             skipped=discovery.skipped,
         )
+
+    async def _commit(self, cluster: str, change: ValidatedChange, override: bool) -> None:
+        """Commit to the registry: still the newest change of this validator? Then pin the override (only now:
+        a paused, unapproved or cancelled change leaves no pin behind) and take the snapshot to sync with."""
+        me = workflow.info().workflow_id
+        ask = RegistryAsk(
+            request_id=f"{me}/commit",
+            reply_to=me,
+            commit=ChangeCommit(
+                change_id=me,
+                operator_address=change.operator_address,
+                endpoint=change.endpoint,
+                override=override,
+                height=self.request.height,
+            ),
+        )
+        try:
+            answer = await ask_registry(cluster, self.answers, ask)
+        except RegistryUnanswered as exc:
+            raise ApplicationError(str(exc), type="StepFailed", non_retryable=True) from None
+        if answer.refused is not None:
+            raise _Superseded(answer.current or answer.refused)
+        if override and (answer.snapshot is None or not answer.snapshot.registry):
+            raise ApplicationError(
+                f"cannot pin {change.endpoint}: no registry runs for cluster {cluster} (start a worker)",
+                type="StepFailed",
+                non_retryable=True,
+            )
+        self.snapshot = answer.snapshot
 
     async def _probe(self, change: ValidatedChange, ports: list[int]) -> None:
         if not ports:
@@ -299,6 +348,7 @@ class EndpointChangeWorkflow:
             request_id=request_id,
             reply_to=workflow.info().workflow_id,
             forced_hosts=[self.forced_host] if self.forced_host else [],
+            snapshot=self.snapshot,
         )
 
         async def ask() -> None:

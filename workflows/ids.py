@@ -17,6 +17,12 @@ def override_cleared_id(cluster_id: str, operator_address: str, height: int, seq
     return f"{endpoint_change_id(cluster_id, operator_address, height)}-override-cleared-{seq}"
 
 
+def manual_change_id(cluster_id: str, height: int, seq: int) -> str:
+    """An operator's change (CLI `update`), numbered by the registry that starts it: one per request. Short
+    (the validator is its search attribute): the registry's height keeps it unique across registries."""
+    return f"endpoint-change-{cluster_id}-manual-{height}-{seq}"
+
+
 def consumer_sync_id(cluster_id: str, namespace: str) -> str:
     return f"consumer-sync-{cluster_id}-{namespace}"
 

@@ -176,3 +176,9 @@ class ReplyWait:
 # for a rollout slot: re-asking is cheap (one signal, deduped by request id); giving up is for a
 # ConsumerSync that can never answer (no worker, a sync stuck for hours).
 SYNC_REPLY = ReplyWait(first=timedelta(seconds=10), maximum=timedelta(minutes=5), total=timedelta(hours=4))
+# Asking the registry for its snapshot (or to commit a change): it answers in its next workflow task, so a
+# missing answer means a stuck or overloaded registry; asked again, and after the total the asker fails
+# with the reason (never acting on what it does not know).
+REGISTRY_ANSWER = ReplyWait(
+    first=timedelta(seconds=5), maximum=timedelta(seconds=30), total=timedelta(minutes=10)
+)

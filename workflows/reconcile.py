@@ -10,23 +10,36 @@ from datetime import datetime
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     # temporal_calls as a module: it imports workflow modules, so a name import could loop.
     from activities import temporal_calls
     from activities.defs import PeersyncActivities
     from workflows import markdown, policies
-    from workflows.activity_contracts import SyncCallInput
-    from workflows.contracts import NEEDS_APPROVAL, ConsumerRef, SyncReply, SyncRequest, SyncResult
+    from workflows.activity_contracts import CheckDriftInput, SyncCallInput
+    from workflows.contracts import (
+        NEEDS_APPROVAL,
+        ConsumerRef,
+        EndpointSnapshot,
+        RegistryAnswer,
+        RegistryAsk,
+        SyncReply,
+        SyncRequest,
+        SyncResult,
+    )
     from workflows.failures import error_cause
     from workflows.ids import cluster_of_task_queue, registry_id
     from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
+    from workflows.registry_ask import RegistryUnanswered, ask_registry
     from workflows.search_attributes import CLUSTER
     from workflows.sync_wait import NoReply, ask_until_answered
 
 # Repairs wait for their answer with re-asks and an end (workflows/sync_wait.py); older runs replay so.
 REASK = "reconcile-reask"
+# The registry's snapshot is asked once, compared with and carried by every repair; older runs let the
+# drift check and each sync query the registry themselves.
+RECONCILE_SNAPSHOT = "reconcile-snapshot"
 
 
 @workflow.defn(failure_exception_types=[ValidationError])
@@ -36,6 +49,8 @@ class ReconcileWorkflow:
         self.replies: dict[str, SyncResult] = {}
         self._waiting: dict[str, str] = {}  # namespace -> why the row still waits (shown in the UI)
         self._report: ReconcileReport | None = None
+        self.answers: dict[str, RegistryAnswer] = {}
+        self.snapshot: EndpointSnapshot | None = None
 
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileReport:
@@ -45,9 +60,18 @@ class ReconcileWorkflow:
             await workflow.get_external_workflow_handle(registry_id(cluster)).signal("refresh")
         except Exception as exc:  # no registry yet: the chain is read directly below anyway
             workflow.logger.info("registry not nudged: %s", exc)
+        if workflow.patched(RECONCILE_SNAPSHOT):
+            me = workflow.info().workflow_id
+            try:
+                answer = await ask_registry(cluster, self.answers, RegistryAsk(request_id=me, reply_to=me))
+            except RegistryUnanswered as exc:  # never compare (or repair) with pins it does not know
+                raise ApplicationError(
+                    str(exc), type=policies.REGISTRY_UNAVAILABLE, non_retryable=True
+                ) from None
+            self.snapshot = answer.snapshot
         found = await workflow.execute_activity_method(
-            PeersyncActivities.check_drift, inp, summary="compare every consumer with the chain",
-            **policies.CHAIN_READ.options(),
+            PeersyncActivities.check_drift, CheckDriftInput(dry_run=inp.dry_run, pins=self.snapshot),
+            summary="compare every consumer with the chain", **policies.CHAIN_READ.options(),
         )  # fmt: skip
         report = ReconcileReport(dry_run=inp.dry_run)
         for row in found.rows:
@@ -71,7 +95,7 @@ class ReconcileWorkflow:
         request_id = f"{workflow.info().workflow_id}/{consumer.namespace}"
         request = SyncRequest(
             requested_by=workflow.info().workflow_id, reason=f"reconcile: {row.reason}", request_id=request_id,
-            reply_to=workflow.info().workflow_id,
+            reply_to=workflow.info().workflow_id, snapshot=self.snapshot,
         )  # fmt: skip
 
         async def ask() -> None:
@@ -109,6 +133,10 @@ class ReconcileWorkflow:
             # Written, but the pods still run the old peers until someone approves the restart.
             return row.model_copy(update={"state": "awaiting-approval", "reason": done})
         return row.model_copy(update={"state": "repaired", "reason": done})
+
+    @workflow.signal(description="The registry answers this run's ask for its snapshot.")
+    def registry_answer(self, answer: RegistryAnswer) -> None:
+        self.answers[answer.request_id] = answer
 
     @workflow.signal(description="A ConsumerSyncWorkflow answers a repair this run asked for.")
     def sync_done(self, reply: SyncReply) -> None:

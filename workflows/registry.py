@@ -23,10 +23,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.endpoint import EndpointError, parse_endpoint_syntax
     from workflows import metrics, policies
     from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
-    from workflows.contracts import EndpointStatus, RegistryView
+    from workflows.contracts import (
+        ChangeAsk,
+        EndpointStatus,
+        RegistryAnswer,
+        RegistryAsk,
+        RegistryView,
+        SupersededNotice,
+    )
     from workflows.failures import error_cause
     from workflows.reconcile_contracts import ReconcileInput
-    from workflows.registry_state import PinnedEndpoints, RegistryState
+    from workflows.registry_state import ChangeEvent, PinnedEndpoints, RegistryState
     from workflows.search_attributes import CLUSTER
 
 
@@ -39,6 +46,14 @@ BOUNDED_REFRESH = "registry-bounded-refresh"
 # A failed round is retried at the next period or nudge; a round never outlasts a few periods, so the
 # workflow gets to say why it waits, but never less than this (an attempt must fit in it).
 ROUND_FLOOR = timedelta(seconds=10)
+# Patch id: the registry is the one writer of intent. It names every change, tells an older change of the
+# same validator that it is superseded (by the heights it holds), starts the operator's manual changes
+# (`request_change`), answers each change's commit and each sync's ask with a versioned snapshot (`share`).
+# Before it, the watcher also started changes and supersession parsed heights out of workflow ids.
+ONE_WRITER = "registry-one-writer"
+# A websocket event can be a moment ahead of the REST view it triggers: a refresh that returns a lower height
+# than the one the watcher saw is asked again after this much, not after a whole period.
+LAGGING_RETRY = timedelta(seconds=1)
 ROUND_PERIODS = 5
 
 
@@ -72,10 +87,17 @@ class RegistryWorkflow:
         self.state = inp.state
         self.nudged = False
         self.refresh_seconds = inp.refresh_seconds
+        self.seen_height = 0  # the highest height a nudge named (the watcher's edits)
+        self._one_writer = False
 
     @workflow.run
     async def run(self, inp: RegistryInput) -> None:
         workflow.upsert_search_attributes([CLUSTER.value_set(self.state.cluster_id)])
+        self._one_writer = workflow.patched(ONE_WRITER)
+        if self._one_writer and not self.state.epoch:
+            self.state.epoch = (
+                workflow.info().run_id
+            )  # carried through continue-as-new: one epoch per registry
         if workflow.patched(BOUNDED_REFRESH):
             await self._run_bounded()
             return
@@ -115,10 +137,11 @@ class RegistryWorkflow:
                 if new_registry:
                     await self._first_drift_check()
             await self._continue_as_new_if_suggested()
+            lagging = out is not None and out.height < self.seen_height
             try:
                 await workflow.wait_condition(
                     lambda: self.nudged or workflow.info().is_continue_as_new_suggested(),
-                    timeout=timedelta(seconds=self.refresh_seconds),
+                    timeout=LAGGING_RETRY if lagging else timedelta(seconds=self.refresh_seconds),
                     timeout_summary="next refresh",
                 )
             except TimeoutError:
@@ -172,6 +195,34 @@ class RegistryWorkflow:
             )
             return None
 
+    async def _start(self, events: list[ChangeEvent]) -> list[str]:
+        """Start one EndpointChange per event; each becomes its validator's newest, and the older one still
+        running (if any) is told it is superseded."""
+        if self._one_writer:
+            events = [
+                e.model_copy(update={"workflow_id": e.change_id(self.state.cluster_id)}) for e in events
+            ]
+        started = await workflow.execute_activity_method(
+            temporal_calls.TemporalCalls.start_endpoint_changes,
+            StartChangesInput(changes=events),
+            summary=f"{len(events)} endpoint change(s)",
+            **policies.TEMPORAL_CALL.options(),
+        )
+        self.state.changes_started += len(started)
+        if self._one_writer:
+            for event in events:
+                if event.workflow_id in started:
+                    older = self.state.record_started(event)
+                    if older is not None:
+                        await self._supersede(older, by=event.change_id(self.state.cluster_id))
+        return started
+
+    async def _supersede(self, older: str, by: str) -> None:
+        try:  # an older change already syncing finishes (its consumers get the newer one next)
+            await workflow.get_external_workflow_handle(older).signal("superseded", SupersededNotice(by=by))
+        except Exception as exc:  # it ended already: nothing to stop
+            workflow.logger.info("%s not told it is superseded: %s", older, exc)
+
     async def _first_drift_check(self) -> None:
         """A new registry takes the chain as its baseline, so a move made while nothing watched (stale
         ConfigMaps at first install) is no change to it: compare every consumer with the chain right away."""
@@ -200,13 +251,7 @@ class RegistryWorkflow:
         events = self.state.apply_refresh(out.height, out.buckets, out.edit_heights)
         events += self.state.take_pending_changes(exclude={e.operator_address for e in events})
         if events:
-            started = await workflow.execute_activity_method(
-                temporal_calls.TemporalCalls.start_endpoint_changes,
-                StartChangesInput(changes=events),
-                summary=f"{len(events)} endpoint change(s)",
-                **policies.TEMPORAL_CALL.options(),
-            )
-            self.state.changes_started += len(started)
+            await self._start(events)
         by_status = Counter(str(e.record.status) for e in self.state.entries.values())
         metrics.registry_validators({s.value: by_status[s.value] for s in EndpointStatus})
         workflow.set_current_details(
@@ -223,6 +268,45 @@ class RegistryWorkflow:
     @workflow.signal(description="Refresh now (the watcher's nudge); coalesced while a refresh runs.")
     def refresh(self, req: RefreshRequest | None = None) -> None:
         self.nudged = True
+        if req is not None and req.height is not None:
+            self.seen_height = max(self.seen_height, req.height)
+
+    @workflow.signal(
+        description="Answer `reply_to` (signal `registry_answer`) with the snapshot of the pins, after "
+        "committing the change in `commit` (refused when a newer change of its validator exists)."
+    )
+    async def share(self, ask: RegistryAsk) -> None:
+        supersede = None
+        if ask.commit is None:
+            answer = RegistryAnswer(request_id=ask.request_id, snapshot=self.state.pinned())
+        else:
+            verdict = self.state.commit(ask.commit)
+            answer, supersede = (
+                verdict.answer.model_copy(update={"request_id": ask.request_id}),
+                verdict.supersede,
+            )
+        try:
+            await workflow.get_external_workflow_handle(ask.reply_to).signal("registry_answer", answer)
+        except Exception as exc:  # the asker is gone: nobody to tell (it asks again if it comes back)
+            workflow.logger.info("cannot answer %s: %s", ask.reply_to, exc)
+        if supersede is not None and ask.commit is not None:
+            await self._supersede(supersede, by=ask.commit.change_id)
+
+    @workflow.update(
+        description="Start an operator's change now (CLI `update`): the chain's endpoint, or `endpoint` (pinned "
+        "as an override at the change's commit when `override`). Returns the change's workflow id."
+    )
+    async def request_change(self, ask: ChangeAsk) -> str:
+        op = self.state.resolve(ask.validator).record.operator_address
+        event = self.state.manual_change(op, ask.endpoint, ask.override)
+        started = await self._start([event])
+        if not started:
+            raise ApplicationError(f"{event.workflow_id} already ran", non_retryable=True)
+        return event.change_id(self.state.cluster_id)
+
+    @request_change.validator
+    def _change_allowed(self, ask: ChangeAsk) -> None:
+        self._override_known(OverrideInput(operator_address=ask.validator, endpoint=ask.endpoint))
 
     @workflow.update(
         description="Pin (endpoint) or clear (null) an operator override; the validator by operator "

@@ -14,8 +14,17 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
-from workflows.contracts import EndpointStatus, RegistryEntry, RegistryView, ValidatorRecord
-from workflows.ids import override_cleared_id
+from workflows.contracts import (
+    ChangeCommit,
+    ChangeRef,
+    EndpointSnapshot,
+    EndpointStatus,
+    RegistryAnswer,
+    RegistryEntry,
+    RegistryView,
+    ValidatorRecord,
+)
+from workflows.ids import endpoint_change_id, manual_change_id, override_cleared_id
 from workflows.validator_names import resolve_validator
 
 BUCKETS = 16
@@ -59,23 +68,28 @@ class ChangeEvent(BaseModel):
 
     operator_address: str
     moniker: str
-    endpoint: str
+    endpoint: str | None = Field(description="None: the chain's endpoint (a manual change without one)")
     height: int
     workflow_id: str | None = Field(
         None, description="id of the change to start; None: ids.endpoint_change_id(cluster, operator, height)"
     )
+    source: str = Field("registry", description="`registry` (a chain move, a cleared override) or `manual`")
+    override: bool = Field(False, description="pin `endpoint` as an operator override at the change's commit")
+
+    def change_id(self, cluster_id: str) -> str:
+        return self.workflow_id or endpoint_change_id(cluster_id, self.operator_address, self.height)
 
 
-class PinnedEndpoints(BaseModel):
-    """Endpoints in effect that the chain does not publish right now (query `pinned`)."""
+# The registry's snapshot under the name its query (`pinned`) and older callers know it by.
+PinnedEndpoints = EndpointSnapshot
+KEEP_SUPERSEDED = 8
 
-    overrides: dict[str, str] = Field(default_factory=dict)
-    fallbacks: dict[str, str] = Field(
-        default_factory=dict, description="last valid, while the published one is not"
-    )
-    registry: bool = Field(
-        True, description="False: no registry exists yet (the activity's stand-in), the chain alone decides"
-    )
+
+class CommitVerdict(BaseModel):
+    """What the registry answers a change's commit, and which older change (if any) to tell it is superseded."""
+
+    answer: RegistryAnswer
+    supersede: str | None = None
 
 
 class RegistryState(BaseModel):
@@ -91,6 +105,9 @@ class RegistryState(BaseModel):
         default_factory=list,
         description="changes not from a refresh (a cleared override), started by the next",
     )
+    version: int = Field(0, description="of the snapshot: grows whenever the pins move")
+    epoch: str = Field("", description="the first run id of this registry: versions compare within it")
+    manual_changes: int = 0
 
     def fingerprints(self) -> dict[str, str]:
         return bucket_fingerprints(e.record for e in self.entries.values())
@@ -99,6 +116,7 @@ class RegistryState(BaseModel):
         self, height: int, buckets: dict[str, list[ValidatorRecord]], edit_heights: dict[str, int]
     ) -> list[ChangeEvent]:
         """Fold the changed buckets in; return the changes whose effective endpoint (or node id) moved."""
+        before = self._pins()
         self.height = max(self.height, height)
         self.refreshes += 1
         events: list[ChangeEvent] = []
@@ -112,6 +130,7 @@ class RegistryState(BaseModel):
             gone = [op for op in self.entries if bucket_of(op) == bucket and op not in seen]
             for op in gone:
                 del self.entries[op]
+        self._bump_if_moved(before)
         return events
 
     def _apply_record(self, record: ValidatorRecord, height: int) -> ChangeEvent | None:
@@ -125,6 +144,7 @@ class RegistryState(BaseModel):
                 old.override,
                 old.override_height,
             )
+            entry.change, entry.superseded = old.change, old.superseded
             newer = old.override_height is None or height > old.override_height
             republished = record.status == EndpointStatus.VALID and (
                 old.record.status != EndpointStatus.VALID or record.canonical != old.record.canonical
@@ -154,9 +174,10 @@ class RegistryState(BaseModel):
         back to the one now in effect, and returns it.
         """
         entry = self.entries[operator_address]
-        before = entry.effective
+        before, pins = entry.effective, self._pins()
         entry.override = endpoint
         entry.override_height = None if endpoint is None else self.height
+        self._bump_if_moved(pins)
         if endpoint is not None or entry.effective in (None, before):
             return None
         self.overrides_cleared += 1
@@ -178,14 +199,89 @@ class RegistryState(BaseModel):
         taken, self.pending_changes = self.pending_changes, []
         return [e for e in taken if e.operator_address not in exclude]
 
-    def pinned(self) -> PinnedEndpoints:
-        return PinnedEndpoints(
-            overrides={op: e.override for op, e in self.entries.items() if e.override},
-            fallbacks={
-                op: e.last_valid
-                for op, e in self.entries.items()
-                if e.last_valid and e.record.status != EndpointStatus.VALID
-            },
+    def _pins(self) -> tuple[dict[str, str], dict[str, str]]:
+        overrides = {op: e.override for op, e in self.entries.items() if e.override}
+        fallbacks = {
+            op: e.last_valid
+            for op, e in self.entries.items()
+            if e.last_valid and e.record.status != EndpointStatus.VALID
+        }
+        return overrides, fallbacks
+
+    def _bump_if_moved(self, before: tuple[dict[str, str], dict[str, str]]) -> None:
+        if self._pins() != before:
+            self.version += 1
+
+    def pinned(self) -> EndpointSnapshot:
+        overrides, fallbacks = self._pins()
+        return EndpointSnapshot(
+            overrides=overrides, fallbacks=fallbacks, version=self.version, epoch=self.epoch
+        )
+
+    # ---- the changes: the registry alone starts, supersedes and commits them ------------------------------
+
+    def manual_change(self, operator_address: str, endpoint: str | None, override: bool) -> ChangeEvent:
+        """An operator's change now (CLI `update`), under an id of its own: one per request."""
+        entry = self.entries[operator_address]
+        self.manual_changes += 1
+        return ChangeEvent(
+            operator_address=operator_address,
+            moniker=entry.record.moniker,
+            endpoint=endpoint,
+            height=self.height,
+            workflow_id=manual_change_id(self.cluster_id, self.height, self.manual_changes),
+            source="manual",
+            override=override,
+        )
+
+    def record_started(self, event: ChangeEvent) -> str | None:
+        """`event`'s change runs now: it is the validator's newest. Returns the older change it supersedes."""
+        entry = self.entries.get(event.operator_address)
+        if entry is None:
+            return None
+        change_id = event.change_id(self.cluster_id)
+        older = entry.change.id if entry.change is not None and entry.change.id != change_id else None
+        if older is not None:
+            entry.superseded = [*entry.superseded, older][-KEEP_SUPERSEDED:]
+        entry.change = ChangeRef(id=change_id, height=event.height, endpoint=event.endpoint)
+        return older
+
+    def commit(self, commit: ChangeCommit) -> CommitVerdict:
+        """A change passed its gate. Refused when a newer change of the validator exists (by the heights the
+        registry holds, never by parsing ids); else its override (if any) is pinned and the snapshot given.
+
+        A change the registry did not start (`temporal workflow start` by hand, or one started by the
+        previous release) is adopted when it is not older than the newest the registry holds."""
+        entry = self.entries.get(commit.operator_address)
+        if entry is None:
+            return CommitVerdict(
+                answer=RegistryAnswer(
+                    request_id="", refused=f"{commit.operator_address} is not in the registry"
+                )
+            )
+        current = entry.change
+        stale = commit.change_id in entry.superseded or (
+            current is not None
+            and current.id != commit.change_id
+            and commit.height is not None
+            and commit.height < current.height
+        )
+        if stale:
+            newer = current.id if current is not None else "a newer change"
+            return CommitVerdict(
+                answer=RegistryAnswer(request_id="", refused=f"superseded by {newer}", current=newer)
+            )
+        supersede = None
+        if current is None or current.id != commit.change_id:
+            supersede = current.id if current is not None else None
+            if supersede is not None:
+                entry.superseded = [*entry.superseded, supersede][-KEEP_SUPERSEDED:]
+            height = self.height if commit.height is None else commit.height
+            entry.change = ChangeRef(id=commit.change_id, height=height, endpoint=commit.endpoint)
+        if commit.override and entry.override != commit.endpoint:
+            self.set_override(commit.operator_address, commit.endpoint)
+        return CommitVerdict(
+            answer=RegistryAnswer(request_id="", snapshot=self.pinned()), supersede=supersede
         )
 
     def view(self) -> list[RegistryView]:

@@ -303,7 +303,7 @@ async def test_the_same_change_twice_is_one_workflow(world: World) -> None:
 
     # The registry's start path again (as a retried `start_endpoint_changes` activity would), while it runs ...
     settings = load_settings(**_settings(world))
-    calls = TemporalCalls(settings, world.client)
+    calls = TemporalCalls(settings.activity_config(), world.client)
     change = StartChangesInput(
         changes=[ChangeEvent(operator_address=bob, moniker="bob", endpoint=new, height=height)]
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 
 from devnet.scenario import ValidatorSpec
 from devnet.testbed import World, default_world, eventually, random_subnet
@@ -221,6 +221,14 @@ async def test_a_quiet_refresh_adds_little_history(crowded_world: World) -> None
     await world.start_worker()
     await world.registry_ready(4 + EXTRA_VALIDATORS)
     handle = world.handle(registry_id("alice"))
+
+    async def first_drift_check_done() -> bool:
+        # It asks the registry for its snapshot once: events of that ask are not a quiet refresh's.
+        runs = [wf async for wf in world.client.list_workflows("WorkflowType = 'ReconcileWorkflow'")]
+        return bool(runs) and all(wf.status != WorkflowExecutionStatus.RUNNING for wf in runs)
+
+    await eventually(first_drift_check_done, 30, "the registry's first drift check to end")
+    await _refreshes(world, 1, nudge=False)  # the window below starts after the ask's events
     start = await handle.fetch_history()
     first = _refresh_markers(start)
     full_table = start.events[first[0]].ByteSize()

@@ -302,9 +302,24 @@ async def test_the_watcher_starts_a_change_within_a_fraction_of_a_block(world: W
         history = await world.handle(wf_id).fetch_history()
         started = history.events[0].event_time.ToDatetime().replace(tzinfo=datetime.UTC).timestamp()
         detections.append(started - await world.block_time(edits.done[-1][1]))
-        assert (await world.start_input(wf_id))["source"] == "watcher"
+        # The registry started it (the one writer of intent), told to look by the watcher's nudge.
+        assert (await world.start_input(wf_id))["source"] == "registry"
+        assert edits.done[-1][1] in await nudged_heights(world), "the watcher never nudged the registry"
     # Blocks are 0.5 s here; bench/pipeline.py measures the real figure (p99 well under 0.1 block).
     assert max(detections) < 1.0, detections
+
+
+async def nudged_heights(world: World) -> set[int]:
+    """The heights the watcher named in its `refresh` signals to the registry."""
+    history = await world.handle(registry_id("alice")).fetch_history()
+    heights = set()
+    for event in history.events:
+        signalled = event.workflow_execution_signaled_event_attributes
+        if signalled.signal_name == "refresh" and signalled.input.payloads:
+            height = json.loads(signalled.input.payloads[0].data).get("height")
+            if height is not None:
+                heights.add(height)
+    return heights
 
 
 # 7 ---------------------------------------------------------------------------------------------------------

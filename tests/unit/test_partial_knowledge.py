@@ -56,7 +56,7 @@ class _Client:
 
 def _activities(outcome: Any) -> PeersyncActivities:
     settings = Settings(cluster_id="alice", chain_rpc_url="http://x", chain_rest_url="http://x")
-    return PeersyncActivities(settings, _Client(outcome))  # type: ignore[arg-type]
+    return PeersyncActivities(settings.activity_config(), _Client(outcome))  # type: ignore[arg-type]
 
 
 async def test_a_registry_that_answers_is_the_authority() -> None:

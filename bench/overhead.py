@@ -1,0 +1,343 @@
+"""Overhead per consumer (issue 11 item 8): what peersync adds per consumer beyond the rollout itself.
+
+One emulated devnet (real worker and watcher processes, default PEERSYNC_MAX_PARALLEL_ROLLOUTS, restart
+strategy, 0.5 s blocks) with 10 consumer namespaces and three movers opted in to 2, 5 and 10 of them. Each
+move is timed from its block's commit to its EndpointChangeWorkflow closing (DONE), minus the emulated
+rollout of every consumer: from the restart's write of the workload to the later of the emulator's
+rollout verdict (kubectl's) and its node's end of catch-up (pod Ready + the configured catch-up seconds).
+What is left, divided by the consumers, is peersync's overhead per consumer; the slope over 2, 5 and 10
+consumers is its marginal cost, the intercept its fixed cost (detection, validate, discover, probe).
+
+The breakdown tiles the critical path of each consumer — the ask, the ConsumerSync's workflow tasks and
+activities, the RolloutSlots round trip, the reply, the EndpointChange's task that asks the next one —
+from the event times of the three workflows' histories, each gap named by the event that ends it, averaged
+per consumer over every move. The machine is shared: the load average is recorded with the results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+
+from activities.rollout_status import verdict
+from bench.report import Row
+from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
+from devnet.stack import Devnet, DevnetOptions
+from devnet.testbed import World, eventually, random_subnet
+from workflows.contracts import EndpointChangeResult, Phase
+from workflows.ids import consumer_sync_id, rollout_slots_id
+
+COUNTS = (2, 5, 10)
+REPEATS = 3
+CATCH_UP_SECONDS = 1.0  # the emulated node's catch-up after its pod turns Ready (World's setting)
+KUBE_STEP = 0.05  # seconds per kube-controller step: a Recreate rollout takes a few
+TARGET_MS = 100.0
+DISPATCH = "activity dispatch (scheduled -> started), all activities"
+EMULATED = "of which the emulated rollout + catch-up (subtracted)"
+
+
+def scenario(counts: Iterable[int] = COUNTS) -> Scenario:
+    """Cluster validator v000 runs every consumer; mover m<N> is opted in to the first N consumers."""
+    subnet = random_subnet()
+    most = max(counts)
+    movers = [f"m{n:02d}" for n in counts]
+    return Scenario(
+        allow_cidrs=[f"{subnet}.0/24"],
+        block_time=0.5,
+        validators=[ValidatorSpec(moniker="v000", endpoint=f"{subnet}.1")]
+        + [ValidatorSpec(moniker=m, endpoint=f"{subnet}.{10 + i}") for i, m in enumerate(movers)],
+        consumers=[
+            ConsumerSpec(chain_id=f"ovh-{c}", opted_in=["v000", *(f"m{n:02d}" for n in counts if c < n)])
+            for c in range(most)
+        ],
+        clusters=[
+            ClusterSpec(
+                id="alice",
+                validator="v000",
+                namespaces=[NamespaceSpec(consumer=f"ovh-{c}") for c in range(most)],
+            )
+        ],
+    )
+
+
+class OverheadWorld(World):
+    """A World whose emulators say when each rollout and each node's catch-up really ended."""
+
+    def _make_devnet(self, scenario: Scenario, opts: DevnetOptions) -> Devnet:
+        return Devnet(scenario, opts.model_copy(update={"node_catch_up_seconds": CATCH_UP_SECONDS}))
+
+    async def __aenter__(self) -> OverheadWorld:
+        await super().__aenter__()
+        self.restart_written: dict[str, list[float]] = defaultdict(list)  # namespace -> generation bumps
+        self.rolled_out: dict[str, list[float]] = defaultdict(list)  # namespace -> rollout verdict done
+        self.node_ready: dict[str, list[float]] = defaultdict(list)  # chain id -> node restarted (pod Ready)
+        self._generation: dict[str, int] = {}
+        self.kube().store.add_listener(self._on_kube)
+        assert self.devnet.chain is not None
+        fleet = self.devnet.chain.nodes
+        seen = fleet.restarted
+
+        def restarted(host: str, chain_id: str) -> Any:
+            self.node_ready[chain_id].append(time.time())
+            return seen(host, chain_id)
+
+        fleet.restarted = restarted  # the devnet's NodeRestarts listener calls it when a new pod turns Ready
+        return self
+
+    def _on_kube(self, event: Any) -> None:
+        if event.rt.kind not in ("Deployment", "StatefulSet") or event.type == "DELETED":
+            return
+        now, ns, obj = time.time(), event.new.namespace, event.new.obj
+        generation = int(obj["metadata"].get("generation", 0))
+        if ns in self._generation and generation > self._generation[ns]:
+            self.restart_written[ns].append(now)
+        self._generation[ns] = generation
+        kind = "deployment" if event.rt.kind == "Deployment" else "statefulset"
+        if len(self.rolled_out[ns]) < len(self.restart_written[ns]) and verdict(kind, obj).done:
+            self.rolled_out[ns].append(now)
+
+    def emulated(self, namespace: str, chain_id: str, start: float, end: float) -> float:
+        """The emulator's own rollout + catch-up time of the restart written within [start, end]."""
+        total = 0.0
+        for i, written in enumerate(self.restart_written[namespace]):
+            if not start <= written <= end:
+                continue
+            done = self.rolled_out[namespace][i] if i < len(self.rolled_out[namespace]) else end
+            ready = [t for t in self.node_ready[chain_id] if t >= written]
+            caught = ready[0] + CATCH_UP_SECONDS if ready else done
+            total += max(done, caught) - written
+        return total
+
+
+# ---- histories -------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Ev:
+    when: float
+    wf: str  # EC | CS | slots
+    kind: str  # EventType name without the prefix
+    name: str  # activity type or signal name, when there is one
+
+
+def _events(history: Any, wf: str) -> list[Ev]:
+    activities: dict[int, str] = {}
+    out: list[Ev] = []
+    for e in history.events:
+        e: HistoryEvent
+        kind = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+        name = ""
+        if e.HasField("activity_task_scheduled_event_attributes"):
+            name = activities[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+        elif e.HasField("activity_task_started_event_attributes"):
+            name = activities.get(e.activity_task_started_event_attributes.scheduled_event_id, "")
+        elif e.HasField("activity_task_completed_event_attributes"):
+            name = activities.get(e.activity_task_completed_event_attributes.scheduled_event_id, "")
+        elif e.HasField("workflow_execution_signaled_event_attributes"):
+            name = e.workflow_execution_signaled_event_attributes.signal_name
+        out.append(Ev(e.event_time.ToDatetime().timestamp(), wf, kind, name))
+    return out
+
+
+def label(ev: Ev) -> str:
+    """What the gap that ends with `ev` was spent on."""
+    if ev.wf == "slots" or (ev.kind == "WORKFLOW_EXECUTION_SIGNALED" and ev.name == "slot_granted"):
+        return "slot acquire: RolloutSlots round trip -> slot_granted"
+    if ev.wf == "CS" and ev.kind in ("WORKFLOW_EXECUTION_SIGNALED", "WORKFLOW_EXECUTION_UPDATE_ACCEPTED"):
+        return "ask hand-off: EC asks (enqueue_consumer_sync) -> CS signalled"
+    if ev.wf == "EC" and ev.kind == "WORKFLOW_EXECUTION_SIGNALED":
+        return "reply: CS signals sync_done -> EC signalled"
+    if ev.kind == "EXTERNAL_WORKFLOW_EXECUTION_SIGNALED":
+        return "slot release signal delivered (a new ConsumerSync run gives back a stale slot)"
+    if ev.kind == "ACTIVITY_TASK_STARTED":
+        return DISPATCH
+    if ev.kind in ("ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_FAILED"):
+        return f"activity {ev.name} (run)"
+    if ev.kind.startswith("WORKFLOW_TASK") or ev.kind in (
+        "ACTIVITY_TASK_SCHEDULED",
+        "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
+        "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+        "WORKFLOW_PROPERTIES_MODIFIED",
+        "MARKER_RECORDED",
+        "TIMER_STARTED",
+        "TIMER_CANCELED",
+    ):
+        return f"workflow task latency ({'EndpointChange' if ev.wf == 'EC' else 'ConsumerSync'})"
+    return f"{ev.wf}: {ev.kind.lower()}"
+
+
+@dataclasses.dataclass
+class Move:
+    consumers: int
+    total: float  # block commit -> EndpointChange closed
+    emulated: float  # sum over its consumers
+    parts: dict[str, float]  # critical-path seconds per label, summed over its consumers
+
+    @property
+    def per_consumer_ms(self) -> float:
+        return (self.total - self.emulated) / self.consumers * 1000
+
+
+async def _analyse(world: OverheadWorld, wf_id: str, result: EndpointChangeResult, committed: float) -> Move:
+    ec = _events(await world.handle(wf_id).fetch_history(), "EC")
+    start, end = ec[0].when, ec[-1].when
+    slots = [
+        e
+        for e in _events(await world.handle(rollout_slots_id("alice")).fetch_history(), "slots")
+        if start <= e.when <= end
+    ]
+    paths: list[tuple[float, float, list[Ev], str, str]] = []  # ask, reply, events, namespace, chain id
+    for synced in result.consumers:
+        ns = synced.consumer.namespace
+        cs = _events(await world.handle(consumer_sync_id("alice", ns)).fetch_history(), "CS")
+        cs = [e for e in cs if start <= e.when <= end]
+        ask = next(e for e in cs if e.kind == "WORKFLOW_EXECUTION_SIGNALED")
+        # The sync's last task sends the reply (and gives the rollout slot back); a new run's first task may
+        # give back a stale slot: the reply is the last signal it sends.
+        reply = [e for e in cs if e.kind == "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"][-1]
+        done = next(
+            e
+            for e in ec
+            if e.kind == "WORKFLOW_EXECUTION_SIGNALED" and e.name == "sync_done" and e.when >= reply.when
+        )
+        on_path = [e for e in cs if ask.when <= e.when <= reply.when]
+        granted = [e for e in cs if e.name == "slot_granted"]
+        acquire = [e for e in cs if e.name == "acquire_rollout_slot" and e.kind == "ACTIVITY_TASK_SCHEDULED"]
+        if acquire and granted:
+            on_path += [e for e in slots if acquire[0].when <= e.when <= granted[0].when]
+        paths.append((ask.when, done.when, [*on_path, done], ns, synced.consumer.chain_id))
+    paths.sort()
+    parts: dict[str, float] = defaultdict(float)
+    emulated = 0.0
+    for i, (ask, done, events, ns, chain_id) in enumerate(paths):
+        # Between two consumers: the EndpointChange's task that takes the reply and asks the next one.
+        if i + 1 < len(paths):
+            events = events + [e for e in ec if done < e.when < paths[i + 1][0]] + paths[i + 1][2][:1]
+        events.sort(key=lambda e: e.when)
+        prev = ask
+        for e in events:
+            parts[label(e)] += max(e.when - prev, 0.0)
+            prev = max(prev, e.when)
+        emulated += world.emulated(ns, chain_id, ask, done)
+    parts[EMULATED] = -emulated
+    return Move(len(result.consumers), end - committed, emulated, dict(parts))
+
+
+async def _new_change(world: World, seen: set[str]) -> str:
+    """The id of the EndpointChangeWorkflow this move started (whoever started it, whatever its id)."""
+
+    async def new() -> str | None:
+        ids = {w.id async for w in world.client.list_workflows("WorkflowType = 'EndpointChangeWorkflow'")}
+        fresh = ids - seen
+        return next(iter(fresh)) if fresh else None
+
+    wf_id = await eventually(new, timeout=30, what="the move's EndpointChangeWorkflow")
+    seen.add(wf_id)
+    return wf_id
+
+
+async def measure(tmp: Path, counts: tuple[int, ...] = COUNTS, repeats: int = REPEATS) -> list[Move]:
+    async with OverheadWorld(tmp, scenario(counts), kube_step=KUBE_STEP) as world:
+        await world.start_worker()
+        await world.start_watcher(PEERSYNC_REGISTRY_REFRESH="60s")
+        await world.registry_ready(validators=1 + len(counts))
+        seen: set[str] = set()
+        moves: list[Move] = []
+        for r in range(repeats):
+            for i, n in enumerate(counts):  # interleaved, so a burst of load elsewhere hits every count
+                height = await world.edit_validator(
+                    f"m{n:02d}", f"p2p={world.subnet}.{100 + 40 * (r % 2) + i}"
+                )
+                wf_id = await _new_change(world, seen)
+                result = await world.finished(wf_id, EndpointChangeResult, timeout=120)
+                assert result.phase == Phase.DONE and len(result.consumers) == n, result
+                moves.append(await _analyse(world, wf_id, result, await world.block_time(height)))
+    return moves
+
+
+def rows(moves: list[Move], load: tuple[float, float]) -> list[Row]:
+    counts = sorted({m.consumers for m in moves})
+    out: list[Row] = []
+    medians: dict[int, float] = {}
+    for n in counts:
+        of_n = [m for m in moves if m.consumers == n]
+        medians[n] = statistics.median(m.total - m.emulated for m in of_n)
+        out.append(
+            Row(
+                f"{n} consumers: block -> change DONE, median of {len(of_n)}",
+                statistics.median(m.total for m in of_n) * 1000,
+                "ms",
+                "(info)",
+                True,
+            )
+        )
+        out.append(
+            Row(
+                f"{n} consumers: emulated rollout + catch-up, median",
+                statistics.median(m.emulated for m in of_n) * 1000,
+                "ms",
+                "(info)",
+                True,
+            )
+        )
+        per = medians[n] / n * 1000
+        last = n == counts[-1]
+        target = f"<= {TARGET_MS:.0f}" if last else "(info)"
+        out.append(
+            Row(
+                f"{n} consumers: overhead per consumer, (total - emulated) / {n}",
+                per,
+                "ms",
+                target,
+                per <= TARGET_MS or not last,
+            )
+        )
+    if len(counts) > 1:
+        slope, intercept = statistics.linear_regression(counts, [medians[n] for n in counts])
+        out.append(
+            Row(
+                "overhead: marginal cost per consumer (slope over the counts)",
+                slope * 1000,
+                "ms",
+                f"<= {TARGET_MS:.0f}",
+                slope * 1000 <= TARGET_MS,
+            )
+        )
+        out.append(Row("overhead: fixed cost per change (intercept)", intercept * 1000, "ms", "(info)", True))
+    consumers = sum(m.consumers for m in moves)
+    totals: dict[str, float] = defaultdict(float)
+    for m in moves:
+        for part, seconds in m.parts.items():
+            totals[part] += seconds
+    order = sorted((p for p in totals if p != EMULATED), key=lambda p: -totals[p])
+    for part in [*order, EMULATED]:
+        out.append(Row(f"per consumer: {part}", totals[part] / consumers * 1000, "ms", "(breakdown)", True))
+    path = sum(totals.values()) / consumers * 1000
+    out.append(
+        Row(
+            "per consumer: critical path beyond the emulator (sum of the above)",
+            path,
+            "ms",
+            "(breakdown)",
+            True,
+        )
+    )
+    out.append(Row("load average (1 min) at start / end", load[0], f"/ {load[1]:.2f}", "(info)", True))
+    return out
+
+
+async def run() -> list[Row]:
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        moves = await measure(Path(tmp))
+    return rows(moves, (load0, os.getloadavg()[0]))
