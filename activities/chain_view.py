@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from activities.addresses import AddressError, valcons_address, valoper_to_account
 from activities.chain_rest import ED25519, ChainRest, Validator
-from activities.endpoint import extract_endpoint
-from activities.policy import EndpointPolicy
-from workflows.contracts import EndpointStatus, ValidatorRecord
+from core.addresses import AddressError, valcons_address, valoper_to_account
+from core.contracts import EndpointStatus, ValidatorRecord
+from core.endpoint import extract_endpoint
+from core.policy import EndpointPolicy
 
 
 def to_record(v: Validator, policy: EndpointPolicy, prefix: str) -> ValidatorRecord:

@@ -25,10 +25,8 @@ from activities.catch_up import CatchUpTimeoutError, wait_caught_up
 from activities.chain_rest import ChainRest
 from activities.chain_view import edit_heights, launched_memberships, validator_records
 from activities.config import ActivityConfig
-from activities.desired import desired_peers
 from activities.discovery import affected_consumers
 from activities.drift import ChainView, drift_of
-from activities.endpoint import parse_endpoint
 from activities.kube_ops import (
     Kube,
     NotManagedError,
@@ -38,13 +36,25 @@ from activities.kube_ops import (
     explain,
 )
 from activities.live_peers import DialRefusedError, RpcDisabledError, dial_and_verify
-from activities.peer_formats import LayoutError, PeerFormatError
-from activities.peers import parse_peer
-from activities.policy import EndpointPolicy
 from activities.probe import probe
 from activities.rollout_status import RolloutVerdict
-from activities.upstream import upstream_ports
 from activities.validation import ChangeRefused, validated_endpoint
+from core.contracts import (
+    ConsumerRef,
+    DesiredPeers,
+    Discovery,
+    EndpointSnapshot,
+    ValidatedChange,
+    ValidatorRecord,
+)
+from core.desired import desired_peers
+from core.endpoint import parse_endpoint
+from core.ids import registry_id
+from core.peer_formats import LayoutError, PeerFormatError
+from core.peers import parse_peer
+from core.policy import EndpointPolicy
+from core.registry_state import changed_buckets
+from core.upstream import upstream_ports
 from workflows import metrics, policies
 from workflows.activity_contracts import (
     AppliedPeersOut,
@@ -52,7 +62,6 @@ from workflows.activity_contracts import (
     CatchUpOutput,
     CheckDriftInput,
     ConsumerInput,
-    DesiredPeers,
     DialInput,
     DialOutput,
     DiscoverInput,
@@ -71,15 +80,7 @@ from workflows.activity_contracts import (
     WriteInput,
     WriteOutput,
 )
-from workflows.contracts import (
-    ConsumerRef,
-    Discovery,
-    ValidatedChange,
-    ValidatorRecord,
-)
-from workflows.ids import registry_id
 from workflows.reconcile_contracts import DriftReport, DriftRow
-from workflows.registry_state import PinnedEndpoints, changed_buckets
 
 T = TypeVar("T")
 WAIT_CHUNK_SECONDS = 5
@@ -236,7 +237,7 @@ class PeersyncActivities:
             records, opted, pinned, self.settings.local_validator, inp.consumer.chain_id, self.policy
         )
 
-    async def pinned(self) -> PinnedEndpoints:
+    async def pinned(self) -> EndpointSnapshot:
         """What the registry holds beyond the chain: operator overrides, and last-valid endpoints.
 
         Upgrade path only: today's workflows hand the snapshot in (`pins`); an activity scheduled by the
@@ -247,16 +248,16 @@ class PeersyncActivities:
         retryable error: acting on an empty answer would revert overrides and drop validators. A closed
         (terminated, failed) registry still answers from its history: what it knew is still known."""
         if self.client is None:  # a caller with no Temporal (validation only): there is no registry to ask
-            return PinnedEndpoints(registry=False)
+            return EndpointSnapshot(registry=False)
         wf_id = registry_id(self.settings.cluster_id)
         try:
             return await self.client.get_workflow_handle(wf_id).query(
-                "pinned", result_type=PinnedEndpoints, rpc_timeout=policies.REGISTRY_QUERY_TIMEOUT
+                "pinned", result_type=EndpointSnapshot, rpc_timeout=policies.REGISTRY_QUERY_TIMEOUT
             )
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 activity.logger.info("%s does not exist (yet): the chain's endpoints alone decide", wf_id)
-                return PinnedEndpoints(registry=False)
+                return EndpointSnapshot(registry=False)
             reason = exc.message
         except WorkflowQueryFailedError as exc:
             reason = f"query failed: {exc.message}"

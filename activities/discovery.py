@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from activities.chain_view import ConsumerMembership
 from activities.kube_build import ManagedNamespace
-from activities.upstream import upstream_ports
-from workflows.contracts import AffectedConsumer, ConsumerRef, Discovery, SkippedConsumer, ValidatorRecord
+from core.contracts import AffectedConsumer, ConsumerRef, Discovery, SkippedConsumer, ValidatorRecord
+from core.upstream import upstream_ports
 
 if TYPE_CHECKING:  # a type only: the kube client module is I/O, this one is not
     from activities.kube_ops import UnusableNamespace

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from activities.desired import desired_peers
 from activities.kube_ops import Kube, ManagedNamespace
-from activities.peers import peer_set_hash
-from activities.policy import EndpointPolicy
-from workflows.contracts import ConsumerRef, ValidatorRecord
+from core.contracts import ConsumerRef, EndpointSnapshot, ValidatorRecord
+from core.desired import desired_peers
+from core.peers import peer_set_hash
+from core.policy import EndpointPolicy
 from workflows.reconcile_contracts import DriftRow
-from workflows.registry_state import PinnedEndpoints
 
 # The reason when the peers are right and only the pods lag: a repair writes nothing then.
 ROLLOUT_ONLY_DRIFT = "pods not rolled onto the peer set in the ConfigMap"
@@ -30,7 +29,7 @@ def drift_of(
     kube: Kube,
     ns: ManagedNamespace,
     chain: ChainView,
-    pinned: PinnedEndpoints,
+    pinned: EndpointSnapshot,
     local_validator: str | None,
     policy: EndpointPolicy,
 ) -> DriftRow:

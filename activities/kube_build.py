@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from activities.peer_formats import ConsumerLayout, LayoutError, ReadResult, read_peers, write_peers
-from activities.peers import Peer, parse_peer, peer_set_hash
 from activities.rollout_status import RolloutVerdict, verdict
 from activities.workload_safety import restart_refusal
+from core.peer_formats import ConsumerLayout, LayoutError, ReadResult, read_peers, write_peers
+from core.peers import Peer, parse_peer, peer_set_hash
 
 CLUSTER_LABEL = "peersync.io/cluster"
 CHAIN_LABEL = "peersync.io/chain-id"

@@ -50,10 +50,10 @@ from activities.kube_build import (
     owned_ids,
     rpc_url,
 )
-from activities.peer_formats import LayoutError
-from activities.peers import parse_peer
 from activities.rollout_status import RolloutVerdict, verdict
 from activities.workload_safety import restart_refusal
+from core.peer_formats import LayoutError
+from core.peers import parse_peer
 
 # The builders' names stay importable from here: callers (CLI, drift, tests) know the Kube module only.
 __all__ = [

@@ -17,7 +17,7 @@ import time
 import aiohttp
 from pydantic import BaseModel, Field
 
-from activities.peers import parse_peer
+from core.peers import parse_peer
 
 CALL_TIMEOUT = aiohttp.ClientTimeout(total=10)
 

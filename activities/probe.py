@@ -11,8 +11,8 @@ import socket
 
 from pydantic import BaseModel
 
-from activities.endpoint import Endpoint, EndpointError, check_resolved_address
-from activities.policy import EndpointPolicy
+from core.endpoint import Endpoint, EndpointError, check_resolved_address
+from core.policy import EndpointPolicy
 
 
 class PortProbe(BaseModel):

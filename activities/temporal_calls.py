@@ -26,13 +26,13 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.config import ActivityConfig
+from core.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest, SyncResult
+from core.ids import consumer_sync_id, registry_id, rollout_slots_id
 
 # Workflow modules as modules, not names: the workflows import this module's TemporalCalls for typed
 # activity calls, and `from module import Name` inside such an import cycle fails on whichever loads first.
 from workflows import consumer_sync, endpoint_change, rollout_slots
 from workflows.activity_contracts import OverrideInput, SlotCallInput, StartChangesInput, SyncCallInput
-from workflows.contracts import ConsumerRef, EndpointChangeRequest, SyncRequest, SyncResult
-from workflows.ids import consumer_sync_id, registry_id, rollout_slots_id
 from workflows.search_attributes import CLUSTER, VALIDATOR
 
 

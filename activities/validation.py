@@ -6,11 +6,11 @@ same input with the same words. No I/O: the caller reads the validator records.
 
 from __future__ import annotations
 
-from activities.endpoint import Endpoint, EndpointError, parse_endpoint
-from activities.policy import EndpointPolicy
+from core.contracts import EndpointChangeRequest, EndpointStatus, ValidatorRecord
+from core.endpoint import Endpoint, EndpointError, parse_endpoint
+from core.policy import EndpointPolicy
+from core.validator_names import UnknownValidatorError, resolve_validator
 from workflows import policies
-from workflows.contracts import EndpointChangeRequest, EndpointStatus, ValidatorRecord
-from workflows.validator_names import UnknownValidatorError, resolve_validator
 
 
 class ChangeRefused(ValueError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.peer_formats import Signer, WorkloadKind
+from core.peer_formats import Signer, WorkloadKind
 
 _ADVICE = "annotate the namespace peersync.io/signer: remote (remote signer) or none (not a validator)"
 

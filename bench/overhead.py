@@ -31,11 +31,11 @@ from temporalio.api.history.v1 import HistoryEvent
 
 from activities.rollout_status import verdict
 from bench.report import Row
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import consumer_sync_id, rollout_slots_id
 from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
 from devnet.stack import Devnet, DevnetOptions
 from devnet.testbed import World, eventually, random_subnet
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import consumer_sync_id, rollout_slots_id
 
 COUNTS = (2, 5, 10)
 REPEATS = 3

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from activities.kube_ops import Kube, api_client
 from bench.report import Row
+from core.contracts import EndpointChangeResult
+from core.ids import endpoint_change_id, registry_id
 from devnet.scenario import (
     ClusterSpec,
     ConsumerSpec,
@@ -28,8 +30,6 @@ from devnet.scenario import (
     default_scenario,
 )
 from devnet.testbed import World, eventually, random_subnet
-from workflows.contracts import EndpointChangeResult
-from workflows.ids import endpoint_change_id, registry_id
 from workflows.registry import RegistryWorkflow
 
 

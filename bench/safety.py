@@ -26,8 +26,8 @@ from temporalio.service import RPCError
 from activities.kube_ops import Kube, api_client
 from bench.pipeline import wide_world
 from bench.report import Row
+from core.ids import consumer_sync_id
 from devnet.testbed import World, eventually
-from workflows.ids import consumer_sync_id
 
 MOVERS, CONSUMERS = 10, 6
 

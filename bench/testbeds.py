@@ -21,15 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from activities.upstream import upstream_node_id, upstream_ports
 from bench.report import Row
+from core.contracts import EndpointChangeResult
+from core.ids import endpoint_change_id
+from core.upstream import upstream_node_id, upstream_ports
 from devnet.mission import listens_at
 from devnet.real.binaries import MANIFEST, NOT_BUILT
 from devnet.real.world import RealWorld, make_world
 from devnet.scenario import Scenario, default_scenario
 from devnet.testbed import World, eventually, random_subnet, rfc3339_seconds
-from workflows.contracts import EndpointChangeResult
-from workflows.ids import endpoint_change_id
 
 EDITS = 5
 TESTBEDS = ("emulated", "real")

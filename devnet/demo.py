@@ -22,7 +22,7 @@ from rich.live import Live
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from activities.upstream import upstream_node_id
+from core.upstream import upstream_node_id
 from devnet import shipped_rbac
 from devnet.files import READY, DevnetManifest
 from devnet.mission import run_mission

@@ -19,13 +19,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from activities.upstream import upstream_node_id
+from core.contracts import EndpointChangeResult, Progress, RegistryView
+from core.ids import endpoint_change_id, registry_id
+from core.upstream import upstream_node_id
 from devnet.files import ClusterInfo, DevnetManifest
 from devnet.publish import publish_details
 from devnet.summary import read_world
 from workers.views import progress_table
-from workflows.contracts import EndpointChangeResult, Progress, RegistryView
-from workflows.ids import endpoint_change_id, registry_id
 
 MOVER = "bob"
 TIMEOUT = 120.0

@@ -14,10 +14,10 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
-from activities.addresses import valcons_address
-from activities.peer_formats import ConsumerLayout, LayoutError, read_peers
-from activities.upstream import upstream_node_id
 from activities.workload_safety import restart_refusal
+from core.addresses import valcons_address
+from core.peer_formats import ConsumerLayout, LayoutError, read_peers
+from core.upstream import upstream_node_id
 from devnet.files import ClusterInfo, DevnetManifest
 
 ICS = "/interchain_security/ccv/provider"

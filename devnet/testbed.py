@@ -24,14 +24,14 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
+from core.contracts import Progress, RegistryView
+from core.ids import consumer_sync_id, registry_id
 from devnet.files import ClusterInfo, DevnetManifest
 from devnet.ports import free_port
 from devnet.processes import ChildProcess
 from devnet.scenario import Scenario, default_scenario
 from devnet.stack import Devnet, DevnetOptions
 from workflows.consumer_sync import ConsumerSyncState
-from workflows.contracts import Progress, RegistryView
-from workflows.ids import consumer_sync_id, registry_id
 from workflows.registry import RegistryWorkflow
 
 T = TypeVar("T")

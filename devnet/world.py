@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.endpoint import parse_endpoint, parse_endpoint_syntax
-from activities.peer_formats import write_peers
-from activities.peers import Peer, peer_for, peer_set_hash
-from activities.policy import EndpointPolicy
-from activities.upstream import upstream_ports
+from core.endpoint import parse_endpoint, parse_endpoint_syntax
+from core.peer_formats import write_peers
+from core.peers import Peer, peer_for, peer_set_hash
+from core.policy import EndpointPolicy
+from core.upstream import upstream_ports
 from devnet import shipped_rbac
 from devnet.kube.pods import POD_IP_ANNOTATION
 from devnet.kube.server import KubeEmulator

@@ -36,11 +36,11 @@ from urllib3.exceptions import MaxRetryError
 
 from activities.chain_rest import ChainError
 from activities.kube_ops import explain
+from core.ids import cluster_of_task_queue
 from workers.settings import Settings, SettingsError, load_settings
 from workers.worker import StartError
 from workers.worker import connect as connect_client
 from workflows.failures import error_cause
-from workflows.ids import cluster_of_task_queue
 
 T = TypeVar("T")
 console = Console()

@@ -14,6 +14,13 @@ from temporalio.client import (
     WorkflowHandle,
 )
 
+from core.contracts import (
+    ApproveRequest,
+    CancelRequest,
+    EndpointChangeResult,
+    Phase,
+    Progress,
+)
 from workers.cli_common import (
     NoAnswer,
     ask,
@@ -24,13 +31,6 @@ from workers.cli_common import (
     leave,
     no_worker,
     state,
-)
-from workflows.contracts import (
-    ApproveRequest,
-    CancelRequest,
-    EndpointChangeResult,
-    Phase,
-    Progress,
 )
 from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.search_attributes import PHASE

@@ -14,6 +14,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.kube_ops import Kube, ManagedNamespace, api_client
 from activities.temporal_calls import sync_now
+from core.contracts import (
+    ConsumerRef,
+    RegistryView,
+    SyncRequest,
+    SyncResult,
+)
+from core.ids import registry_id
 from workers.cli_common import (
     KUBE_UNREACHABLE,
     JsonFlag,
@@ -30,13 +37,6 @@ from workers.cli_common import (
 )
 from workers.settings import Settings
 from workers.views import shown_sync_result
-from workflows.contracts import (
-    ConsumerRef,
-    RegistryView,
-    SyncRequest,
-    SyncResult,
-)
-from workflows.ids import registry_id
 from workflows.registry import RegistryWorkflow
 
 

@@ -11,11 +11,11 @@ from rich.table import Table
 from temporalio.client import ScheduleDescription, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.contracts import NEEDS_APPROVAL
 from workers.cli_common import JsonFlag, call, connect, console, fail, leave, require_worker, state
 from workers.schedule import apply_schedule, schedule_id
 from workers.settings import Settings
 from workers.views import human_duration
-from workflows.contracts import NEEDS_APPROVAL
 from workflows.reconcile import ReconcileWorkflow
 from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
 

@@ -24,6 +24,12 @@ from temporalio.client import (
     WorkflowQueryFailedError,
 )
 
+from core.contracts import (
+    ConsumerStep,
+    EndpointChangeResult,
+    Phase,
+    Progress,
+)
 from workers.cli_common import (
     JsonFlag,
     NoAnswer,
@@ -39,12 +45,6 @@ from workers.cli_common import (
 from workers.cli_control import endpoint_change
 from workers.settings import Settings
 from workers.views import progress_table
-from workflows.contracts import (
-    ConsumerStep,
-    EndpointChangeResult,
-    Phase,
-    Progress,
-)
 from workflows.search_attributes import CONSUMER, PHASE, VALIDATOR
 
 

@@ -17,9 +17,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.chain_rest import ChainError, ChainRest
 from activities.chain_view import validator_records
-from activities.endpoint import EndpointError, parse_endpoint
-from activities.policy import EndpointPolicy
 from activities.validation import ChangeRefused, validated_endpoint
+from core.contracts import (
+    ChangeAsk,
+    EndpointChangeRequest,
+    EndpointChangeResult,
+    RegistryView,
+)
+from core.endpoint import EndpointError, parse_endpoint
+from core.ids import registry_id
+from core.policy import EndpointPolicy
+from core.validator_names import UnknownValidatorError, resolve_validator
 from workers.cli_common import (
     KUBE_UNREACHABLE,
     JsonFlag,
@@ -40,16 +48,8 @@ from workers.plan import ChangePlan, ConsumerPlan, plan_change
 from workers.settings import Settings
 from workers.worker import connect as connect_client
 from workflows.activity_contracts import OverrideInput
-from workflows.contracts import (
-    ChangeAsk,
-    EndpointChangeRequest,
-    EndpointChangeResult,
-    RegistryView,
-)
 from workflows.failures import error_cause
-from workflows.ids import registry_id
 from workflows.registry import RegistryWorkflow
-from workflows.validator_names import UnknownValidatorError, resolve_validator
 
 # How long `update --clear` looks for the change the registry starts at its next (nudged) refresh.
 CLEARED_CHANGE_WAIT_SECONDS = 15.0

@@ -16,7 +16,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.chain_rest import ChainRest
 from activities.chain_view import launched_memberships, validator_records
-from activities.desired import desired_peers
 from activities.discovery import affected_consumers
 from activities.drift import ROLLOUT_ONLY_DRIFT
 from activities.kube_ops import (
@@ -29,14 +28,14 @@ from activities.kube_ops import (
     api_client,
     explain,
 )
-from activities.peer_formats import LayoutError
-from activities.policy import EndpointPolicy
 from activities.validation import ChangeRefused, validated_endpoint
+from core.contracts import ConsumerRef, EndpointChangeRequest, EndpointSnapshot, SkippedConsumer
+from core.desired import desired_peers
+from core.ids import registry_id
+from core.peer_formats import LayoutError
+from core.policy import EndpointPolicy
 from workers.settings import Settings
 from workflows import policies
-from workflows.contracts import ConsumerRef, EndpointChangeRequest, SkippedConsumer
-from workflows.ids import registry_id
-from workflows.registry_state import PinnedEndpoints
 
 # What keeps one namespace out of the plan (reconcile --dry-run skips the namespace for the same ones).
 UNREADABLE = (ApiException, NotManagedError, WorkloadRefusedError, LayoutError)
@@ -117,22 +116,22 @@ def _managed(settings: Settings) -> tuple[Kube, list[ManagedNamespace], list[Unu
     return kube, namespaces, broken
 
 
-async def registry_pins(client: Client | None, cluster_id: str) -> PinnedEndpoints:
+async def registry_pins(client: Client | None, cluster_id: str) -> EndpointSnapshot:
     """What the registry holds beyond the chain (overrides, last-valid endpoints), read with its query.
 
     The rule of the sync itself: only "no registry exists" (NOT_FOUND) or no Temporal at all means the chain
     alone decides. A registry that exists but does not answer refuses the plan: a plan made without its pins
     would show overrides reverted and validators dropped that the real change would keep."""
     if client is None:
-        return PinnedEndpoints(registry=False)
+        return EndpointSnapshot(registry=False)
     wf_id = registry_id(cluster_id)
     try:
         return await client.get_workflow_handle(wf_id).query(
-            "pinned", result_type=PinnedEndpoints, rpc_timeout=policies.REGISTRY_QUERY_TIMEOUT
+            "pinned", result_type=EndpointSnapshot, rpc_timeout=policies.REGISTRY_QUERY_TIMEOUT
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            return PinnedEndpoints(registry=False)
+            return EndpointSnapshot(registry=False)
         reason = exc.message
     except WorkflowQueryFailedError as exc:
         reason = f"query failed: {exc.message}"

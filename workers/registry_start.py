@@ -6,10 +6,10 @@ from typing import Any
 
 from temporalio.common import WorkflowIDConflictPolicy
 
+from core.ids import registry_id
+from core.registry_state import RegistryState
 from workers.settings import Settings
-from workflows.ids import registry_id
 from workflows.registry import RegistryInput
-from workflows.registry_state import RegistryState
 
 
 def registry_start_options(settings: Settings) -> dict[str, Any]:

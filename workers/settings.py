@@ -25,7 +25,7 @@ from pydantic_settings import (
 )
 
 from activities.config import ActivityConfig
-from activities.policy import ALLOW_CIDRS_SETTING, EndpointPolicy, PolicyConfigError
+from core.policy import ALLOW_CIDRS_SETTING, EndpointPolicy, PolicyConfigError
 from workers.settings_file import SettingsError, read_config_file
 from workflows.policies import PROBE
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from rich.table import Table
 
-from workflows.contracts import NEEDS_APPROVAL, NO_RESTART, Progress, SyncResult
+from core.contracts import NEEDS_APPROVAL, NO_RESTART, Progress, SyncResult
 
 
 def progress_table(workflow_id: str, progress: Progress) -> Table:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.addresses import AddressError, account_to_valoper
+from core.addresses import AddressError, account_to_valoper
 from workers.registry_start import registry_start_options
 from workers.settings import Settings
 from workflows.registry import RefreshRequest, RegistryWorkflow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from workflows.contracts import (
+from core.contracts import (
     ConsumerRef,
     Contract,
     EndpointChangeRequest,
@@ -12,7 +12,7 @@ from workflows.contracts import (
     SyncRequest,
     ValidatorRecord,
 )
-from workflows.registry_state import ChangeEvent
+from core.registry_state import ChangeEvent
 
 
 class RefreshInput(Contract):
@@ -63,38 +63,6 @@ class CheckDriftInput(Contract):
     pins: EndpointSnapshot | None = Field(
         None, description="the registry's snapshot to compare with; None only from the previous release"
     )
-
-
-class DesiredPeers(Contract):
-    peers: list[str]
-    by_validator: dict[str, str] = Field(description="operator address -> peer string")
-    missing: list[str] = Field(
-        default_factory=list, description="opted-in validators with no endpoint in effect"
-    )
-    refused: dict[str, str] = Field(
-        default_factory=dict, description="operator address -> a pinned endpoint the policy refuses, and why"
-    )
-    authoritative: bool = Field(
-        True, description="False: no registry exists yet; the chain alone decided (no pins known)"
-    )
-    keep_if_present: dict[str, str] = Field(
-        default_factory=dict,
-        description="operator address -> node id of a `missing` validator: an applied entry with this node id "
-        "stays (its last known endpoint beats none; never restart to drop an opted-in validator)",
-    )
-
-    def keeping(self, applied: list[str]) -> DesiredPeers:
-        """These peers plus the applied entries of `keep_if_present` validators (by node id)."""
-        present = {p.split("@", 1)[0]: p for p in applied}
-        kept = {op: present[node] for op, node in self.keep_if_present.items() if node in present}
-        if not kept:
-            return self
-        return self.model_copy(
-            update={
-                "peers": sorted(set(self.peers) | set(kept.values())),
-                "by_validator": {**self.by_validator, **kept},
-            }
-        )
 
 
 class ReadAppliedInput(ConsumerInput):

@@ -20,13 +20,24 @@ with workflow.unsafe.imports_passed_through():
     # temporal_calls as a module: it imports this module's workflow class, so a name import would loop.
     from activities import temporal_calls
     from activities.defs import PeersyncActivities
+    from core.contracts import (
+        NEEDS_APPROVAL,
+        ConsumerRef,
+        DesiredPeers,
+        EndpointSnapshot,
+        RegistryAnswer,
+        RegistryAsk,
+        SyncReply,
+        SyncRequest,
+        SyncResult,
+    )
+    from core.ids import rollout_slots_id
     from workflows import markdown, metrics, policies
     from workflows.activity_contracts import (
         AppliedPeersOut,
         CatchUpInput,
         CatchUpOutput,
         ConsumerInput,
-        DesiredPeers,
         DialInput,
         DialOutput,
         ProbePeersInput,
@@ -40,18 +51,7 @@ with workflow.unsafe.imports_passed_through():
         WriteInput,
         WriteOutput,
     )
-    from workflows.contracts import (
-        NEEDS_APPROVAL,
-        ConsumerRef,
-        EndpointSnapshot,
-        RegistryAnswer,
-        RegistryAsk,
-        SyncReply,
-        SyncRequest,
-        SyncResult,
-    )
     from workflows.failures import error_cause
-    from workflows.ids import rollout_slots_id
     from workflows.registry_ask import RegistryUnanswered, ask_registry
     from workflows.rollout_slots import SlotRelease
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE

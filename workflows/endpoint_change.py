@@ -20,15 +20,7 @@ with workflow.unsafe.imports_passed_through():
     # temporal_calls as a module: it imports this module's workflow class, so a name import would loop.
     from activities import temporal_calls
     from activities.defs import PeersyncActivities
-    from workflows import markdown, metrics, policies
-    from workflows.activity_contracts import (
-        DiscoverInput,
-        OverrideInput,
-        ProbeInput,
-        SyncCallInput,
-        ValidateInput,
-    )
-    from workflows.contracts import (
+    from core.contracts import (
         FINAL_PHASES,
         ApproveRequest,
         CancelRequest,
@@ -48,8 +40,16 @@ with workflow.unsafe.imports_passed_through():
         SyncResult,
         ValidatedChange,
     )
+    from core.ids import cluster_of_task_queue
+    from workflows import markdown, metrics, policies
+    from workflows.activity_contracts import (
+        DiscoverInput,
+        OverrideInput,
+        ProbeInput,
+        SyncCallInput,
+        ValidateInput,
+    )
     from workflows.failures import error_cause
-    from workflows.ids import cluster_of_task_queue
     from workflows.registry_ask import RegistryUnanswered, ask_registry
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE, VALIDATOR
     from workflows.sync_wait import NoReply, ask_until_answered

@@ -16,9 +16,7 @@ with workflow.unsafe.imports_passed_through():
     # temporal_calls as a module: it imports workflow modules, so a name import could loop.
     from activities import temporal_calls
     from activities.defs import PeersyncActivities
-    from workflows import markdown, policies
-    from workflows.activity_contracts import CheckDriftInput, SyncCallInput
-    from workflows.contracts import (
+    from core.contracts import (
         NEEDS_APPROVAL,
         ConsumerRef,
         EndpointSnapshot,
@@ -28,8 +26,10 @@ with workflow.unsafe.imports_passed_through():
         SyncRequest,
         SyncResult,
     )
+    from core.ids import cluster_of_task_queue, registry_id
+    from workflows import markdown, policies
+    from workflows.activity_contracts import CheckDriftInput, SyncCallInput
     from workflows.failures import error_cause
-    from workflows.ids import cluster_of_task_queue, registry_id
     from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
     from workflows.registry_ask import RegistryUnanswered, ask_registry
     from workflows.search_attributes import CLUSTER

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from workflows.contracts import ConsumerRef, Contract
+from core.contracts import ConsumerRef, Contract
 
 # After a repair: `repaired` only when the consumer runs the right peers; `awaiting-approval` when the
 # ConfigMap is written but its restart waits for approval (PEERSYNC_REQUIRE_APPROVAL); `failed` otherwise

@@ -20,20 +20,21 @@ with workflow.unsafe.imports_passed_through():
     # temporal_calls as a module: it imports workflow modules, so a name import could loop.
     from activities import temporal_calls
     from activities.defs import PeersyncActivities
-    from activities.endpoint import EndpointError, parse_endpoint_syntax
-    from workflows import metrics, policies
-    from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
-    from workflows.contracts import (
+    from core.contracts import (
         ChangeAsk,
+        EndpointSnapshot,
         EndpointStatus,
         RegistryAnswer,
         RegistryAsk,
         RegistryView,
         SupersededNotice,
     )
+    from core.endpoint import EndpointError, parse_endpoint_syntax
+    from core.registry_state import ChangeEvent, RegistryState
+    from workflows import metrics, policies
+    from workflows.activity_contracts import OverrideInput, RefreshInput, RefreshOutput, StartChangesInput
     from workflows.failures import error_cause
     from workflows.reconcile_contracts import ReconcileInput
-    from workflows.registry_state import ChangeEvent, PinnedEndpoints, RegistryState
     from workflows.search_attributes import CLUSTER
 
 
@@ -345,5 +346,5 @@ class RegistryWorkflow:
         )
 
     @workflow.query(description="Endpoints in effect that the chain does not publish right now.")
-    def pinned(self) -> PinnedEndpoints:
+    def pinned(self) -> EndpointSnapshot:
         return self.state.pinned()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from core.contracts import EndpointSnapshot, RegistryAnswer, RegistryAsk
+    from core.ids import registry_id
     from workflows import policies
-    from workflows.contracts import EndpointSnapshot, RegistryAnswer, RegistryAsk
-    from workflows.ids import registry_id
 
 
 class RegistryUnanswered(Exception):

@@ -15,8 +15,8 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from core.contracts import SyncResult
     from workflows import policies
-    from workflows.contracts import SyncResult
 
 
 class NoReply(Exception):

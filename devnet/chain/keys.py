@@ -13,7 +13,7 @@ import nacl.signing
 from cosmpy.crypto.address import Address
 from cosmpy.crypto.keypairs import PrivateKey
 
-from activities.addresses import account_address, consensus_address_bytes, valcons_address, valoper_address
+from core.addresses import account_address, consensus_address_bytes, valcons_address, valoper_address
 from devnet.scenario import Scenario
 
 

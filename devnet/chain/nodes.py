@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from activities.upstream import ConsumerPorts, upstream_node_id, upstream_ports
+from core.upstream import ConsumerPorts, upstream_node_id, upstream_ports
 from devnet.chain import cmt_json
 from devnet.chain.encoding import b64, now_ns, rfc3339_nano, upper_hex
 from devnet.chain.endpoints import bindable

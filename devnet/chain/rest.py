@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from activities.addresses import AddressError, decode
+from core.addresses import AddressError, decode
 from devnet.chain import sdk_json
 from devnet.chain.encoding import dumps
 from devnet.chain.faults import Faults

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from activities.upstream import node_id_from_pubkey
+from core.upstream import node_id_from_pubkey
 from devnet.chain import cmt_json
 from devnet.chain.encoding import RawJSON, b64, rfc3339_nano, upper_hex
 from devnet.chain.jsonrpc import Call, Kind, Param, Registry, internal_error

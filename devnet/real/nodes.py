@@ -5,7 +5,7 @@
     async with RealConsumerNodes(state_dir, specs) as nodes:
         await nodes.move("bob", "127.44.1.9")      # bob's endpoint moves: his nodes restart there
 
-Each node's key is the one the upstream monitor derives (`activities.upstream.upstream_node_seed`), so the
+Each node's key is the one the upstream monitor derives (`core.upstream.upstream_node_seed`), so the
 node ids peersync derives are the ids the nodes really have. One consumer chain is one CometBFT network:
 a genesis shared by its nodes, every node a validator, the chain's first node holding more than 2/3 of the
 power so that blocks keep coming while any other node is down or moving (moving the first node stalls its
@@ -27,7 +27,7 @@ import aiohttp
 import nacl.signing
 from pydantic import BaseModel, Field
 
-from activities.upstream import upstream_node_id, upstream_node_seed, upstream_ports
+from core.upstream import upstream_node_id, upstream_node_seed, upstream_ports
 from devnet.processes import ChildExited, ChildProcess
 from devnet.real.binaries import binary
 from devnet.real.chain import until

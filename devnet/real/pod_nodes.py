@@ -18,7 +18,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from activities.peer_formats import read_peers
+from core.peer_formats import read_peers
 from devnet.node_restarts import CHAIN_LABEL, REVISION_LABELS
 from devnet.real.nodes import RealConsumerNodes
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from activities.endpoint import parse_endpoint_syntax
+from core.endpoint import parse_endpoint_syntax
 from devnet.chain.endpoints import EndpointRejected, bindable, devnet_endpoint
 from devnet.files import ClusterInfo
 from devnet.real.binaries import binary

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from activities.kube_ops import Kube, NotManagedError, RolloutFailedError, WorkloadRefusedError, api_client
-from activities.peers import parse_peer, peer_set_hash
+from core.peers import parse_peer, peer_set_hash
 from devnet.kube.server import KubeEmulator
 from devnet.loop_thread import serve_in_thread
 from devnet.scenario import default_scenario

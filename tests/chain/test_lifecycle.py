@@ -9,7 +9,7 @@ import socket
 import pytest
 from websockets.sync.client import connect
 
-from activities.upstream import upstream_ports
+from core.upstream import upstream_ports
 from devnet.chain.server import ChainEmulator
 from devnet.loop_thread import LoopThread
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from activities.upstream import upstream_node_id, upstream_ports
+from core.upstream import upstream_node_id, upstream_ports
 
 from .conftest import Devnet
 

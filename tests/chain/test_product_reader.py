@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from activities.chain_rest import PAGE_LIMIT, ChainRest
 from activities.chain_view import launched_memberships, validator_records
-from activities.policy import EndpointPolicy
+from core.policy import EndpointPolicy
 
 from .conftest import Devnet
 

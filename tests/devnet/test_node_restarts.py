@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from activities.upstream import upstream_ports
+from core.upstream import upstream_ports
 from devnet.chain.server import ChainEmulator
 from devnet.kube.server import KubeEmulator
 from devnet.node_restarts import NodeRestarts

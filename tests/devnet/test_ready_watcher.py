@@ -10,10 +10,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
+from core.ids import endpoint_change_id
 from devnet.files import READY
 from devnet.stack import Devnet, DevnetOptions
 from devnet.testbed import default_world, eventually, random_subnet
-from workflows.ids import endpoint_change_id
 
 
 async def test_a_move_right_after_ready_takes_the_watchers_fast_path(tmp_path: Path) -> None:

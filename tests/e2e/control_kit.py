@@ -16,9 +16,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from activities.upstream import upstream_ports
+from core.contracts import Phase, Progress
+from core.upstream import upstream_ports
 from devnet.testbed import World, eventually
-from workflows.contracts import Phase, Progress
 
 NAMESPACES = ("alice-consumer-1", "alice-consumer-2", "alice-consumer-3")
 TEMPORAL_CLI = str(Path(sys.executable).parent / "temporal")

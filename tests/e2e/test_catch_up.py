@@ -4,10 +4,10 @@ previous one is still replaying blocks; a node that never catches up fails its s
 
 from __future__ import annotations
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import consumer_sync_id, endpoint_change_id
 from devnet.testbed import World
 from workflows import policies
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import consumer_sync_id, endpoint_change_id
 
 C1, C2 = "alice-consumer-1", "alice-consumer-2"
 CATCH_UP_SECONDS = 3.0  # long enough that a slot released at "Ready" would visibly overlap the next restart

@@ -19,6 +19,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from typer.testing import CliRunner
 
+from core.contracts import EndpointChangeResult, EndpointStatus, Phase, Progress, SyncResult
 from devnet.testbed import World, eventually
 from tests.e2e.control_kit import (
     Node,
@@ -32,7 +33,6 @@ from tests.e2e.control_kit import (
     workflow_task_failures,
 )
 from workers.cli import app
-from workflows.contracts import EndpointChangeResult, EndpointStatus, Phase, Progress, SyncResult
 
 shared = pytest.mark.asyncio(loop_scope="module")
 DESIGN_COMMANDS = [

@@ -25,6 +25,7 @@ from aiohttp import web
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.drift import ROLLOUT_ONLY_DRIFT
+from core.contracts import NO_RESTART, EndpointChangeResult, Phase, SyncResult
 from devnet import shipped_rbac
 from devnet.ports import free_port
 from devnet.testbed import World, eventually
@@ -38,7 +39,6 @@ from tests.e2e.control_kit import (
     wait_phase,
 )
 from workers.cli_common import QUERY_TIMEOUT
-from workflows.contracts import NO_RESTART, EndpointChangeResult, Phase, SyncResult
 
 shared = pytest.mark.asyncio(loop_scope="module")
 C1, C2 = "alice-consumer-1", "alice-consumer-2"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import EndpointChangeResult, Phase, SyncResult
+from core.ids import endpoint_change_id
 from devnet.testbed import World, default_world, eventually, random_subnet
-from workflows.contracts import EndpointChangeResult, Phase, SyncResult
-from workflows.ids import endpoint_change_id
 
 NS = "alice-consumer-1"  # all four opted in: every move of bob, carol or dave hits it
 DEPLOYMENT = {"type": "stall", "resource": "deployments", "namespace": NS, "name": "consumer-1"}

@@ -13,9 +13,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import consumer_sync_id, endpoint_change_id, registry_id
 from devnet.testbed import World, default_world, eventually, random_subnet
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import consumer_sync_id, endpoint_change_id, registry_id
 
 SUGGESTED = 40
 SUGGEST_AT = ["--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={SUGGESTED}"]

@@ -19,6 +19,9 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from activities.temporal_calls import TemporalCalls
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
+from core.registry_state import ChangeEvent
 from devnet.testbed import World, eventually
 from tests.e2e.control_kit import (
     Node,
@@ -38,10 +41,7 @@ from tests.e2e.control_kit import (
 )
 from workers.settings import load_settings
 from workflows.activity_contracts import StartChangesInput
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 from workflows.policies import OPERATOR_CANCELLED
-from workflows.registry_state import ChangeEvent
 
 AFFECTED = ("alice-consumer-1", "alice-consumer-2")
 CHAINS = ("consumer-1", "consumer-2")

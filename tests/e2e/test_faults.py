@@ -14,9 +14,9 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.rollout_status import deployment_verdict
+from core.contracts import EndpointChangeResult, Phase, SyncResult
+from core.ids import endpoint_change_id
 from devnet.testbed import KubeLog, World, eventually
-from workflows.contracts import EndpointChangeResult, Phase, SyncResult
-from workflows.ids import endpoint_change_id
 
 C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"
 STALL_C1 = {"type": "stall", "resource": "deployments", "namespace": C1, "name": "consumer-1"}

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from activities.upstream import upstream_node_id, upstream_ports
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
+from core.upstream import upstream_node_id, upstream_ports
 from devnet.real.world import make_world
 from devnet.scenario import Scenario
 from devnet.testbed import World, default_world, eventually, random_subnet
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 
 C1 = "alice-consumer-1"
 

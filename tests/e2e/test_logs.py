@@ -7,9 +7,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
 from devnet.testbed import World
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 
 
 async def test_json_logs_carry_the_workflow_and_consumer_context(world: World) -> None:

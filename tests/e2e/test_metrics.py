@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
 from devnet.ports import free_port
 from devnet.testbed import World, eventually
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 
 
 async def test_a_move_shows_up_in_the_worker_metrics(world: World) -> None:

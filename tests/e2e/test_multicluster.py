@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id, registry_id
 from devnet.processes import ChildProcess
 from devnet.real.world import make_world
 from devnet.scenario import ClusterSpec
 from devnet.testbed import default_world, random_subnet
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id, registry_id
 
 SLOW_TIMER = {"PEERSYNC_REGISTRY_REFRESH": "60s"}
 CLUSTERS = ("alice", "carol")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from activities.upstream import upstream_node_id
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
+from core.upstream import upstream_node_id
 from devnet.testbed import World
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 from workflows.reconcile_contracts import ReconcileReport
 
 C1, C2 = "alice-consumer-1", "alice-consumer-2"  # config.toml (Deployment), init.sh (StatefulSet)

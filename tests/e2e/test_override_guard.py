@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from core.ids import registry_id
 from devnet.testbed import World
 from workflows.activity_contracts import OverrideInput
-from workflows.ids import registry_id
 from workflows.reconcile_contracts import ReconcileReport
 
 

@@ -14,11 +14,11 @@ import asyncio
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from core.contracts import SyncResult
+from core.ids import consumer_sync_id, registry_id
+from core.registry_state import RegistryState
 from devnet.testbed import World, eventually
-from workflows.contracts import SyncResult
-from workflows.ids import consumer_sync_id, registry_id
 from workflows.registry import RegistryInput, RegistryWorkflow
-from workflows.registry_state import RegistryState
 
 C1 = "alice-consumer-1"
 STALLED_QUEUE = "peersync-alice-nobody-polls"

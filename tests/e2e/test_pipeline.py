@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import consumer_sync_id, endpoint_change_id
 from devnet.real.binaries import kubectl_binary
 from devnet.testbed import World
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import consumer_sync_id, endpoint_change_id
 
 pytestmark = pytest.mark.both_testbeds
 

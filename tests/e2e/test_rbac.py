@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
 from devnet import shipped_rbac
 from devnet.testbed import World
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 
 pytestmark = pytest.mark.both_testbeds  # the real run: the real authorizer, denials from its audit log
 

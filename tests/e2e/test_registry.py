@@ -13,11 +13,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 
+from core.contracts import EndpointChangeResult, Phase, SyncResult
+from core.ids import endpoint_change_id, registry_id
 from devnet.scenario import ValidatorSpec
 from devnet.testbed import World, default_world, eventually, random_subnet
 from tests.e2e.control_kit import Node, snapshot, update
-from workflows.contracts import EndpointChangeResult, Phase, SyncResult
-from workflows.ids import endpoint_change_id, registry_id
 
 C1, C2, C3 = "alice-consumer-1", "alice-consumer-2", "alice-consumer-3"
 REFRESH_ACTIVITY = "refresh_registry"  # tried once as a local activity, then as a regular one

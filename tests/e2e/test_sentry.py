@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
 from devnet.real.world import make_world
 from devnet.scenario import NamespaceSpec, Scenario
 from devnet.testbed import World, default_world, random_subnet
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 
 SENTRY = "alice-consumer-1-sentry"
 

@@ -3,9 +3,9 @@ PEERSYNC_REQUIRE_APPROVAL in every ConsumerSyncWorkflow, PEERSYNC_REGISTRY_REFRE
 
 from __future__ import annotations
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id, registry_id
 from devnet.testbed import World, eventually
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id, registry_id
 from workflows.registry import RegistryStats
 
 C1 = "alice-consumer-1"

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import aiohttp
 
+from core.contracts import EndpointChangeResult, Phase
+from core.ids import endpoint_change_id
 from devnet.kube import manifests
 from devnet.ports import free_port
 from devnet.testbed import World, eventually
 from tests.e2e.control_kit import peersync_ok
 from tests.e2e.test_reconcile import reconcile, table_rows
-from workflows.contracts import EndpointChangeResult, Phase
-from workflows.ids import endpoint_change_id
 
 C1, C3 = "alice-consumer-1", "alice-consumer-3"
 WHY = "deployment/consumer-3 uses strategy RollingUpdate (maxSurge 25%)"

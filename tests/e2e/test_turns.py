@@ -14,6 +14,8 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
+from core.contracts import ConsumerStep, EndpointChangeResult, Phase
+from core.ids import consumer_sync_id
 from devnet.testbed import World, eventually
 from tests.e2e.control_kit import (
     Node,
@@ -25,8 +27,6 @@ from tests.e2e.control_kit import (
     workflow_runs,
 )
 from tests.e2e.test_control import assert_operator_cancelled
-from workflows.contracts import ConsumerStep, EndpointChangeResult, Phase
-from workflows.ids import consumer_sync_id
 
 C1, C2 = "alice-consumer-1", "alice-consumer-2"
 

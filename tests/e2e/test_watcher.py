@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from core.contracts import EndpointChangeResult, EndpointStatus, Phase
+from core.ids import endpoint_change_id, registry_id
 from devnet.processes import ChildProcess
 from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
 from devnet.testbed import World, default_world, eventually, random_subnet
-from workflows.contracts import EndpointChangeResult, EndpointStatus, Phase
-from workflows.ids import endpoint_change_id, registry_id
 from workflows.registry import RegistryWorkflow
 
 pytestmark = pytest.mark.both_testbeds

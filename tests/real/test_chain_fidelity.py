@@ -26,10 +26,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from activities.addresses import valoper_to_account
 from activities.chain_rest import ChainRest
 from activities.chain_view import validator_records
-from activities.policy import EndpointPolicy
+from core.addresses import valoper_to_account
+from core.policy import EndpointPolicy
 from devnet.chain.server import ChainEmulator
 from devnet.loop_thread import serve_in_thread
 from devnet.real.chain import FOLLOWER_STAKE, LEADER_STAKE, RealProvider

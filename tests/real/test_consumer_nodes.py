@@ -24,7 +24,7 @@ import pytest_asyncio
 
 from activities.catch_up import wait_caught_up
 from activities.live_peers import RpcDisabledError, dial_and_verify
-from activities.upstream import upstream_node_id, upstream_ports
+from core.upstream import upstream_node_id, upstream_ports
 from devnet.real.nodes import NodeSpec, RealConsumerNodes
 from devnet.testbed import eventually, random_subnet
 

@@ -33,9 +33,9 @@ from activities.kube_ops import (
     WorkloadRefusedError,
     api_client,
 )
-from activities.peers import parse_peer, peer_set_hash
 from activities.rollout_status import RolloutVerdict
-from activities.upstream import upstream_ports
+from core.peers import parse_peer, peer_set_hash
+from core.upstream import upstream_ports
 from devnet.kube.pods import POD_IP_ANNOTATION
 from devnet.real.cluster import Kubectl, SeededCluster, seed_real_cluster
 from devnet.real.kube import RealKube, RealKubeInfo

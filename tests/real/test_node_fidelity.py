@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from activities.upstream import upstream_node_id, upstream_ports
+from core.upstream import upstream_node_id, upstream_ports
 from devnet.chain.server import ChainEmulator
 from devnet.real.nodes import NodeSpec, RealConsumerNodes
 from devnet.scenario import ConsumerSpec, Scenario, ValidatorSpec

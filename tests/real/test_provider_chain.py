@@ -17,13 +17,13 @@ import pytest_asyncio
 import websockets
 
 import activities.chain_rest as chain_rest
-from activities.addresses import account_to_valoper, valoper_to_account
 from activities.chain_rest import ChainError, ChainRest, Validator
 from activities.chain_view import edit_heights, launched_memberships, validator_records
-from activities.policy import EndpointPolicy
+from core.addresses import account_to_valoper, valoper_to_account
+from core.contracts import EndpointStatus
+from core.policy import EndpointPolicy
 from devnet.real.chain import RealProvider, ValidatorSpec
 from workers.watcher import QUERIES, parse_event
-from workflows.contracts import EndpointStatus
 
 pytestmark = [pytest.mark.real, pytest.mark.asyncio(loop_scope="module")]
 

@@ -32,7 +32,7 @@ import websockets
 from cosmpy.protos.cosmos.tx.v1beta1 import tx_pb2 as txv1
 from google.protobuf.json_format import MessageToDict
 
-from activities.addresses import valoper_to_account
+from core.addresses import valoper_to_account
 from devnet.chain.server import ChainEmulator
 from devnet.loop_thread import serve_in_thread
 from devnet.real.chain import FOLLOWER_STAKE, LEADER_STAKE, RealProvider

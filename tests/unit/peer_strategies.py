@@ -7,9 +7,9 @@ import re
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from activities.endpoint import Endpoint
-from activities.peers import Peer
-from activities.policy import EndpointPolicy, format_ip
+from core.endpoint import Endpoint
+from core.peers import Peer
+from core.policy import EndpointPolicy, format_ip
 
 # Deterministic (the same examples on every run and machine) and quick; no example database on disk.
 PROPERTY = settings(

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from cosmpy.crypto.address import Address
 
-from activities.addresses import (
+from core.addresses import (
     AddressError,
     account_to_valoper,
     decode,

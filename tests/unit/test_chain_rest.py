@@ -11,7 +11,7 @@ from aiohttp import web
 
 from activities.chain_rest import ED25519, ChainError, ChainRest, parse_validator
 from activities.chain_view import launched_memberships, to_record
-from activities.policy import STRICT
+from core.policy import STRICT
 
 # A real 0.50 gateway validator (reference/chain-wire-formats.md §2); its key is the CometBFT 0.38.6 vector.
 REAL_ROW: dict[str, Any] = {

@@ -17,7 +17,7 @@ from peer_strategies import (
 )
 from pydantic import ValidationError
 
-from activities.endpoint import (
+from core.endpoint import (
     Endpoint,
     EndpointError,
     EndpointStatus,
@@ -27,7 +27,7 @@ from activities.endpoint import (
     parse_endpoint,
     parse_endpoint_syntax,
 )
-from activities.policy import STRICT, EndpointPolicy, PolicyConfigError
+from core.policy import STRICT, EndpointPolicy, PolicyConfigError
 
 DEVNET = EndpointPolicy.from_setting("127.0.10.0/24")
 RANGE = "1\N{EN DASH}65535"  # as in the reasons: an en dash between the bounds

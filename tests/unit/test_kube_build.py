@@ -19,9 +19,9 @@ from activities.kube_build import (
     ManagedNamespace,
     WorkloadRefusedError,
 )
-from activities.peer_formats import ConsumerLayout, LayoutError, PeerFormatError
-from activities.peers import Peer, canonical_peers, parse_peer, peer_set_hash
 from activities.rollout_status import verdict
+from core.peer_formats import ConsumerLayout, LayoutError, PeerFormatError
+from core.peers import Peer, canonical_peers, parse_peer, peer_set_hash
 
 A = parse_peer("a3258dcbf45dca0df052981870f2d1441a36d145@8.8.8.8:28746")
 B = parse_peer("738aadf42c14e9f8ed81d8c3f3c82ce9f53f3eb5@[2606:4700::1]:28746")

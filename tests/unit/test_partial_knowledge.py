@@ -12,14 +12,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.defs import PeersyncActivities
-from activities.desired import desired_peers
-from activities.peers import UPSTREAM_SCHEME
-from activities.policy import EndpointPolicy
+from core.contracts import EndpointSnapshot, EndpointStatus
+from core.desired import desired_peers
+from core.peers import UPSTREAM_SCHEME
+from core.policy import EndpointPolicy
 from tests.workflows.test_registry_state import rec
 from workers.settings import Settings
 from workflows import policies
-from workflows.contracts import EndpointStatus
-from workflows.registry_state import PinnedEndpoints
 
 CHAIN = "consumer-1"
 POLICY = EndpointPolicy.from_setting("")
@@ -60,14 +59,14 @@ def _activities(outcome: Any) -> PeersyncActivities:
 
 
 async def test_a_registry_that_answers_is_the_authority() -> None:
-    held = PinnedEndpoints(overrides={"op-a": "1.2.4.1"}, fallbacks={"op-b": "1.2.3.2"})
+    held = EndpointSnapshot(overrides={"op-a": "1.2.4.1"}, fallbacks={"op-b": "1.2.3.2"})
     assert await _activities(held).pinned() == held
 
 
 async def test_no_registry_at_all_means_the_chain_alone_decides() -> None:
     gone = RPCError("workflow not found for ID: registry-alice", RPCStatusCode.NOT_FOUND, b"")
     pinned = await _activities(gone).pinned()
-    assert pinned == PinnedEndpoints(registry=False)
+    assert pinned == EndpointSnapshot(registry=False)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +91,7 @@ async def test_a_registry_that_does_not_answer_is_a_retryable_failure_never_an_e
 
 
 def test_without_a_registry_a_validator_with_no_endpoint_keeps_its_applied_entry() -> None:
-    want = desired_peers(RECORDS, OPTED, PinnedEndpoints(registry=False), "op-a", CHAIN, POLICY)
+    want = desired_peers(RECORDS, OPTED, EndpointSnapshot(registry=False), "op-a", CHAIN, POLICY)
     assert not want.authoritative
     assert want.missing == ["op-b"] and want.keep_if_present == {"op-b": BOB_ID}
     carol = want.by_validator["op-c"]
@@ -106,7 +105,7 @@ def test_without_a_registry_a_validator_with_no_endpoint_keeps_its_applied_entry
 
 
 def test_the_registry_fallback_wins_over_the_applied_entry() -> None:
-    pinned = PinnedEndpoints(fallbacks={"op-b": "1.2.3.20"})
+    pinned = EndpointSnapshot(fallbacks={"op-b": "1.2.3.20"})
     want = desired_peers(RECORDS, OPTED, pinned, "op-a", CHAIN, POLICY)
     assert want.authoritative and want.keep_if_present == {} and want.missing == []
     assert want.keeping([BOB_APPLIED]).by_validator["op-b"].split("@")[1].startswith("1.2.3.20:")

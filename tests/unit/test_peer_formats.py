@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from peer_strategies import PROPERTY, PROPERTY_FEW, peers
 
-from activities.peer_formats import (
+from core.peer_formats import (
     MAX_PEERS,
     ConsumerLayout,
     LayoutError,
@@ -22,7 +22,7 @@ from activities.peer_formats import (
     read_peers,
     write_peers,
 )
-from activities.peers import Peer, canonical_peers, parse_peer, render_peer_list
+from core.peers import Peer, canonical_peers, parse_peer, render_peer_list
 
 A = parse_peer("a3258dcbf45dca0df052981870f2d1441a36d145@8.8.8.8:28746")
 B = parse_peer("738aadf42c14e9f8ed81d8c3f3c82ce9f53f3eb5@[2606:4700::1]:28746")

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from peer_strategies import HOSTILE_CHARS, PROPERTY, PROPERTY_FEW, WHITELIST, endpoints, peers
 from pydantic import ValidationError
 
-from activities.endpoint import Endpoint, EndpointError, parse_endpoint
-from activities.peers import (
+from core.endpoint import Endpoint, EndpointError, parse_endpoint
+from core.peers import (
     UPSTREAM_SCHEME,
     Peer,
     PeerError,
@@ -22,7 +22,7 @@ from activities.peers import (
     peer_set_hash,
     render_peer_list,
 )
-from activities.policy import STRICT, EndpointPolicy
+from core.policy import STRICT, EndpointPolicy
 
 ALICE_C1 = "738aadf42c14e9f8ed81d8c3f3c82ce9f53f3eb5"
 ID_A = "a3258dcbf45dca0df052981870f2d1441a36d145"

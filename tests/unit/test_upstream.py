@@ -8,8 +8,8 @@ import hashlib
 import nacl.signing
 import pytest
 
-from activities.addresses import AddressError, consensus_address_bytes, decode, valcons_address
-from activities.upstream import (
+from core.addresses import AddressError, consensus_address_bytes, decode, valcons_address
+from core.upstream import (
     FALLBACK_P2P_PORT,
     FALLBACK_RPC_PORT,
     node_id_from_pubkey,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from workflows.validator_names import UnknownValidatorError, resolve_validator
+from core.validator_names import UnknownValidatorError, resolve_validator
 
 
 @dataclass

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activities.peer_formats import ConsumerLayout, LayoutError
 from activities.workload_safety import restart_refusal
+from core.peer_formats import ConsumerLayout, LayoutError
 
 
 def deployment(strategy: dict[str, Any] | None, replicas: int | None = 1) -> dict[str, Any]:

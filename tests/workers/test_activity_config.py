@@ -15,10 +15,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.config import ActivityConfig
 from activities.validation import ChangeRefused
+from core.contracts import EndpointSnapshot
 from workers.plan import registry_pins
 from workers.settings import Settings
 from workflows import policies
-from workflows.registry_state import PinnedEndpoints
 
 
 def _settings() -> Settings:
@@ -79,14 +79,14 @@ class _Client:
 
 
 async def test_the_plan_takes_the_registry_pins_when_it_answers() -> None:
-    held = PinnedEndpoints(overrides={"op-a": "1.2.4.1"})
+    held = EndpointSnapshot(overrides={"op-a": "1.2.4.1"})
     assert await registry_pins(_Client(held), "alice") == held  # type: ignore[arg-type]
 
 
 async def test_without_temporal_or_registry_the_chain_alone_decides() -> None:
     gone = RPCError("workflow not found for ID: registry-alice", RPCStatusCode.NOT_FOUND, b"")
-    assert await registry_pins(_Client(gone), "alice") == PinnedEndpoints(registry=False)  # type: ignore[arg-type]
-    assert await registry_pins(None, "alice") == PinnedEndpoints(registry=False)
+    assert await registry_pins(_Client(gone), "alice") == EndpointSnapshot(registry=False)  # type: ignore[arg-type]
+    assert await registry_pins(None, "alice") == EndpointSnapshot(registry=False)
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@ heights it holds, and versions the snapshot it hands out."""
 
 from __future__ import annotations
 
+from core.contracts import ChangeCommit, EndpointSnapshot, EndpointStatus
+from core.registry_state import RegistryState
 from tests.workflows.test_registry_state import rec, refresh
-from workflows.contracts import ChangeCommit, EndpointSnapshot, EndpointStatus
-from workflows.registry_state import RegistryState
 
 
 def three() -> tuple[RegistryState, list]:

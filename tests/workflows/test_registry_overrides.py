@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from core.contracts import EndpointStatus
+from core.registry_state import RegistryState
 from tests.workflows.test_registry_state import rec, refresh, world
-from workflows.contracts import EndpointStatus
-from workflows.registry_state import RegistryState
 
 
 def pinned_state() -> tuple[RegistryState, list]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workflows.contracts import EndpointStatus, ValidatorRecord
-from workflows.registry_state import RegistryState, bucket_of, changed_buckets
+from core.contracts import EndpointStatus, ValidatorRecord
+from core.registry_state import RegistryState, bucket_of, changed_buckets
 
 
 def rec(

@@ -27,12 +27,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from core.contracts import EndpointChangeRequest, EndpointChangeResult, Phase, SyncResult
+from core.ids import endpoint_change_id, registry_id
 from devnet.testbed import World, default_world, eventually, random_subnet
 from tests.e2e.control_kit import Node
 from workers.worker import WORKFLOWS
 from workflows.activity_contracts import OverrideInput
-from workflows.contracts import EndpointChangeRequest, EndpointChangeResult, Phase, SyncResult
-from workflows.ids import endpoint_change_id, registry_id
 from workflows.reconcile_contracts import ReconcileInput, ReconcileReport
 from workflows.registry import RegistryWorkflow
 

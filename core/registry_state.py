@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
-from workflows.contracts import (
+from core.contracts import (
     ChangeCommit,
     ChangeRef,
     EndpointSnapshot,
@@ -24,8 +24,8 @@ from workflows.contracts import (
     RegistryView,
     ValidatorRecord,
 )
-from workflows.ids import endpoint_change_id, manual_change_id, override_cleared_id
-from workflows.validator_names import resolve_validator
+from core.ids import endpoint_change_id, manual_change_id, override_cleared_id
+from core.validator_names import resolve_validator
 
 BUCKETS = 16
 
@@ -80,8 +80,6 @@ class ChangeEvent(BaseModel):
         return self.workflow_id or endpoint_change_id(cluster_id, self.operator_address, self.height)
 
 
-# The registry's snapshot under the name its query (`pinned`) and older callers know it by.
-PinnedEndpoints = EndpointSnapshot
 KEEP_SUPERSEDED = 8
 
 

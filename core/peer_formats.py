@@ -30,8 +30,8 @@ import tomlkit
 import tomlkit.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.endpoint import EndpointError, show
-from activities.peers import Peer, canonical_peers, parse_peer
+from core.endpoint import EndpointError, show
+from core.peers import Peer, canonical_peers, parse_peer
 
 PeersFormat = Literal["config.toml", "init.sh", "key"]
 WorkloadKind = Literal["deployment", "statefulset"]

@@ -17,8 +17,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from activities.endpoint import Endpoint, EndpointError, HostKind, parse_endpoint_syntax, parse_host, show
-from activities.upstream import upstream_node_id, upstream_ports
+from core.endpoint import Endpoint, EndpointError, HostKind, parse_endpoint_syntax, parse_host, show
+from core.upstream import upstream_node_id, upstream_ports
 
 NODE_ID_HEX_DIGITS = 40
 _NODE_ID = re.compile(r"[0-9a-f]{40}")

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from activities.endpoint import EndpointError, parse_endpoint
-from activities.peers import UPSTREAM_SCHEME, peer_for
-from activities.policy import EndpointPolicy
-from workflows.activity_contracts import DesiredPeers
-from workflows.contracts import EndpointStatus, ValidatorRecord
-from workflows.registry_state import PinnedEndpoints
+from core.contracts import DesiredPeers, EndpointSnapshot, EndpointStatus, ValidatorRecord
+from core.endpoint import EndpointError, parse_endpoint
+from core.peers import UPSTREAM_SCHEME, peer_for
+from core.policy import EndpointPolicy
 
 
 def desired_peers(
     records: list[ValidatorRecord],
     opted_in: list[str],
-    pinned: PinnedEndpoints,
+    pinned: EndpointSnapshot,
     local_validator: str | None,
     chain_id: str,
     policy: EndpointPolicy,

@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from activities.policy import EndpointPolicy, IPAddress, format_ip, refusal
+from core.policy import EndpointPolicy, IPAddress, format_ip, refusal
 
 HostKind = Literal["ipv4", "ipv6", "dns"]
 EndpointStatusName = Literal["valid", "invalid", "missing"]
