@@ -83,7 +83,7 @@ def call(coro: Awaitable[T]) -> T:
         # The validator's reason only: not "ValueError: ..." (the exception type travels as the failure's type).
         fail(f"refused: {error_cause(exc)}")
     except WorkflowFailureError as exc:
-        fail(f"the workflow failed: {root_cause(exc)}")
+        fail(f"the workflow failed: {error_cause(exc)}")
     except WorkflowAlreadyStartedError as exc:
         fail(f"already running: {exc.workflow_id}")
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
@@ -247,12 +247,6 @@ def serve(name: str, main: Coroutine[Any, Any, None]) -> None:
             else f"{type(exc).__name__}: {exc}"
         )
         fail(f"{name} stopped: {reason}")
-
-
-def root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return getattr(exc, "message", None) or str(exc)
 
 
 def leave(code: int = 0) -> NoReturn:

@@ -39,12 +39,12 @@ from workers.cli_common import (
     console,
     fail,
     leave,
-    root_cause,
     state,
 )
 from workers.cli_control import endpoint_change
 from workers.settings import Settings
 from workers.views import progress_table
+from workflows.failures import error_cause
 from workflows.search_attributes import CONSUMER, PHASE, VALIDATOR
 
 
@@ -126,7 +126,7 @@ async def _recorded(handle: WorkflowHandle[Any, Any], desc: WorkflowExecutionDes
         try:
             await handle.result()
         except WorkflowFailureError as exc:
-            failure = _readable(root_cause(exc))
+            failure = _readable(error_cause(exc))
     request = await _request(handle)
     attrs = desc.typed_search_attributes
     return Recorded(

@@ -108,7 +108,9 @@ async def ensure_registry(client: Client, settings: Settings) -> None:
         RegistryWorkflow.run,
         **registry_start_options(settings),
         start_signal="configure",
-        start_signal_args=[RegistryConfig(refresh_seconds=settings.registry_refresh.total_seconds())],
+        start_signal_args=[
+            RegistryConfig(refresh_seconds=settings.registry_refresh.total_seconds(), one_writer=True)
+        ],
     )
 
 

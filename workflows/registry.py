@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
@@ -73,6 +73,11 @@ class RegistryStats(BaseModel):
 
 class RegistryConfig(BaseModel):
     refresh_seconds: float
+    one_writer: bool = Field(
+        False,
+        description="True from workers that run ONE_WRITER: a registry run started by the previous release "
+        "continues as new, so that it too becomes the one writer of intent",
+    )
 
 
 class RefreshRequest(BaseModel):
@@ -90,6 +95,7 @@ class RegistryWorkflow:
         self.refresh_seconds = inp.refresh_seconds
         self.seen_height = 0  # the highest height a nudge named (the watcher's edits)
         self._one_writer = False
+        self.writer_asked = False  # an upgraded worker said so (`configure`): see move_over
 
     @workflow.run
     async def run(self, inp: RegistryInput) -> None:
@@ -141,7 +147,7 @@ class RegistryWorkflow:
             lagging = out is not None and out.height < self.seen_height
             try:
                 await workflow.wait_condition(
-                    lambda: self.nudged or workflow.info().is_continue_as_new_suggested(),
+                    lambda: self.nudged or self.move_over or workflow.info().is_continue_as_new_suggested(),
                     timeout=LAGGING_RETRY if lagging else timedelta(seconds=self.refresh_seconds),
                     timeout_summary="next refresh",
                 )
@@ -149,8 +155,14 @@ class RegistryWorkflow:
                 pass
             await self._continue_as_new_if_suggested()
 
+    @property
+    def move_over(self) -> bool:
+        """A run the previous release started (no ONE_WRITER) continues as new once an upgraded worker asks,
+        so the one-writer code runs from the next run on."""
+        return self.writer_asked and not self._one_writer
+
     async def _continue_as_new_if_suggested(self) -> None:
-        if workflow.info().is_continue_as_new_suggested():
+        if workflow.info().is_continue_as_new_suggested() or self.move_over:
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(RegistryInput(state=self.state, refresh_seconds=self.refresh_seconds))
 
@@ -265,6 +277,8 @@ class RegistryWorkflow:
     )
     def configure(self, config: RegistryConfig) -> None:
         self.refresh_seconds = config.refresh_seconds
+        # Driven by the signal's payload (in history), so replay decides exactly as the first run did.
+        self.writer_asked = self.writer_asked or config.one_writer
 
     @workflow.signal(description="Refresh now (the watcher's nudge); coalesced while a refresh runs.")
     def refresh(self, req: RefreshRequest | None = None) -> None:
