@@ -18,9 +18,23 @@ import aiohttp
 from pydantic import BaseModel, Field
 
 CALL_TIMEOUT = aiohttp.ClientTimeout(total=5)
-# Between two looks: short enough to release the rollout slot soon after the node catches up, long enough
-# not to load a node that is busy replaying blocks.
+# Between two looks at the nodes. The slot is held until the gate opens, so every moment between a node's
+# catch-up (then its next block) and the look that sees it is lost for the next consumer: look often at
+# first, when a look costs a node one in-memory `/status` (at most 1 / FAST_LOOK_SECONDS = 20 per second),
+# and less often as the wait lengthens (the interval is LAG_FRACTION of the time waited, so the gate opens
+# at most 2% late), never less than once per LOOK_INTERVAL_SECONDS, so a long replay is not loaded.
+FAST_LOOK_SECONDS = 0.05
 LOOK_INTERVAL_SECONDS = 1.0
+LAG_FRACTION = 0.02
+# The ready pods come from the apiserver (namespace, workload, pod list): re-read at most once per second
+# (wait_rollout has already waited for them), and once more before the gate opens, so a done verdict is
+# always about the pods Ready right after the looks.
+READY_REREAD_SECONDS = 1.0
+
+
+def look_interval(waited: float) -> float:
+    """Seconds until the next look, after `waited` seconds of waiting."""
+    return min(max(waited * LAG_FRACTION, FAST_LOOK_SECONDS), LOOK_INTERVAL_SECONDS)
 
 
 class CatchUpTimeoutError(RuntimeError):
@@ -105,26 +119,36 @@ async def look(session: aiohttp.ClientSession, url: str) -> NodeLook:
         return NodeLook(url=url, error=f"RPC unreachable: {exc or type(exc).__name__}")
 
 
+Looker = Callable[[aiohttp.ClientSession, str], Awaitable[NodeLook]]
+
+
 async def wait_caught_up(
     ready_urls: Callable[[], Awaitable[list[str]]],
     expected: int,
     deadline_at: float,
     progress: Callable[[str], None],
-    interval: float = LOOK_INTERVAL_SECONDS,
+    looker: Looker = look,
 ) -> Verdict:
     """Look at the ready nodes until `judge` says done; CatchUpTimeoutError once `deadline_at` (epoch) passes.
 
-    `ready_urls` is re-read on every look: pods may still be turning Ready."""
+    The ready pods are re-read at most once per READY_REREAD_SECONDS (pods may still be turning Ready) and
+    always before a done verdict is returned: when they changed, the new set is looked at instead."""
     baselines: dict[str, int] = {}
+    began = time.monotonic()
+    urls = await ready_urls()
+    read_at = time.monotonic()
     async with aiohttp.ClientSession() as session:
         while True:
-            urls = await ready_urls()
-            looks = await asyncio.gather(*(look(session, url) for url in urls))
+            looks = await asyncio.gather(*(looker(session, url) for url in urls))
             verdict = judge(expected, baselines, list(looks))
             progress(verdict.message)
-            if verdict.done:
-                return verdict
+            baselines = verdict.baselines
+            if verdict.done or time.monotonic() - read_at >= READY_REREAD_SECONDS:
+                current = await ready_urls()
+                read_at = time.monotonic()
+                if verdict.done and sorted(current) == sorted(urls):
+                    return verdict
+                urls = current  # when done: another pod turned Ready (or one left): look at the set now
             if time.time() > deadline_at:
                 raise CatchUpTimeoutError(verdict.message)
-            baselines = verdict.baselines
-            await asyncio.sleep(interval)
+            await asyncio.sleep(look_interval(time.monotonic() - began))

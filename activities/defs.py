@@ -204,7 +204,7 @@ class PeersyncActivities:
     @activity.defn
     async def probe_endpoint(self, inp: ProbeInput) -> ProbeOutput:
         endpoint = parse_endpoint(inp.endpoint, self.policy)
-        report = await probe(endpoint, inp.ports, self.policy)
+        report = await probe(endpoint, inp.ports, self.policy, expected_ids=inp.expected_ids)
         if not report.reachable:
             metrics.probe_failures("endpoint")
             # Retryable on purpose: the policy's backoff is the "wait for the node to come up" loop. Benign:
@@ -218,7 +218,9 @@ class PeersyncActivities:
     async def probe_peers(self, inp: ProbePeersInput) -> ProbePeersOutput:
         """Dial every peer at once; report those that did not answer (no retry: the caller decides)."""
         parsed = [parse_peer(p) for p in inp.peers]
-        reports = await asyncio.gather(*(probe(p.endpoint, [p.port], self.policy) for p in parsed))
+        reports = await asyncio.gather(
+            *(probe(p.endpoint, [p.port], self.policy, expected_ids={p.port: p.node_id}) for p in parsed)
+        )
         unreachable = {
             peer: r.summary() for peer, r in zip(inp.peers, reports, strict=True) if not r.reachable
         }
@@ -416,10 +418,10 @@ class PeersyncActivities:
         details = activity.info().heartbeat_details
         started = WaitProgress.model_validate(details[0]).started_at if details else time.time()
         deadline = min(inp.deadline_seconds, self.settings.catch_up_deadline.total_seconds())
-        expected = await asyncio.to_thread(_kube_call, lambda: self.kube.replicas(namespace))
+        expected, ready = await asyncio.to_thread(_kube_call, lambda: self.kube.ready_pods_reader(namespace))
 
         async def ready_urls() -> list[str]:
-            return await asyncio.to_thread(_kube_call, lambda: self.kube.node_rpc_urls(namespace))
+            return await asyncio.to_thread(_kube_call, ready)
 
         def beat(message: str) -> None:
             activity.heartbeat(WaitProgress(started_at=started, message=message).model_dump())

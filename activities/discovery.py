@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from activities.chain_view import ConsumerMembership
 from activities.kube_build import ManagedNamespace
 from core.contracts import AffectedConsumer, ConsumerRef, Discovery, SkippedConsumer, ValidatorRecord
+from core.peers import UPSTREAM_SCHEME
 from core.upstream import upstream_ports
 
 if TYPE_CHECKING:  # a type only: the kube client module is I/O, this one is not
@@ -60,6 +61,7 @@ def affected_consumers(
                         consumer_id=m.consumer_id,
                     ),
                     p2p_port=upstream_ports(m.chain_id).p2p,
+                    node_id=UPSTREAM_SCHEME.node_id(record.moniker, m.chain_id),
                 )
                 for ns in running
             ]

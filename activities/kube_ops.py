@@ -253,9 +253,20 @@ class Kube:
             (self.api.sanitize_for_serialization(pod) for pod in pods), ns.layout.rpc_port
         )
 
-    def replicas(self, namespace: str) -> int:
-        """The workload's desired number of pods (spec.replicas; the apiserver defaults it to 1)."""
-        return build.replicas(self._read_workload(self.managed_namespace(namespace)))
+    def ready_pods_reader(self, namespace: str) -> tuple[int, Callable[[], list[str]]]:
+        """The workload's desired pods, and a reader of its ready pods' RPC URLs that costs one pod list per
+        call: the namespace's label and the workload's selector (immutable in apps/v1) are read once here."""
+        ns = self.managed_namespace(namespace)
+        workload = self._read_workload(ns)
+        selector = build.pod_selector(ns.layout, workload)
+
+        def ready() -> list[str]:
+            pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
+            return build.node_rpc_urls(
+                (self.api.sanitize_for_serialization(pod) for pod in pods), ns.layout.rpc_port
+            )
+
+        return build.replicas(workload), ready
 
     def rollout_verdict(self, namespace: str) -> RolloutVerdict:
         ns = self.managed_namespace(namespace)

@@ -1,5 +1,9 @@
 """The reachability gate: can a consumer node be dialled at the new endpoint on each consumer's P2P port?
 
+Where the node id expected at a port is known, the port must also pass the authenticated probe
+(activities/p2p_identity.py): the node there proves its key, and a different id fails the port like an
+unreachable one ("the node at HOST:PORT proved id A, expected B"). Elsewhere a TCP connect is the check.
+
 A DNS name is resolved here and only here, and every address it resolves to must pass the same
 public-address policy as a literal (DNS rebinding to 169.254.169.254 is refused, not dialled).
 """
@@ -11,8 +15,10 @@ import socket
 
 from pydantic import BaseModel
 
+from activities.p2p_identity import host_port, prove_node_id
 from core.endpoint import Endpoint, EndpointError, check_resolved_address
 from core.policy import EndpointPolicy
+from core.secret_connection import HandshakeError
 
 
 class PortProbe(BaseModel):
@@ -20,6 +26,7 @@ class PortProbe(BaseModel):
     reachable: bool
     address: str | None = None
     error: str | None = None
+    node_id: str | None = None  # the id the node proved, when an expected id asked for the handshake
 
 
 class ProbeReport(BaseModel):
@@ -31,8 +38,13 @@ class ProbeReport(BaseModel):
         return all(r.reachable for r in self.results)
 
     def summary(self) -> str:
-        bad = [f"{r.port} ({r.error})" for r in self.results if not r.reachable]
-        return "reachable" if not bad else f"{self.endpoint} unreachable on " + ", ".join(bad)
+        bad = [r for r in self.results if not r.reachable]
+        if not bad:
+            return "reachable"
+        unreachable = [f"{r.port} ({r.error})" for r in bad if r.node_id is None]
+        impostors = [str(r.error) for r in bad if r.node_id is not None]  # answered, as another node
+        head = [f"{self.endpoint} unreachable on " + ", ".join(unreachable)] if unreachable else []
+        return "; ".join(head + impostors)
 
 
 async def resolve(endpoint: Endpoint, policy: EndpointPolicy) -> list[str]:
@@ -55,10 +67,27 @@ async def _connect(address: str, port: int, timeout: float) -> None:
         pass
 
 
+async def _prove(address: str, port: int, expected: str, timeout: float) -> PortProbe:
+    """The authenticated probe; a connect that fails is an OSError for the caller, as for a TCP probe."""
+    try:
+        proven = await prove_node_id(address, port, timeout)
+    except HandshakeError as exc:
+        return PortProbe(port=port, reachable=False, address=address, error=exc.reason)
+    if proven != expected:
+        error = f"the node at {host_port(address, port)} proved id {proven}, expected {expected}"
+        return PortProbe(port=port, reachable=False, address=address, error=error, node_id=proven)
+    return PortProbe(port=port, reachable=True, address=address, node_id=proven)
+
+
 async def probe(
-    endpoint: Endpoint, ports: list[int], policy: EndpointPolicy, timeout: float = 3.0
+    endpoint: Endpoint,
+    ports: list[int],
+    policy: EndpointPolicy,
+    timeout: float = 3.0,
+    expected_ids: dict[int, str] | None = None,
 ) -> ProbeReport:
-    """TCP-connect to `endpoint` at each port; a port is reachable when any resolved address answers."""
+    """Dial `endpoint` at each port; a port passes when any resolved address answers: a TCP connect, or the
+    authenticated probe proving `expected_ids[port]` where that is given."""
     try:
         addresses = await resolve(endpoint, policy)
     except (OSError, EndpointError) as exc:
@@ -69,15 +98,24 @@ async def probe(
         )
     results = []
     for port in sorted(set(ports)):
-        error = "no address"
+        expected = (expected_ids or {}).get(port)
+        failed = PortProbe(port=port, reachable=False, error="no address")
         for address in addresses:
             try:
-                await _connect(address, port, timeout)
+                if expected is None:
+                    await _connect(address, port, timeout)
+                    result = PortProbe(port=port, reachable=True, address=address)
+                else:
+                    result = await _prove(address, port, expected, timeout)
             except (OSError, TimeoutError) as exc:
-                error = f"{address}: {type(exc).__name__}: {exc}".rstrip(": ")
+                failed = PortProbe(
+                    port=port, reachable=False, error=f"{address}: {type(exc).__name__}: {exc}".rstrip(": ")
+                )
                 continue
-            results.append(PortProbe(port=port, reachable=True, address=address))
-            break
+            if result.reachable:
+                break
+            failed = result  # another address may still hold the right node
         else:
-            results.append(PortProbe(port=port, reachable=False, error=error))
+            result = failed
+        results.append(result)
     return ProbeReport(endpoint=endpoint.render(), results=results)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -42,14 +43,24 @@ async def _overlaps(world: World) -> int:
 
 
 async def _down_times(world: World, namespace: str) -> list[float]:
-    """restart_workload started -> wait_caught_up completed, for each restart in the sync's history."""
+    """restart_workload started -> wait_caught_up completed, for each restart in the sync's history. A local
+    restart (its marker) started with the workflow task it ran in."""
     history = await world.handle(consumer_sync_id("alice", namespace)).fetch_history()
     kinds: dict[int, str] = {}
     started: float | None = None
+    task_started = 0.0
     out: list[float] = []
     for event in history.events:
         when = event.event_time.ToDatetime().timestamp()
-        if event.HasField("activity_task_scheduled_event_attributes"):
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("workflow_task_started_event_attributes"):
+            task_started = when
+        elif (
+            event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_local_activity"
+        ):
+            if json.loads(marker.details["data"].payloads[0].data)["activity_type"] == "restart_workload":
+                started = task_started
+        elif event.HasField("activity_task_scheduled_event_attributes"):
             kinds[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
         elif event.HasField("activity_task_started_event_attributes"):
             if (

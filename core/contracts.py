@@ -55,6 +55,19 @@ class ChangeRef(Contract):
     id: str
     height: int = Field(description="chain height of the change (for a manual one: the registry's height)")
     endpoint: str | None = None
+    previous: str | None = Field(None, description="the endpoint in effect before it (what a hold keeps)")
+    manual: bool = Field(False, description="an operator's change (`peersync update`), not the chain's")
+
+
+class Hold(Contract):
+    """An operator's hold on a validator: `endpoint` stays in effect, whatever the chain published up to
+    `height`, until the chain moves again (a newer edit) or the hold is released."""
+
+    endpoint: str
+    height: int
+    reason: str
+    by: str = Field(description="who placed it: the cancelled change's id, or `peersync hold`")
+    at: str = Field(description="when (UTC, ISO 8601)")
 
 
 class RegistryEntry(Contract):
@@ -64,14 +77,15 @@ class RegistryEntry(Contract):
     override: str | None = None
     override_height: int | None = Field(None, description="chain height when the override was set")
     change: ChangeRef | None = Field(None, description="the newest change the registry started or adopted")
+    hold: Hold | None = None
     superseded: list[str] = Field(
         default_factory=list, description="ids of older changes it superseded (newest last, a few kept)"
     )
 
     @property
     def effective(self) -> str | None:
-        """The endpoint in effect: the operator's override, else the last valid published one."""
-        return self.override or self.last_valid
+        """The endpoint in effect: the operator's override, else a hold, else the last valid published one."""
+        return self.override or (self.hold.endpoint if self.hold else None) or self.last_valid
 
 
 class RegistryView(Contract):
@@ -86,6 +100,8 @@ class RegistryView(Contract):
     effective: str | None = None
     override: str | None = None
     collision: bool = False
+    hold: Hold | None = None
+    change: str | None = Field(None, description="id of the validator's newest change (the one that may act)")
 
 
 # ---- an endpoint change ---------------------------------------------------------------------------------
@@ -116,6 +132,7 @@ class EndpointSnapshot(Contract):
     began: a registry started afresh begins again at version 0, and its snapshots are the newest)."""
 
     overrides: dict[str, str] = Field(default_factory=dict)
+    holds: dict[str, str] = Field(default_factory=dict, description="held endpoints (a cancelled move)")
     fallbacks: dict[str, str] = Field(
         default_factory=dict, description="last valid, while the published one is not"
     )
@@ -152,6 +169,16 @@ class RegistryAnswer(Contract):
     snapshot: EndpointSnapshot | None = None
     refused: str | None = Field(None, description="why the commit was refused (a newer change exists)")
     current: str | None = Field(None, description="id of the change that is current instead")
+
+
+class HoldAsk(Contract):
+    """Signal `hold` (a cancelled change asks for it) or update `place_hold` (`peersync hold`)."""
+
+    validator: str = Field(
+        min_length=1, max_length=OPERATOR_ADDRESS_MAX, description="operator address or moniker"
+    )
+    reason: str = Field("no reason given", min_length=1, max_length=500)
+    change_id: str | None = Field(None, description="the cancelled change: held only if still the newest")
 
 
 class ChangeAsk(Contract):
@@ -203,6 +230,9 @@ class ConsumerRef(Contract):
 class AffectedConsumer(Contract):
     consumer: ConsumerRef
     p2p_port: int = Field(ge=1, le=65535)
+    node_id: str | None = Field(
+        None, description="the id the validator's node of this consumer must prove at the new endpoint"
+    )
 
 
 class SkippedConsumer(Contract):

@@ -17,7 +17,8 @@ def desired_peers(
     policy: EndpointPolicy,
 ) -> DesiredPeers:
     """Every opted-in validator but the local one, at the endpoint in effect: the operator's override,
-    else the valid published one, else the last valid one the registry saw.
+    else the endpoint an operator's hold keeps, else the valid published one, else the last valid one the
+    registry saw.
 
     A validator with none of these (`missing`) is not dropped from a consumer that already has its entry:
     `keep_if_present` names its node id, and the sync keeps that entry. The registry would have kept its last
@@ -36,7 +37,8 @@ def desired_peers(
         endpoint = None
         # Pins are re-checked here: an override set straight through Temporal never met the policy, and
         # the policy may have tightened since. A refused pin gives way to the next endpoint in line.
-        for text in (pinned.overrides.get(op), published, pinned.fallbacks.get(op)):
+        # A hold (a cancelled move) keeps the endpoint before it, over what the chain publishes now.
+        for text in (pinned.overrides.get(op), pinned.holds.get(op), published, pinned.fallbacks.get(op)):
             if text is None:
                 continue
             try:

@@ -13,7 +13,8 @@ def endpoint_change_id(cluster_id: str, operator_address: str, height: int) -> s
 
 
 def override_cleared_id(cluster_id: str, operator_address: str, height: int, seq: int) -> str:
-    """The change that takes a validator back to the chain's endpoint when its override is cleared."""
+    """The change that takes a validator back to the chain's endpoint when its override is cleared (or its
+    hold released)."""
     return f"{endpoint_change_id(cluster_id, operator_address, height)}-override-cleared-{seq}"
 
 

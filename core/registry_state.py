@@ -19,6 +19,7 @@ from core.contracts import (
     ChangeRef,
     EndpointSnapshot,
     EndpointStatus,
+    Hold,
     RegistryAnswer,
     RegistryEntry,
     RegistryView,
@@ -75,12 +76,14 @@ class ChangeEvent(BaseModel):
     )
     source: str = Field("registry", description="`registry` (a chain move, a cleared override) or `manual`")
     override: bool = Field(False, description="pin `endpoint` as an operator override at the change's commit")
+    previous: str | None = Field(None, description="the endpoint in effect before (what a hold would keep)")
 
     def change_id(self, cluster_id: str) -> str:
         return self.workflow_id or endpoint_change_id(cluster_id, self.operator_address, self.height)
 
 
 KEEP_SUPERSEDED = 8
+Pins = tuple[dict[str, str], dict[str, str], dict[str, str]]  # overrides, holds, fallbacks
 
 
 class CommitVerdict(BaseModel):
@@ -142,7 +145,7 @@ class RegistryState(BaseModel):
                 old.override,
                 old.override_height,
             )
-            entry.change, entry.superseded = old.change, old.superseded
+            entry.change, entry.superseded, entry.hold = old.change, old.superseded, old.hold
             newer = old.override_height is None or height > old.override_height
             republished = record.status == EndpointStatus.VALID and (
                 old.record.status != EndpointStatus.VALID or record.canonical != old.record.canonical
@@ -151,6 +154,8 @@ class RegistryState(BaseModel):
                 # The chain published a (new) valid endpoint after the operator's override: the chain wins
                 # again. Other edits of the details (a website, a note, an invalid endpoint) keep the override.
                 entry.override = entry.override_height = None
+            if old.hold is not None and republished and height > old.hold.height:
+                entry.hold = None  # the chain moved again after the hold: the operator's hold ends
         if record.status == EndpointStatus.VALID:
             entry.last_valid = record.canonical
         self.entries[record.operator_address] = entry
@@ -162,6 +167,7 @@ class RegistryState(BaseModel):
             moniker=record.moniker,
             endpoint=entry.effective,
             height=height,
+            previous=old.effective,
         )
 
     def set_override(self, operator_address: str, endpoint: str | None) -> ChangeEvent | None:
@@ -178,6 +184,9 @@ class RegistryState(BaseModel):
         self._bump_if_moved(pins)
         if endpoint is not None or entry.effective in (None, before):
             return None
+        return self._queue_back(operator_address, entry, before)
+
+    def _queue_back(self, operator_address: str, entry: RegistryEntry, before: str | None) -> ChangeEvent:
         self.overrides_cleared += 1
         event = ChangeEvent(
             operator_address=operator_address,
@@ -187,6 +196,7 @@ class RegistryState(BaseModel):
             workflow_id=override_cleared_id(
                 self.cluster_id, operator_address, self.height, self.overrides_cleared
             ),
+            previous=before,
         )
         self.pending_changes = [e for e in self.pending_changes if e.operator_address != operator_address]
         self.pending_changes.append(event)
@@ -197,24 +207,71 @@ class RegistryState(BaseModel):
         taken, self.pending_changes = self.pending_changes, []
         return [e for e in taken if e.operator_address not in exclude]
 
-    def _pins(self) -> tuple[dict[str, str], dict[str, str]]:
+    def _pins(self) -> Pins:
         overrides = {op: e.override for op, e in self.entries.items() if e.override}
+        holds = {op: e.hold.endpoint for op, e in self.entries.items() if e.hold}
         fallbacks = {
             op: e.last_valid
             for op, e in self.entries.items()
             if e.last_valid and e.record.status != EndpointStatus.VALID
         }
-        return overrides, fallbacks
+        return overrides, holds, fallbacks
 
-    def _bump_if_moved(self, before: tuple[dict[str, str], dict[str, str]]) -> None:
+    def _bump_if_moved(self, before: Pins) -> None:
         if self._pins() != before:
             self.version += 1
 
     def pinned(self) -> EndpointSnapshot:
-        overrides, fallbacks = self._pins()
+        overrides, holds, fallbacks = self._pins()
         return EndpointSnapshot(
-            overrides=overrides, fallbacks=fallbacks, version=self.version, epoch=self.epoch
+            overrides=overrides, holds=holds, fallbacks=fallbacks, version=self.version, epoch=self.epoch
         )
+
+    # ---- holds: a cancel that holds ------------------------------------------------------------------------
+
+    def hold_for_change(self, operator_address: str, change_id: str, reason: str, at: str) -> Hold | None:
+        """A chain-driven change was cancelled: hold the endpoint in effect before it, at its height, so that
+        reconcile and later refreshes keep it. Nothing when that change is no longer the validator's newest
+        (a newer one superseded it) or nothing was in effect before it."""
+        entry = self.entries.get(operator_address)
+        if entry is None or entry.change is None or entry.change.id != change_id or not entry.change.previous:
+            return None
+        hold = Hold(
+            endpoint=entry.change.previous, height=entry.change.height, reason=reason, by=change_id, at=at
+        )
+        return self._hold(entry, hold)
+
+    def place_hold(self, operator_address: str, reason: str, at: str) -> Hold:
+        """`peersync hold`: keep the endpoint in effect now until the chain moves again or it is released."""
+        entry = self.entries[operator_address]
+        if entry.effective is None:
+            raise ValueError(f"{entry.record.moniker} has no endpoint in effect to hold")
+        height = max(entry.height, self.height)
+        return self._hold(
+            entry, Hold(endpoint=entry.effective, height=height, reason=reason, by="peersync hold", at=at)
+        )
+
+    def _hold(self, entry: RegistryEntry, hold: Hold) -> Hold:
+        pins = self._pins()
+        entry.hold = hold
+        self._bump_if_moved(pins)
+        return hold
+
+    def release_hold(self, operator_address: str) -> ChangeEvent | None:
+        """Release a hold; when that moves the endpoint in effect, queue the change to the one now in effect
+        (started by the next refresh, as a cleared override's is) and return it."""
+        entry = self.entries[operator_address]
+        before, pins = entry.effective, self._pins()
+        entry.hold = None
+        self._bump_if_moved(pins)
+        if entry.effective in (None, before):
+            return None
+        return self._queue_back(operator_address, entry, before)
+
+    def manual_in_flight(self, operator_address: str) -> str | None:
+        """The validator's newest change when it is an operator's (what clearing the override supersedes)."""
+        change = self.entries[operator_address].change
+        return change.id if change is not None and change.manual else None
 
     # ---- the changes: the registry alone starts, supersedes and commits them ------------------------------
 
@@ -226,6 +283,7 @@ class RegistryState(BaseModel):
             operator_address=operator_address,
             moniker=entry.record.moniker,
             endpoint=endpoint,
+            previous=entry.effective,
             height=self.height,
             workflow_id=manual_change_id(self.cluster_id, self.height, self.manual_changes),
             source="manual",
@@ -241,7 +299,13 @@ class RegistryState(BaseModel):
         older = entry.change.id if entry.change is not None and entry.change.id != change_id else None
         if older is not None:
             entry.superseded = [*entry.superseded, older][-KEEP_SUPERSEDED:]
-        entry.change = ChangeRef(id=change_id, height=event.height, endpoint=event.endpoint)
+        entry.change = ChangeRef(
+            id=change_id,
+            height=event.height,
+            endpoint=event.endpoint,
+            previous=event.previous,
+            manual=event.source == "manual",
+        )
         return older
 
     def commit(self, commit: ChangeCommit) -> CommitVerdict:
@@ -275,7 +339,9 @@ class RegistryState(BaseModel):
             if supersede is not None:
                 entry.superseded = [*entry.superseded, supersede][-KEEP_SUPERSEDED:]
             height = self.height if commit.height is None else commit.height
-            entry.change = ChangeRef(id=commit.change_id, height=height, endpoint=commit.endpoint)
+            entry.change = ChangeRef(
+                id=commit.change_id, height=height, endpoint=commit.endpoint, manual=commit.height is None
+            )
         if commit.override and entry.override != commit.endpoint:
             self.set_override(commit.operator_address, commit.endpoint)
         return CommitVerdict(
@@ -297,6 +363,8 @@ class RegistryState(BaseModel):
                 effective=e.effective,
                 override=e.override,
                 collision=counts[e.record.moniker] > 1,
+                hold=e.hold,
+                change=e.change.id if e.change else None,
             )
             for op, e in sorted(self.entries.items(), key=lambda kv: (kv[1].record.moniker, kv[0]))
         ]

@@ -10,6 +10,7 @@ import typer
 from workers import (
     cli_control,
     cli_devnet,
+    cli_hold,
     cli_ops,
     cli_reconcile,
     cli_status,
@@ -55,6 +56,7 @@ app.command("status")(cli_status.status)
 app.command("registry")(cli_ops.registry)
 app.command("reconcile")(cli_reconcile.reconcile)
 app.add_typer(cli_reconcile.schedule_app, name="schedule")
+app.add_typer(cli_hold.hold_app, name="hold")
 
 
 def main() -> None:

@@ -13,14 +13,18 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
 )
+from temporalio.service import RPCError
 
 from core.contracts import (
     ApproveRequest,
     CancelRequest,
+    EndpointChangeRequest,
     EndpointChangeResult,
     Phase,
     Progress,
+    RegistryView,
 )
+from core.ids import registry_id
 from workers.cli_common import (
     NoAnswer,
     ask,
@@ -32,8 +36,10 @@ from workers.cli_common import (
     no_worker,
     state,
 )
+from workers.settings import Settings
 from workflows.endpoint_change import EndpointChangeWorkflow
-from workflows.search_attributes import PHASE
+from workflows.registry import RegistryWorkflow
+from workflows.search_attributes import PHASE, VALIDATOR
 
 WorkflowId = Annotated[str, typer.Argument(help="Workflow id (see `peersync status`).")]
 # The phases in which EndpointChangeWorkflow.approve acts; in any other it is ignored.
@@ -87,6 +93,25 @@ def resume(ctx: typer.Context, workflow_id: WorkflowId) -> None:
     _signal(ctx, workflow_id, "resume")
 
 
+async def _newer_change(
+    client: Client, settings: Settings, desc: WorkflowExecutionDescription, workflow_id: str
+) -> tuple[str, str] | None:
+    """(moniker, id) of the validator's current change when the registry holds a newer one than this."""
+    validator = desc.typed_search_attributes.get(VALIDATOR)
+    if validator is None:
+        return None
+    registry = client.get_workflow_handle(registry_id(settings.cluster_id))
+    try:
+        reg = await registry.describe()
+        rows: list[RegistryView] = await ask(client, registry, reg.task_queue, RegistryWorkflow.table)
+    except (RPCError, NoAnswer):  # no registry, or none answers: the change's own commit check still holds
+        return None
+    row = next((r for r in rows if r.operator_address == validator), None)
+    if row is None or row.change is None or row.change == workflow_id:
+        return None
+    return row.moniker, row.change
+
+
 def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
     """Approve the restarts of a change (or force it past a failed probe). Refused unless the change is
     blocked or awaiting approval: in any other phase the workflow would ignore it."""
@@ -95,6 +120,11 @@ def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
     async def go() -> Phase:
         client = await connect(settings)
         handle, desc = await endpoint_change(client, workflow_id)
+        newer = await _newer_change(client, settings, desc, workflow_id)
+        if newer is not None:  # approving a stale change must not bring back what a newer one replaced
+            fail(
+                f"refused: {workflow_id} is not the current change of {newer[0]}: {newer[1]} is; approve that one"
+            )
         if desc.status != WorkflowExecutionStatus.RUNNING:
             ended = desc.status.name.lower() if desc.status else "closed"
             fail(f"approve ignored: {workflow_id} has ended ({ended}); nothing awaits approval")
@@ -116,6 +146,27 @@ def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
     leave()
 
 
+async def _left_in_place(handle: WorkflowHandle[Any, Any]) -> str:
+    """What a cancel leaves in place: said before the change stops, from its own input."""
+    request = await _start_input(handle)
+    if request is None or request.source == "manual":
+        return "nothing is pinned: an operator's change pins its endpoint only when it starts syncing"
+    return (
+        "the registry will hold the endpoint in effect before this move (status `held` in `peersync "
+        "registry`): reconcile keeps it until the chain moves again or `peersync hold release --validator "
+        f"{request.validator}`"
+    )
+
+
+async def _start_input(handle: WorkflowHandle[Any, Any]) -> EndpointChangeRequest | None:
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        if payloads:
+            return EndpointChangeRequest.model_validate_json(payloads[0].data)
+        break
+    return None
+
+
 def cancel(
     ctx: typer.Context,
     workflow_id: WorkflowId,
@@ -134,7 +185,8 @@ def cancel(
             fail(f"refused: too late to cancel: the change is {ended}")
         if not await has_worker(client, desc.task_queue):
             fail(no_worker(desc.task_queue))  # the update would wait for one forever
-        return await handle.execute_update(EndpointChangeWorkflow.cancel, CancelRequest(reason=reason))
+        said = await handle.execute_update(EndpointChangeWorkflow.cancel, CancelRequest(reason=reason))
+        return f"{said}\n{await _left_in_place(handle)}"
 
     print(call(go()))
     leave()

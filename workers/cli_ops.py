@@ -60,7 +60,9 @@ def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             + (f": {r.reason}" if r.reason else "")
             + (" (moniker collision)" if r.collision else "")
         )
-        effect = (r.effective or "-") + (" (override)" if r.override else "")
+        if r.hold is not None:  # an operator's hold: who, why, when
+            status = f"held: {r.hold.reason} (by {r.hold.by} at {r.hold.at}; chain: {status})"
+        effect = (r.effective or "-") + (" (override)" if r.override else " (held)" if r.hold else "")
         table.add_row(r.moniker, r.operator_address, r.endpoint or "-", status, effect, str(r.height))
     console.print(table)
     leave()

@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.chain_rest import ChainError, ChainRest
@@ -142,6 +142,15 @@ async def _clear_override(settings: Settings, validator: str) -> str:
     await require_worker(client, settings)  # the registry's update waits for a worker
     before = _row_of(await registry_rows(client, settings), validator)
     if before is not None and before.override is None:
+        if before.change is not None and await _running(client, before.change):
+            # An operator's change not yet synced may still pin an override: the clear supersedes it.
+            await client.get_workflow_handle(registry_id(settings.cluster_id)).execute_update(
+                RegistryWorkflow.set_override, OverrideInput(operator_address=validator, endpoint=None)
+            )
+            return (
+                f"{before.moniker} had no override; in effect: {before.effective or '-'}; {before.change} "
+                "(still running) is superseded if it is an operator's change"
+            )
         return f"{before.moniker} had no override; in effect: {before.effective or '-'}"
     started = await _change_ids(client, settings, before.operator_address if before else validator)
     view = await client.get_workflow_handle(registry_id(settings.cluster_id)).execute_update(
@@ -154,6 +163,11 @@ async def _clear_override(settings: Settings, validator: str) -> str:
     if wf_id is None:
         return f"{cleared}; the registry starts the change to it at its next refresh"
     return f"{cleared}\nstarted {wf_id}"
+
+
+async def _running(client: Client, workflow_id: str) -> bool:
+    desc = await client.get_workflow_handle(workflow_id).describe()
+    return desc.status == WorkflowExecutionStatus.RUNNING
 
 
 def _row_of(rows: list[RegistryView], validator: str) -> RegistryView | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from core.contracts import (
@@ -36,6 +38,14 @@ class DiscoverInput(Contract):
 class ProbeInput(Contract):
     endpoint: str
     ports: list[int]
+    # Optional so the previous release's histories and inputs still validate.
+    expected_ids: (
+        dict[Annotated[int, Field(ge=1, le=65535)], Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]] | None
+    ) = Field(
+        None,
+        description="port -> the node id the node there must prove (the authenticated probe, issue 12); "
+        "a port without one is checked by a TCP connect",
+    )
 
 
 class ProbeOutput(Contract):

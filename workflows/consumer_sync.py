@@ -52,8 +52,9 @@ with workflow.unsafe.imports_passed_through():
         WriteOutput,
     )
     from workflows.failures import error_cause
+    from workflows.local_steps import StepRefused, run_step
     from workflows.registry_ask import RegistryUnanswered, ask_registry
-    from workflows.rollout_slots import SlotRelease
+    from workflows.rollout_slots import SlotRelease, SlotRequest
     from workflows.search_attributes import CLUSTER, CONSUMER, PHASE
 
 KEEP_RESULTS = 16
@@ -65,6 +66,12 @@ CATCH_UP_GATING = "catch-up-gating"  # workflow.patched id: wait_caught_up after
 # workflow.patched id: a batch whose requests carry no snapshot (sent by the previous release, or by hand)
 # asks the registry for one; before it, compute_desired_peers queried the registry itself.
 ASK_SNAPSHOT = "ask-registry-snapshot"
+# workflow.patched id: the short steps (compute, read, probe, write, restart) try one local attempt first, so
+# they share one workflow task instead of one each (workflows/local_steps.py).
+LOCAL_STEPS = "sync-local-steps"
+# workflow.patched id: the rollout slot is asked with a signal from the workflow itself when the slots
+# workflow exists (the activity, which can start it, only when it does not): no activity round trip.
+SLOT_BY_SIGNAL = "slot-ask-by-signal"
 
 
 class ConsumerSyncState(BaseModel):
@@ -94,6 +101,7 @@ class ConsumerSyncWorkflow:
         self._releases: set[asyncio.Future[None]] = set()
         self._in_flight: set[str] = set()  # request ids of the batch being synced (a re-ask is not new work)
         self.answers: dict[str, RegistryAnswer] = {}
+        self._local = False  # whether this run's short steps try a local attempt first (LOCAL_STEPS)
 
     @workflow.run
     async def run(self, state: ConsumerSyncState) -> None:
@@ -124,7 +132,7 @@ class ConsumerSyncWorkflow:
             self.running = number
             try:
                 result = await self._sync(number, batch)
-            except (ActivityError, RegistryUnanswered) as exc:
+            except (ActivityError, RegistryUnanswered, StepRefused) as exc:
                 result = self._failed(number, exc)
             self.state.results[number] = result
             for old in [n for n in self.state.results if n <= number - KEEP_RESULTS]:
@@ -183,7 +191,7 @@ class ConsumerSyncWorkflow:
         except Exception as exc:  # the asker is gone (cancelled, terminated): nobody to tell
             workflow.logger.info("cannot answer %s: %s", req.reply_to, exc)
 
-    def _failed(self, number: int, exc: ActivityError | RegistryUnanswered) -> SyncResult:
+    def _failed(self, number: int, exc: ActivityError | RegistryUnanswered | StepRefused) -> SyncResult:
         reason = error_cause(exc) if isinstance(exc, ActivityError) else str(exc)
         if self._current is not None and self._current.sync_number == number:
             return self._current.model_copy(update={"error": reason})
@@ -256,18 +264,21 @@ class ConsumerSyncWorkflow:
         ref = self.state.consumer
         self._show("computing", f"sync #{number} for {len(batch)} request(s)")
         inp = ConsumerInput(consumer=ref, pins=await self._snapshot(number, batch))
-        desired: DesiredPeers = await workflow.execute_activity_method(
+        self._local = self._local or workflow.patched(LOCAL_STEPS)
+        desired: DesiredPeers = await run_step(
             PeersyncActivities.compute_desired_peers,
             inp,
+            policies.CHAIN_READ,
             summary=f"peers of {ref.chain_id}",
-            **policies.CHAIN_READ.options(),
+            local=self._local,
         )
-        applied: AppliedPeersOut = await workflow.execute_activity_method(
+        applied: AppliedPeersOut = await run_step(
             PeersyncActivities.read_applied_peers,
             # The desired node ids tell peersync's entries from the operator's, which are never touched.
             ReadAppliedInput(consumer=ref, desired=desired.peers),
+            policies.KUBE_WRITE,
             summary=f"ConfigMap in {ref.namespace}",
-            **policies.KUBE_WRITE.options(),
+            local=self._local,
         )
         desired = desired.keeping(applied.peers)  # a validator with no endpoint in effect keeps its entry
         forced = {host for r in batch for host in r.forced_hosts}
@@ -284,11 +295,12 @@ class ConsumerSyncWorkflow:
         )
         self._current = result
         self._show("writing", f"{len(peers)} peers")
-        written: WriteOutput = await workflow.execute_activity_method(
+        written: WriteOutput = await run_step(
             PeersyncActivities.write_peers,
             WriteInput(consumer=ref, peers=peers),
+            policies.KUBE_WRITE,
             summary=f"write {len(peers)} peers",
-            **policies.KUBE_WRITE.options(),
+            local=self._local,
         )
         result.peers_hash = written.peers_hash
         if applied.strategy != "restart" and applied.workload_hash != written.peers_hash:
@@ -321,6 +333,7 @@ class ConsumerSyncWorkflow:
             if not workflow.patched(ASK_SNAPSHOT):
                 return None
             me = workflow.info().workflow_id
+            self._show("asking-registry", f"sync #{number}: asking the registry for its snapshot (pins)")
             ask = RegistryAsk(request_id=f"{me}/sync-{number}", reply_to=me)
             answer = await ask_registry(self.state.consumer.cluster_id, self.answers, ask)
             self.state.snapshot = answer.snapshot  # just asked: the newest there is
@@ -340,15 +353,16 @@ class ConsumerSyncWorkflow:
         ref = self.state.consumer
         began = workflow.now()
         self._show("restarting", f"peers {result.peers_hash}")
-        restarted: RestartOutput = await workflow.execute_activity_method(
+        restarted: RestartOutput = await run_step(
             PeersyncActivities.restart_workload,
             RestartInput(
                 consumer=ref,
                 peers_hash=result.peers_hash,
                 restarted_at=workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             ),
+            policies.KUBE_WRITE,
             summary=f"roll {ref.namespace} onto {result.peers_hash}",
-            **policies.KUBE_WRITE.options(),
+            local=self._local,
         )
         result.restarted = restarted.restarted
         self._show("rolling-out", restarted.message)
@@ -402,6 +416,19 @@ class ConsumerSyncWorkflow:
         """Wait for one of the cluster's rollout slots (PEERSYNC_MAX_PARALLEL_ROLLOUTS)."""
         self._slot_granted = False
         self._show("waiting-for-slot", "another consumer of this cluster is rolling out")
+        if workflow.patched(SLOT_BY_SIGNAL):
+            slots = workflow.get_external_workflow_handle(rollout_slots_id(self.state.consumer.cluster_id))
+            # Signals are not delivered in the order sent: a release of this holder (a stale slot at a new
+            # run's start, the previous sync's) landing after this ask would drop the ask from the queue.
+            await asyncio.gather(*self._releases, return_exceptions=True)
+            self._releases = {f for f in self._releases if not f.done()}
+            try:
+                await slots.signal("acquire", SlotRequest(holder=workflow.info().workflow_id))
+            except Exception as exc:  # no slots workflow yet: the activity below starts it with the ask
+                workflow.logger.info("rollout slots not running (%s): asking through an activity", exc)
+            else:
+                await workflow.wait_condition(lambda: self._slot_granted)
+                return
         await workflow.execute_activity_method(
             temporal_calls.TemporalCalls.acquire_rollout_slot,
             SlotCallInput(holder=workflow.info().workflow_id),
@@ -429,11 +456,12 @@ class ConsumerSyncWorkflow:
         new = [p for p in desired.peers if p not in applied.peers and _host(p) not in forced]
         unreachable: dict[str, str] = {}
         if new:
-            probed: ProbePeersOutput = await workflow.execute_activity_method(
+            probed: ProbePeersOutput = await run_step(
                 PeersyncActivities.probe_peers,
                 ProbePeersInput(peers=new),
+                policies.PEER_PROBE,
                 summary=f"TCP {len(new)} new peer(s)",
-                **policies.PEER_PROBE.options(),
+                local=self._local,
             )
             unreachable = probed.unreachable
         old_by_node = {p.split("@", 1)[0]: p for p in applied.peers}

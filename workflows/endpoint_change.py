@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.defs import PeersyncActivities
     from core.contracts import (
         FINAL_PHASES,
+        AffectedConsumer,
         ApproveRequest,
         CancelRequest,
         ChangeCommit,
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         EndpointChangeRequest,
         EndpointChangeResult,
         EndpointSnapshot,
+        HoldAsk,
         Phase,
         Progress,
         RegistryAnswer,
@@ -40,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         SyncResult,
         ValidatedChange,
     )
-    from core.ids import cluster_of_task_queue
+    from core.ids import cluster_of_task_queue, registry_id
     from workflows import markdown, metrics, policies
     from workflows.activity_contracts import (
         DiscoverInput,
@@ -74,6 +76,9 @@ IN_TURN = "consumers-in-turn"
 # validator exists, pins its override, and answers with the snapshot the syncs then carry. Changes recorded
 # before it pinned their override through an activity and let each sync query the registry.
 REGISTRY_COMMIT = "registry-commit"
+# A chain-driven change cancelled by an operator asks the registry to hold the endpoint before it, so that
+# reconcile and later refreshes do not apply what was cancelled. Changes recorded before it did not.
+HOLD_ON_CANCEL = "hold-on-cancel"
 
 
 def _probe_budget(change: ValidatedChange) -> policies.StepBudget:
@@ -184,6 +189,7 @@ class EndpointChangeWorkflow:
         except ApplicationError as exc:
             if exc.type == policies.OPERATOR_CANCELLED:
                 self._set_phase(Phase.CANCELLED, exc.message)
+                await self._hold_after_cancel(cluster)
             else:
                 self._set_phase(Phase.FAILED, exc.message)
             raise
@@ -223,7 +229,7 @@ class EndpointChangeWorkflow:
                 CONSUMER.value_set(",".join(dict.fromkeys(a.consumer.chain_id for a in discovery.affected)))
             )
         await self._boundary(Phase.PROBING)
-        await self._probe(change, sorted({a.p2p_port for a in discovery.affected}))
+        await self._probe(change, discovery.affected)
         if change.require_approval and not self.approved:
             await self._boundary(Phase.AWAITING_APPROVAL)
             self.progress.awaiting_approval = True
@@ -270,6 +276,20 @@ class EndpointChangeWorkflow:
             skipped=discovery.skipped,
         )
 
+    async def _hold_after_cancel(self, cluster: str) -> None:
+        """A cancelled move of the chain's must not come back through reconcile: the registry holds the endpoint
+        in effect before it (it ignores the ask when a newer change of the validator exists)."""
+        if self.request.source == "manual" or not workflow.patched(HOLD_ON_CANCEL):
+            return  # an operator's own change pins nothing before its commit: nothing to hold
+        reason = self.cancel_request.reason if self.cancel_request else "cancelled"
+        ask = HoldAsk(validator=self.request.validator, reason=reason, change_id=workflow.info().workflow_id)
+        try:
+            await workflow.get_external_workflow_handle(registry_id(cluster)).signal("hold", ask)
+        except (
+            Exception
+        ) as exc:  # no registry: nothing applies the cancelled endpoint behind the operator's back
+            workflow.logger.warning("hold not placed after the cancel: %s", exc)
+
     async def _commit(self, cluster: str, change: ValidatedChange, override: bool) -> None:
         """Commit to the registry: still the newest change of this validator? Then pin the override (only now:
         a paused, unapproved or cancelled change leaves no pin behind) and take the snapshot to sync with."""
@@ -299,11 +319,22 @@ class EndpointChangeWorkflow:
             )
         self.snapshot = answer.snapshot
 
-    async def _probe(self, change: ValidatedChange, ports: list[int]) -> None:
+    async def _probe(self, change: ValidatedChange, affected: list[AffectedConsumer]) -> None:
+        ports = sorted({a.p2p_port for a in affected})
         if not ports:
             return
-        probe = ProbeInput(endpoint=change.endpoint, ports=ports)
-        summary = f"TCP {change.endpoint} ports {ports}"
+        # The node at each port must prove the id peersync will write for it (CometBFT's p2p handshake).
+        ids: dict[int, set[str]] = {}
+        for a in affected:
+            if a.node_id is not None:
+                ids.setdefault(a.p2p_port, set()).add(a.node_id)
+        expected = {port: next(iter(found)) for port, found in ids.items() if len(found) == 1}
+        probe = ProbeInput(endpoint=change.endpoint, ports=ports, expected_ids=expected or None)
+        summary = (
+            f"handshake {change.endpoint} ports {ports}"
+            if expected
+            else f"TCP {change.endpoint} ports {ports}"
+        )
         # Fast path: one local attempt, no extra workflow task when the node already answers.
         try:
             await workflow.execute_local_activity_method(

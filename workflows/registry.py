@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         ChangeAsk,
         EndpointSnapshot,
         EndpointStatus,
+        HoldAsk,
         RegistryAnswer,
         RegistryAsk,
         RegistryView,
@@ -327,11 +328,64 @@ class RegistryWorkflow:
         description="Pin (endpoint) or clear (null) an operator override; the validator by operator "
         "address or unique moniker. Clearing starts a change back to the chain's endpoint."
     )
-    def set_override(self, inp: OverrideInput) -> RegistryView:
+    async def set_override(self, inp: OverrideInput) -> RegistryView:
         op = self.state.resolve(inp.operator_address).record.operator_address
+        pending = self.state.manual_in_flight(op) if inp.endpoint is None else None
         if self.state.set_override(op, inp.endpoint) is not None:
             self.nudged = True  # the next refresh starts the change to the endpoint now in effect
-        return next(v for v in self.state.view() if v.operator_address == op)
+        if pending is not None:  # an operator's change not yet done must not pin what was just cleared
+            await self._supersede(pending, by="the operator's clear of the override")
+        return self._row(op)
+
+    def _row(self, operator_address: str) -> RegistryView:
+        return next(v for v in self.state.view() if v.operator_address == operator_address)
+
+    @workflow.signal(
+        description="A chain-driven change was cancelled by an operator: hold the endpoint in effect before it "
+        "(registry status `held`) until the chain moves again or `peersync hold release`."
+    )
+    def hold(self, ask: HoldAsk) -> None:
+        try:
+            op = self.state.resolve(ask.validator).record.operator_address
+        except KeyError as exc:
+            workflow.logger.warning("hold not placed: %s", exc)
+            return
+        if ask.change_id is not None:
+            self.state.hold_for_change(op, ask.change_id, ask.reason, at=self._now())
+
+    @workflow.update(
+        description="`peersync hold`: keep the endpoint in effect now until the chain moves again."
+    )
+    def place_hold(self, ask: HoldAsk) -> RegistryView:
+        op = self.state.resolve(ask.validator).record.operator_address
+        self.state.place_hold(op, ask.reason, at=self._now())
+        return self._row(op)
+
+    @place_hold.validator
+    def _hold_possible(self, ask: HoldAsk) -> None:
+        self._override_known(OverrideInput(operator_address=ask.validator, endpoint=None))
+        entry = self.state.resolve(ask.validator)
+        if entry.effective is None:
+            raise ValueError(f"registry: {entry.record.moniker} has no endpoint in effect to hold")
+
+    @workflow.update(
+        description="`peersync hold release`: end a hold; a change to the endpoint then in effect starts."
+    )
+    def release_hold(self, ask: HoldAsk) -> RegistryView:
+        op = self.state.resolve(ask.validator).record.operator_address
+        if self.state.release_hold(op) is not None:
+            self.nudged = True  # the next refresh starts the change to the endpoint now in effect
+        return self._row(op)
+
+    @release_hold.validator
+    def _hold_held(self, ask: HoldAsk) -> None:
+        self._override_known(OverrideInput(operator_address=ask.validator, endpoint=None))
+        entry = self.state.resolve(ask.validator)
+        if entry.hold is None:
+            raise ValueError(f"registry: {entry.record.moniker} is not held")
+
+    def _now(self) -> str:
+        return workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
     @set_override.validator
     def _override_known(self, inp: OverrideInput) -> None:

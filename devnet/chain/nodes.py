@@ -1,8 +1,10 @@
 """Emulated consumer-chain nodes: one per (validator, launched consumer it opted in to), listening where the
 validator's nodes really run (its devnet endpoint host) on the consumer's upstream ports.
 
-Each node is a TCP listener on the P2P port (a connect succeeds; that is all a reachability probe needs)
-and a small CometBFT RPC on the RPC port with `status`, `net_info`, `health` and the unsafe `dial_peers`.
+Each node listens on the P2P port, where it answers CometBFT's SecretConnection handshake with its own node
+key up to the proof of that key and then closes (what the authenticated probe checks; no reactor runs
+here), and serves a small CometBFT RPC on the RPC port with `status`, `net_info`, `health` and the unsafe
+`dial_peers`.
 `net_info` lists a dialed peer only while a node with that id really listens at that address, so a peer
 list pointing at a validator's old endpoint visibly loses the peer — the failure peersync repairs.
 Node state (peers, catching_up) survives moves; a bind failure is recorded, never raised.
@@ -27,15 +29,18 @@ import asyncio
 import hashlib
 import logging
 import math
+import secrets
 import socket
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
+import nacl.signing
 from aiohttp import web
 
-from core.upstream import ConsumerPorts, upstream_node_id, upstream_ports
+from core.secret_connection import HandshakeError, SecretHandshake
+from core.upstream import ConsumerPorts, upstream_node_id, upstream_node_seed, upstream_ports
 from devnet.chain import cmt_json
 from devnet.chain.encoding import b64, now_ns, rfc3339_nano, upper_hex
 from devnet.chain.endpoints import bindable
@@ -56,6 +61,8 @@ CONNECTION_CHANNELS = (
     (96, 10, 5), (97, 10, 3), (0, 10, 1),
 )  # fmt: skip
 LOOPBACK_SOURCE = "127.0.0.1"
+HANDSHAKE_TIMEOUT = 20.0  # CometBFT's [p2p] handshake_timeout default
+HANDSHAKE_MAX_BYTES = 8192  # a peer's ephemeral key and auth frame take 1079
 ZERO_TIME = "1970-01-01T00:00:00Z"
 # How far behind the chain a restarted node starts (the blocks it missed while down), and how long it takes
 # by default to replay them; the devnet sets the latter per run (fast in tests).
@@ -120,6 +127,11 @@ class Node:
     @property
     def listening(self) -> bool:
         return self.p2p_server is not None
+
+    @property
+    def node_key(self) -> nacl.signing.SigningKey:
+        """The private key behind `node_id`: upstream derives both from the moniker the node was deployed with."""
+        return nacl.signing.SigningKey(upstream_node_seed(self.moniker, self.chain_id))
 
 
 class NodeFleet:
@@ -225,7 +237,7 @@ class NodeFleet:
         node.errors = []
         try:
             node.p2p_server = await asyncio.start_server(
-                _drop_connection, host, node.p2p_port, reuse_address=True
+                partial(answer_handshake, node.node_key), host, node.p2p_port, reuse_address=True
             )
             self._by_p2p[(host, node.p2p_port)] = node
         except OSError as err:
@@ -537,6 +549,24 @@ def _reason(err: OSError) -> str:
     return (err.strerror or str(err)).lower()
 
 
-async def _drop_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    # The connect is what probes measure; no emulated node speaks the p2p SecretConnection handshake.
-    writer.close()
+async def answer_handshake(
+    key: nacl.signing.SigningKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """A real node's side of the SecretConnection handshake, up to the proof of both keys; then close, where a
+    real node would exchange NodeInfo (a probe never goes further, and no emulated node runs reactors)."""
+    handshake = SecretHandshake(key, secrets.token_bytes(32), HANDSHAKE_MAX_BYTES)
+    try:
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+            writer.write(handshake.hello())
+            while handshake.proven is None:
+                data = await reader.read(4096)
+                if not data:  # a plain TCP probe connects and leaves
+                    break
+                reply = handshake.receive(data)
+                if reply:
+                    writer.write(reply)
+                    await writer.drain()
+    except (HandshakeError, TimeoutError, OSError) as exc:
+        log.debug("p2p handshake refused: %s", exc)  # a real node logs it and drops the connection too
+    finally:
+        writer.close()

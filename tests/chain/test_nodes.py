@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from activities.p2p_identity import prove_node_id
 from core.upstream import upstream_node_id, upstream_ports
 
 from .conftest import Devnet
@@ -73,6 +75,23 @@ def test_node_status_identifies_the_upstream_node(devnet: Devnet) -> None:
     assert node_rpc(devnet.ip(1), "consumer-1", "status").json()["result"]["sync_info"]["catching_up"] is True
     assert (
         node_rpc(devnet.ip(1), "consumer-2", "status").json()["result"]["sync_info"]["catching_up"] is False
+    )
+
+
+def test_each_node_proves_its_upstream_key_in_the_p2p_handshake(devnet: Devnet) -> None:
+    """The SecretConnection handshake a real node answers (tests/real/test_p2p_identity.py), with the private
+    key behind the node's id; then the connection closes (no NodeInfo, no peer)."""
+    for last, moniker in enumerate(["alice", "bob", "carol", "dave"], start=1):
+        proven = asyncio.run(prove_node_id(devnet.ip(last), C1.p2p, timeout=5))
+        assert proven == upstream_node_id(moniker, "consumer-1"), moniker
+    assert asyncio.run(prove_node_id(devnet.ip(4), C3.p2p, timeout=5)) == upstream_node_id(
+        "dave", "consumer-3"
+    )
+    assert net_peers(devnet.ip(1)) == ids("bob", "carol", "dave")  # the probes never became peers
+    # A rename does not change the key a running node proves (its node_key.json was written at deploy).
+    devnet.admin("edit_validator", {"validator": "carol", "moniker": "carol-2"})
+    assert asyncio.run(prove_node_id(devnet.ip(3), C1.p2p, timeout=5)) == upstream_node_id(
+        "carol", "consumer-1"
     )
 
 

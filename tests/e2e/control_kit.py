@@ -12,12 +12,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import nacl.signing
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from core.contracts import Phase, Progress
-from core.upstream import upstream_ports
+from core.upstream import upstream_node_seed, upstream_ports
+from devnet.chain.nodes import answer_handshake
 from devnet.testbed import World, eventually
 
 NAMESPACES = ("alice-consumer-1", "alice-consumer-2", "alice-consumer-3")
@@ -28,12 +30,20 @@ TEMPORAL_CLI = str(Path(sys.executable).parent / "temporal")
 
 
 class Node:
-    """TCP listeners at `host` on the P2P port of each consumer chain: a validator's node that came up at
-    its new address before anything on the chain says so (the test decides when it answers)."""
+    """`moniker`'s consumer nodes at `host`, listening on the P2P port of each consumer chain and proving
+    their node id (CometBFT's p2p handshake, with the upstream scheme's key): a validator's node that came
+    up at its new address before anything on the chain says so (the test decides when it answers)."""
 
-    def __init__(self, host: str, chain_ids: Iterable[str] = ("consumer-1", "consumer-2", "consumer-3")):
+    def __init__(
+        self,
+        host: str,
+        chain_ids: Iterable[str] = ("consumer-1", "consumer-2", "consumer-3"),
+        moniker: str = "bob",
+    ):
         self.host = host
-        self.ports = sorted({upstream_ports(c).p2p for c in chain_ids})
+        self.chain_by_port = {upstream_ports(c).p2p: c for c in chain_ids}
+        self.ports = sorted(self.chain_by_port)
+        self.moniker = moniker
         self.servers: list[asyncio.Server] = []
         self.dialled: set[int] = set()  # ports someone connected to since up()
 
@@ -50,9 +60,11 @@ class Node:
         return self
 
     def _answer(self, port: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        async def answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        key = nacl.signing.SigningKey(upstream_node_seed(self.moniker, self.chain_by_port[port]))
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.dialled.add(port)
-            writer.close()
+            await answer_handshake(key, reader, writer)
 
         return answer
 

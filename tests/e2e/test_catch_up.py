@@ -4,6 +4,8 @@ previous one is still replaying blocks; a node that never catches up fails its s
 
 from __future__ import annotations
 
+import json
+
 from core.contracts import EndpointChangeResult, Phase
 from core.ids import consumer_sync_id, endpoint_change_id
 from devnet.testbed import World
@@ -20,12 +22,20 @@ def one_signer(world: World) -> None:
 
 
 async def activity_times(world: World, namespace: str) -> dict[str, tuple[float, float]]:
-    """Activity type -> (scheduled, completed) times in the consumer's history (the first of each type)."""
+    """Activity type -> (scheduled, completed) times in the consumer's history (the first of each type). A
+    local activity (its marker) ran inside its workflow task: from that task's start to the marker."""
     history = await world.handle(consumer_sync_id("alice", namespace)).fetch_history()
     scheduled: dict[int, tuple[str, float]] = {}
     times: dict[str, tuple[float, float]] = {}
+    task_started = 0.0
     for event in history.events:
         at = event.event_time.ToDatetime().timestamp()
+        if event.HasField("workflow_task_started_event_attributes"):
+            task_started = at
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_local_activity":
+            data = json.loads(marker.details["data"].payloads[0].data)
+            times.setdefault(data["activity_type"], (task_started, at))
         if event.HasField("activity_task_scheduled_event_attributes"):
             scheduled[event.event_id] = (
                 event.activity_task_scheduled_event_attributes.activity_type.name,

@@ -130,7 +130,7 @@ async def test_cancel_before_any_restart_ends_the_change_without_writes(world: W
     await world.start_worker(PEERSYNC_REQUIRE_APPROVAL="true")
     await world.registry_ready()
     before = snapshot(world)
-    async with Node(f"{world.subnet}.23") as carols:
+    async with Node(f"{world.subnet}.23", moniker="carol") as carols:
         await carols.up()
         probing = await update(world, "--validator", "bob", "--endpoint", f"{world.subnet}.22")
         waiting = await update(world, "--validator", "carol", "--endpoint", f"{world.subnet}.23")

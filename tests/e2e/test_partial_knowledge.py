@@ -2,8 +2,8 @@
 writes nothing and restarts nothing; it retries, and succeeds once the registry answers again.
 
 How the registry is made unreachable, honestly: it is replaced (same id) by a run on a task queue that no
-worker polls. The run exists, so its `pinned` query is not "not found"; no worker ever processes its
-tasks, so the query can never be answered. That is what a registry wedged on a failing workflow task, or
+worker polls. The run exists, so a signal to it is not "not found"; no worker ever processes its tasks, so
+the sync's ask for its snapshot (signal `share`) is never answered. That is what a registry wedged on a failing workflow task, or
 on a worker version that is not deployed, looks like to the activity.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -53,17 +54,18 @@ async def test_a_registry_that_does_not_answer_stops_the_sync_until_it_does(worl
         if sync_cli.done():  # not an AssertionError: `eventually` must not wait on
             raise RuntimeError(f"the sync went ahead without the registry: {sync_cli.result()}")
         try:
-            pending = (await sync.describe()).raw_description.pending_activities
+            history = await sync.fetch_history()
         except RPCError:  # not started yet
             return False
-        return any(
-            a.activity_type.name == "compute_desired_peers"
-            and a.attempt >= 3
-            and "registry-alice did not answer" in a.last_failure.message
-            for a in pending
-        )
+        asks = [
+            e
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+            and e.signal_external_workflow_execution_initiated_event_attributes.signal_name == "share"
+        ]
+        return len(asks) >= 2  # asked for the registry's snapshot, no answer, asked again
 
-    await eventually(retrying, 90, "the sync's peer computation to retry on the silent registry")
+    await eventually(retrying, 90, "the sync to ask the silent registry for its snapshot again")
     assert not sync_cli.done()
     assert log.configmap_writes(C1) == 0 and world.generation(C1) == generation  # nothing acted
 

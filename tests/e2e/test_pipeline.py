@@ -4,6 +4,7 @@ rollout; the others are untouched."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -39,11 +40,19 @@ async def test_bob_moves_and_consumers_1_and_2_follow_with_one_rollout_each(worl
 
 
 async def _rollout_window(world: World, namespace: str) -> tuple[float, float]:
-    """When the consumer's restart was scheduled and when its rollout wait completed (history times)."""
+    """When the consumer's restart was scheduled and when its rollout wait completed (history times). A local
+    restart (its marker) ran inside its workflow task: it started no earlier than that task."""
     history = await world.handle(consumer_sync_id("alice", namespace)).fetch_history()
     scheduled: dict[int, str] = {}
     start = end = None
+    task_started = 0.0
     for event in history.events:
+        if event.HasField("workflow_task_started_event_attributes"):
+            task_started = event.event_time.ToDatetime().timestamp()
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_local_activity":
+            if json.loads(marker.details["data"].payloads[0].data)["activity_type"] == "restart_workload":
+                start = task_started
         attrs = event.activity_task_scheduled_event_attributes
         if event.HasField("activity_task_scheduled_event_attributes"):
             scheduled[event.event_id] = attrs.activity_type.name

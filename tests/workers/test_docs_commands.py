@@ -124,9 +124,11 @@ def check_command(command: str, root: Command | None = None) -> list[str]:
         token = tokens[index]
         index += 1
         if token.startswith("-"):
-            if token not in global_options:
+            # A group's own options (`peersync hold --validator V`), else the global ones.
+            owner = next((c for _, c in targets if token in option_names(c)), None)
+            if owner is None:
                 problems.append(f"{token} is not a global option of peersync")
-            elif takes_value(root, token):
+            elif takes_value(owner, token):
                 index += 1
             continue
         resolved: list[tuple[str, Command]] = []
@@ -140,7 +142,8 @@ def check_command(command: str, root: Command | None = None) -> list[str]:
         if not resolved:
             return problems
         targets = resolved
-    if any(is_group(c) for _, c in targets) and not any(t in ("--help", "-h") for t in tokens):
+    runnable = [c for _, c in targets if is_group(c) and not getattr(c, "invoke_without_command", False)]
+    if runnable and not any(t in ("--help", "-h") for t in tokens):
         problems.append(f"`{command}` names no command")
         return problems
     for token in tokens[index:]:
@@ -213,6 +216,7 @@ def test_the_docs_show_commands_at_all() -> None:
         ("peersync schedule", "names no command"),
         ("peersync pause|resume|halt ID", "`peersync halt` is not a command"),
         ("$ peersync --verbose registry", "--verbose is not a global option"),
+        ("peersync hold --frob bob", "--frob is not a global option"),
         ("peersync reconcile --dry-run=true --jsn  # comment --ignored", "--jsn is not an option"),
         ("PEERSYNC_LOG_FORMAT=json .venv/bin/peersync worker --no-schedul", "--no-schedul is not an option"),
     ],
@@ -234,6 +238,8 @@ def test_a_wrong_command_is_reported(line: str, complaint: str) -> None:
         "PEERSYNC_REQUIRE_APPROVAL=true .venv/bin/peersync worker --no-schedule",
         "peersync schedule pause --note 'chain upgrade'",
         "peersync --help",
+        "peersync hold --validator bob --reason maintenance",
+        "peersync hold release --validator bob",
     ],
 )
 def test_a_right_command_passes(line: str) -> None:
