@@ -268,6 +268,10 @@ class Kube:
 
         return build.replicas(workload), ready
 
+    def replicas(self, namespace: str) -> int:
+        """The workload's desired number of pods (spec.replicas; the apiserver defaults it to 1)."""
+        return build.replicas(self._read_workload(self.managed_namespace(namespace)))
+
     def rollout_verdict(self, namespace: str) -> RolloutVerdict:
         ns = self.managed_namespace(namespace)
         return verdict(ns.layout.workload_kind, self._read_workload(ns))

@@ -14,13 +14,18 @@ import os
 import signal
 import sys
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from pydantic import BaseModel
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 import workflows
+from core.ids import registry_id
 from devnet.chain.server import ChainEmulator
 from devnet.files import READY, ClusterInfo, DevnetManifest, atomic_write, env_lines
 from devnet.kube.server import KubeEmulator
@@ -30,6 +35,7 @@ from devnet.processes import ChildExited, ChildProcess
 from devnet.scenario import ClusterSpec, Scenario
 from devnet.temporal import TemporalDevServer, TemporalOptions
 from devnet.world import grant_shipped_rbac, seed_cluster
+from workflows.registry import RegistryWorkflow
 
 HOST = "127.0.0.1"
 CHAIN_HEIGHT = "chain-height"  # the emulated chain's last height, so a restart continues above it
@@ -301,6 +307,16 @@ class Devnet:
                 await self._kube_answers(session, info)
         for child in self.children:
             child.raise_if_exited()
+        if "worker" in self.opts.services:
+            for info in self.manifest.clusters:
+                try:
+                    async with asyncio.timeout(SERVICE_READY_TIMEOUT):
+                        await self._registry_refreshed(info.id)
+                except TimeoutError:
+                    raise RuntimeError(
+                        f"registry-{info.id} has not refreshed after {SERVICE_READY_TIMEOUT:.0f}s "
+                        f"(log {self.state_dir}/worker-{info.id}.log)"
+                    ) from None
         for name, url in self.health_urls.items():
             try:
                 async with asyncio.timeout(SERVICE_READY_TIMEOUT):
@@ -310,6 +326,24 @@ class Devnet:
                     f"{name} is not subscribed to the chain after {SERVICE_READY_TIMEOUT:.0f}s "
                     f"({url}; log {self.state_dir / name}.log)"
                 ) from None
+
+    async def _registry_refreshed(self, cluster_id: str) -> None:
+        """Wait until the cluster's registry has read the chain once: it is the one writer of intent, and a
+        move it has not yet seen a baseline for would become that baseline (repaired by its first drift check,
+        not by a change). So `ready` means a move from now on is a change."""
+        assert self.manifest is not None
+        client = await Client.connect(self.manifest.temporal_address, data_converter=pydantic_data_converter)
+        handle = client.get_workflow_handle(registry_id(cluster_id))
+        while True:
+            for child in self.children:
+                child.raise_if_exited()
+            try:
+                stats = await handle.query(RegistryWorkflow.stats, rpc_timeout=timedelta(seconds=2))
+                if stats.refreshes >= 1:
+                    return
+            except (RPCError, WorkflowQueryFailedError):
+                pass  # no registry yet, or no worker polls yet
+            await asyncio.sleep(HEALTH_POLL_SECONDS)
 
     async def _subscribed(self, name: str, url: str) -> None:
         """Wait until a watcher's /healthz answers 200: subscribed, so no tx from now on passes unseen."""

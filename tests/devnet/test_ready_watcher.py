@@ -55,6 +55,7 @@ async def test_a_move_right_after_ready_takes_the_watchers_fast_path(tmp_path: P
             payload = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
             return str(pydantic_data_converter.payload_converter.from_payload(payload, dict)["source"])
 
-        assert await eventually(started_by, 20, "the endpoint change of bob's move") == "watcher"
+        # Started by the registry (the one writer of intent) on the watcher's nudge: its timer is 10 minutes.
+        assert await eventually(started_by, 20, "the endpoint change of bob's move") == "registry"
     finally:
         await devnet.stop()

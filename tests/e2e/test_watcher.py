@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from core.contracts import EndpointChangeResult, EndpointStatus, Phase
+from core.contracts import CancelRequest, EndpointChangeResult, EndpointStatus, Phase
 from core.ids import endpoint_change_id, registry_id
 from devnet.processes import ChildProcess
 from devnet.scenario import ClusterSpec, ConsumerSpec, NamespaceSpec, Scenario, ValidatorSpec
 from devnet.testbed import World, default_world, eventually, random_subnet
+from tests.e2e.control_kit import wait_phase
 from workflows.registry import RegistryWorkflow
 
 pytestmark = pytest.mark.both_testbeds
@@ -71,9 +72,9 @@ def consumers_of(world: World, moniker: str) -> list[str]:
     ]
 
 
-async def watched(world: World) -> ChildProcess:
+async def watched(world: World, **worker: str) -> ChildProcess:
     """A worker and a watcher of cluster alice, the registry's baseline taken, the watcher subscribed."""
-    await world.start_worker(**SLOW_TIMER)
+    await world.start_worker(**SLOW_TIMER, **worker)
     watcher = await world.start_watcher(**SLOW_TIMER)
     await world.registry_ready(len(world.scenario.validators))
     await world.watcher_connected(watcher)
@@ -338,7 +339,7 @@ def squatting_world(subnet: str) -> Scenario:
 )
 async def test_a_moniker_squatter_changes_nothing_for_the_real_bob(tmp_path: Path) -> None:
     async with World(tmp_path, squatting_world(random_subnet())) as world:
-        await watched(world)
+        await watched(world, PEERSYNC_PROBE_BUDGET="2s")  # blocked after 2 s, not 5 minutes
         bob, carol = world.operator("bob"), world.operator("carol")
         bob_host = f"{world.subnet}.2"
         bob_row = await world.registry_row("bob")
@@ -348,8 +349,11 @@ async def test_a_moniker_squatter_changes_nothing_for_the_real_bob(tmp_path: Pat
 
         renamed = await world.admin("edit_validator", {"validator": carol, "moniker": "bob"})
         squat = endpoint_change_id("alice", carol, renamed["height"])
-        result = await world.finished(squat, EndpointChangeResult)
-        assert result.validator == carol and result.phase == Phase.DONE
+        # carol's node entry would now carry the id derived from "bob": her node at her address cannot prove
+        # it (it keeps carol's key), so the authenticated probe blocks the change before anything is written.
+        progress = await wait_phase(world, squat, Phase.BLOCKED, timeout=60)
+        assert "proved id" in (progress.reason or "") and "expected" in (progress.reason or ""), progress
+        await world.handle(squat).execute_update("cancel", CancelRequest(reason="a moniker squatter"))
 
         code, out, err = await world.peersync("registry", "--json")
         assert code == 0, err
