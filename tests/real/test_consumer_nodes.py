@@ -244,9 +244,7 @@ async def test_move_restarts_the_nodes_on_the_new_address(nodes: RealConsumerNod
     assert {n.chain_id for n in moved} == {C1, C2} and all(n.host == f"{subnet}.9" for n in moved)
     new = nodes.node("bob", C1)
     seen: list[str] = []
-    verdict = await wait_caught_up(
-        lambda: holds([new.rpc_url]), 1, time.time() + 30, seen.append
-    )
+    verdict = await wait_caught_up(lambda: holds([new.rpc_url]), 1, time.time() + 30, seen.append)
     print("catch-up looks after the move:", seen[:3], "...", seen[-1])
     assert any("catching up" in look for look in seen), seen  # the real /status said catching_up: true
     assert verdict.done and verdict.height is not None and verdict.height > height_before
