@@ -7,6 +7,7 @@ same input with the same words. No I/O: the caller reads the validator records.
 from __future__ import annotations
 
 from core.contracts import EndpointChangeRequest, EndpointStatus, ValidatorRecord
+from core.desired import moniker_collisions
 from core.endpoint import Endpoint, EndpointError, parse_endpoint
 from core.policy import EndpointPolicy
 from core.validator_names import UnknownValidatorError, resolve_validator
@@ -33,6 +34,9 @@ def validated_endpoint(
         )
     except UnknownValidatorError as exc:
         raise ChangeRefused(policies.UNKNOWN_VALIDATOR, str(exc)) from None
+    collided = moniker_collisions(records).get(record.operator_address)
+    if collided is not None:  # its peer entry's node id would be another validator's (a squatter's trick)
+        raise ChangeRefused(policies.INVALID_ENDPOINT, f"{record.operator_address}: {collided}")
     text = request.endpoint
     if text is None and record.status == EndpointStatus.VALID:
         text = record.canonical

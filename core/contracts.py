@@ -388,10 +388,19 @@ class DesiredPeers(Contract):
         "stays (its last known endpoint beats none; never restart to drop an opted-in validator)",
     )
 
+    keep_at_host: dict[str, str] = Field(
+        default_factory=dict,
+        description="operator address -> host of a validator whose node id cannot be derived (its moniker "
+        "collides with another's): its applied entry at that host stays as it is, nothing new is written",
+    )
+
     def keeping(self, applied: list[str]) -> DesiredPeers:
-        """These peers plus the applied entries of `keep_if_present` validators (by node id)."""
+        """These peers plus the applied entries of `keep_if_present` validators (by node id) and of
+        `keep_at_host` ones (by host: a moniker collision leaves no node id to look for)."""
         present = {p.split("@", 1)[0]: p for p in applied}
         kept = {op: present[node] for op, node in self.keep_if_present.items() if node in present}
+        at_host = {p.split("@", 1)[1].rsplit(":", 1)[0]: p for p in applied if "@" in p}
+        kept |= {op: at_host[host] for op, host in self.keep_at_host.items() if host in at_host}
         if not kept:
             return self
         return self.model_copy(

@@ -28,6 +28,8 @@ def desired_peers(
     missing: list[str] = []
     keep: dict[str, str] = {}
     refused: dict[str, str] = {}
+    at_host: dict[str, str] = {}
+    collided = moniker_collisions(records)
     for valcons in opted_in:
         record = by_valcons.get(valcons)
         if record is None or record.operator_address == local_validator:
@@ -46,6 +48,12 @@ def desired_peers(
                 break
             except EndpointError as exc:
                 refused.setdefault(op, str(exc))
+        if op in collided:  # no node id can be derived: nothing is written for it, its entry stays
+            refused[op] = collided[op]
+            missing.append(op)
+            if endpoint is not None:
+                at_host[op] = endpoint.host_literal
+            continue
         if endpoint is None:
             missing.append(op)
             keep[op] = UPSTREAM_SCHEME.node_id(record.moniker, chain_id)
@@ -58,4 +66,21 @@ def desired_peers(
         refused=refused,
         authoritative=pinned.registry,
         keep_if_present=keep,
+        keep_at_host=at_host,
     )
+
+
+def moniker_collisions(records: list[ValidatorRecord]) -> dict[str, str]:
+    """Operator address -> why its node id cannot be derived: under the upstream scheme a node id derives from
+    the moniker (and the chain id), so validators sharing a moniker would get one node id (a squatter would
+    take over another's entry). Each of them is refused, with the others named."""
+    by_moniker: dict[str, list[str]] = {}
+    for record in records:
+        by_moniker.setdefault(record.moniker, []).append(record.operator_address)
+    return {
+        op: f"moniker {moniker!r} is also used by {', '.join(o for o in ops if o != op)}: its upstream node id "
+        "cannot be told apart, so no peer entry is written for it"
+        for moniker, ops in by_moniker.items()
+        if len(ops) > 1
+        for op in ops
+    }
