@@ -54,7 +54,6 @@ from core.peer_formats import LayoutError, PeerFormatError
 from core.peers import parse_peer
 from core.policy import EndpointPolicy
 from core.registry_state import changed_buckets
-from core.upstream import upstream_ports
 from workflows import metrics, policies
 from workflows.activity_contracts import (
     AppliedPeersOut,
@@ -449,7 +448,3 @@ class WaitProgress(BaseModel):
 def _context(consumer: ConsumerRef, **more: object) -> dict[str, object]:
     """Log fields naming the consumer, beside the SDK's `temporal_activity` context."""
     return {"consumer": consumer.namespace, "chain_id": consumer.chain_id, **more}
-
-
-def peer_port(chain_id: str) -> int:
-    return upstream_ports(chain_id).p2p

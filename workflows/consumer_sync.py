@@ -192,7 +192,7 @@ class ConsumerSyncWorkflow:
             workflow.logger.info("cannot answer %s: %s", req.reply_to, exc)
 
     def _failed(self, number: int, exc: ActivityError | RegistryUnanswered | StepRefused) -> SyncResult:
-        reason = error_cause(exc) if isinstance(exc, ActivityError) else str(exc)
+        reason = error_cause(exc)  # a wrapper's cause, else the exception's own text
         if self._current is not None and self._current.sync_number == number:
             return self._current.model_copy(update={"error": reason})
         return SyncResult(
