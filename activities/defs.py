@@ -36,6 +36,7 @@ from activities.kube_ops import (
     explain,
 )
 from activities.live_peers import DialRefusedError, RpcDisabledError, dial_and_verify
+from activities.node_discovery import discovered_node_ids
 from activities.probe import probe
 from activities.rollout_status import RolloutVerdict
 from activities.validation import ChangeRefused, validated_endpoint
@@ -44,6 +45,7 @@ from core.contracts import (
     DesiredPeers,
     Discovery,
     EndpointSnapshot,
+    ProvedNodeId,
     ValidatedChange,
     ValidatorRecord,
 )
@@ -83,6 +85,8 @@ from workflows.reconcile_contracts import DriftReport, DriftRow
 
 T = TypeVar("T")
 WAIT_CHUNK_SECONDS = 5
+# The node-id discovery a refresh runs (source `discovered`): bounded well inside the refresh's local attempt.
+DISCOVERY_SECONDS = 5.0
 # How long live-dialled nodes get to list their new peers in net_info before the dial is reported as is.
 LIVE_VERIFY_SECONDS = 30.0
 
@@ -160,13 +164,34 @@ class PeersyncActivities:
         async with self.chain() as chain:
             status = await chain.get("/cosmos/base/tendermint/v1beta1/blocks/latest")
             height = int(status["block"]["header"]["height"])
-            buckets = changed_buckets(await self.records(chain), inp.known)
-            known_ops = {r.operator_address for records in buckets.values() for r in records}
+            records = await self.records(chain)
+            buckets = changed_buckets(records, inp.known)
+            known_ops = {r.operator_address for bucket in buckets.values() for r in bucket}
             # Only the changed validators need the exact height of their edit (for deterministic ids).
             heights = (
                 await edit_heights(chain, sorted(known_ops), self.settings.bech32_prefix) if inp.known else {}
             )
-        return RefreshOutput(height=height, buckets=buckets, edit_heights=heights)
+            discovered = await self._discover_node_ids(chain, records, inp.discovered)
+        return RefreshOutput(height=height, buckets=buckets, edit_heights=heights, discovered=discovered)
+
+    async def _discover_node_ids(
+        self, chain: ChainRest, records: list[ValidatorRecord], known: dict[str, dict[str, str]]
+    ) -> dict[str, dict[str, ProvedNodeId]]:
+        """Proofs for the chains run here with node ids `discovered`. Best effort: a cluster or chain that does
+        not answer leaves the proofs the registry holds as they are, and never fails the refresh."""
+        try:
+            async with asyncio.timeout(DISCOVERY_SECONDS):  # the refresh itself must never wait on this
+                namespaces, _ = await asyncio.to_thread(lambda: self.kube.managed_namespaces())
+                chains = {ns.chain_id for ns in namespaces if ns.layout.node_ids == "discovered"}
+                if not chains:
+                    return {}
+                memberships = await launched_memberships(chain)
+                return await discovered_node_ids(
+                    records, memberships, chains, self.settings.local_validator, known, self.policy
+                )
+        except Exception as exc:  # any failure here (no cluster config, API down) must not stop the refresh
+            activity.logger.warning("node ids not discovered this refresh: %s", exc)
+            return {}
 
     @activity.defn
     async def validate_change(self, inp: ValidateInput) -> ValidatedChange:
@@ -234,8 +259,16 @@ class PeersyncActivities:
         async with self.chain() as chain:
             records = await self.records(chain)
             opted = await chain.opted_in(inp.consumer.consumer_id)
+        # The namespace's node-id source (peersync.io/node-ids) is read now: an annotation follows at once.
+        ns = await asyncio.to_thread(_kube_call, lambda: self.kube.managed_namespace(inp.consumer.namespace))
         return desired_peers(
-            records, opted, pinned, self.settings.local_validator, inp.consumer.chain_id, self.policy
+            records,
+            opted,
+            pinned,
+            self.settings.local_validator,
+            inp.consumer.chain_id,
+            self.policy,
+            source=ns.layout.node_ids,
         )
 
     async def pinned(self) -> EndpointSnapshot:

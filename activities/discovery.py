@@ -10,8 +10,16 @@ from typing import TYPE_CHECKING
 
 from activities.chain_view import ConsumerMembership
 from activities.kube_build import ManagedNamespace
-from core.contracts import AffectedConsumer, ConsumerRef, Discovery, SkippedConsumer, ValidatorRecord
-from core.peers import UPSTREAM_SCHEME
+from core.contracts import (
+    AffectedConsumer,
+    ConsumerRef,
+    Discovery,
+    EndpointSnapshot,
+    SkippedConsumer,
+    ValidatorRecord,
+)
+from core.desired import node_for
+from core.node_ids import NodeIdError, NodeIdSource
 from core.upstream import upstream_ports
 
 if TYPE_CHECKING:  # a type only: the kube client module is I/O, this one is not
@@ -52,17 +60,28 @@ def affected_consumers(
                     )
                 )
         else:
-            affected += [
-                AffectedConsumer(
-                    consumer=ConsumerRef(
-                        cluster_id=cluster_id,
-                        namespace=ns.name,
-                        chain_id=m.chain_id,
-                        consumer_id=m.consumer_id,
-                    ),
-                    p2p_port=upstream_ports(m.chain_id).p2p,
-                    node_id=UPSTREAM_SCHEME.node_id(record.moniker, m.chain_id),
+            for ns in running:
+                try:
+                    node_id, port = _expected_node(record, m.chain_id, ns.layout.node_ids)
+                except NodeIdError as exc:  # nothing can be written for it there: say why, sync nothing
+                    skipped.append(
+                        SkippedConsumer(
+                            chain_id=m.chain_id,
+                            consumer_id=m.consumer_id,
+                            reason=f"namespace {ns.name} ({ns.layout.node_ids} node ids): {exc.reason}",
+                        )
+                    )
+                    continue
+                ref = ConsumerRef(
+                    cluster_id=cluster_id, namespace=ns.name, chain_id=m.chain_id, consumer_id=m.consumer_id
                 )
-                for ns in running
-            ]
+                affected.append(AffectedConsumer(consumer=ref, p2p_port=port, node_id=node_id))
     return Discovery(affected=affected, skipped=skipped)
+
+
+def _expected_node(record: ValidatorRecord, chain_id: str, source: NodeIdSource) -> tuple[str | None, int]:
+    """The node id the probe must see at the new endpoint (None under `discovered`: the probe there only
+    checks that a node answers; the id it proves is learned by the registry), and the P2P port."""
+    if source == "discovered":
+        return None, upstream_ports(chain_id).p2p
+    return node_for(record, chain_id, source, EndpointSnapshot(), {})

@@ -93,7 +93,12 @@ async def ensure_rollout_slots(
 
 
 async def start_endpoint_change(
-    client: Client, settings: ActivityConfig, workflow_id: str, request: EndpointChangeRequest, moniker: str
+    client: Client,
+    settings: ActivityConfig,
+    workflow_id: str,
+    request: EndpointChangeRequest,
+    moniker: str,
+    previous: str | None = None,
 ) -> bool:
     """Start one change under its id (False when that change already ran). Only the registry calls this:
     it names the change and tells the older one of the same validator that it is superseded."""
@@ -112,6 +117,8 @@ async def start_endpoint_change(
             if request.source != "manual"
             else f"manual: {moniker} -> {request.endpoint or '(chain)'}",
             search_attributes=attributes,
+            # `peersync status` lists old -> new from the memo (visibility returns it; the input it does not).
+            memo={"previous": previous, "endpoint": request.endpoint},
         )
     except WorkflowAlreadyStartedError:
         return False  # this change already ran to completion
@@ -162,8 +169,11 @@ class TemporalCalls:
                 source="manual" if change.source == "manual" else "registry",
                 height=change.height,
                 override=change.override,
+                require_approval=change.require_approval,
             )
-            if await start_endpoint_change(self.client, self.settings, wf_id, request, change.moniker):
+            if await start_endpoint_change(
+                self.client, self.settings, wf_id, request, change.moniker, change.previous
+            ):
                 started.append(wf_id)
         return started
 

@@ -7,6 +7,7 @@ the grammar of activities/endpoint.py.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -70,6 +71,15 @@ class Hold(Contract):
     at: str = Field(description="when (UTC, ISO 8601)")
 
 
+class ProvedNodeId(Contract):
+    """What the authenticated probe learned at a validator's published endpoint for one consumer chain
+    (node-id source `discovered`): the id its node proved there, or why none was proved."""
+
+    endpoint: str = Field(description="host:port probed (the published host, the chain's P2P port)")
+    node_id: str | None = Field(None, pattern=r"^[0-9a-f]{40}$")
+    reason: str | None = Field(None, description="why no id was proved (unreachable, not a CometBFT node)")
+
+
 class RegistryEntry(Contract):
     record: ValidatorRecord
     height: int = Field(0, description="height at which the published record was last seen to change")
@@ -80,6 +90,9 @@ class RegistryEntry(Contract):
     hold: Hold | None = None
     superseded: list[str] = Field(
         default_factory=list, description="ids of older changes it superseded (newest last, a few kept)"
+    )
+    discovered: dict[str, ProvedNodeId] = Field(
+        default_factory=dict, description="chain id -> the node id proved at the published endpoint"
     )
 
     @property
@@ -102,6 +115,12 @@ class RegistryView(Contract):
     collision: bool = False
     hold: Hold | None = None
     change: str | None = Field(None, description="id of the validator's newest change (the one that may act)")
+    discovered: dict[str, ProvedNodeId] = Field(
+        default_factory=dict, description="chain id -> node id proved at the published endpoint (or why not)"
+    )
+    previous: str | None = Field(
+        None, description="the endpoint in effect before that change (what `peersync undo` pins again)"
+    )
 
 
 # ---- an endpoint change ---------------------------------------------------------------------------------
@@ -113,6 +132,8 @@ class Phase(StrEnum):
     PROBING = "probing"
     BLOCKED = "blocked"
     AWAITING_APPROVAL = "awaiting-approval"
+    # Approval received, not acted on yet (a pause holds it): shown by the query and the UI, not indexed.
+    APPROVED = "approved"
     SYNCING = "syncing"
     DONE = "done"
     FAILED = "failed"
@@ -135,6 +156,10 @@ class EndpointSnapshot(Contract):
     holds: dict[str, str] = Field(default_factory=dict, description="held endpoints (a cancelled move)")
     fallbacks: dict[str, str] = Field(
         default_factory=dict, description="last valid, while the published one is not"
+    )
+    discovered: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="operator address -> chain id -> node id its node proved (node-id source `discovered`)",
     )
     registry: bool = Field(True, description="False: no registry exists (yet), the chain alone decides")
     version: int = 0
@@ -189,6 +214,10 @@ class ChangeAsk(Contract):
     )
     endpoint: str | None = Field(None, min_length=1, max_length=300, description="None: the chain's endpoint")
     override: bool = False
+    require_approval: bool = Field(
+        False,
+        description="ask for approval before any restart, whatever the worker's PEERSYNC_REQUIRE_APPROVAL",
+    )
 
 
 class EndpointChangeRequest(Contract):
@@ -203,6 +232,10 @@ class EndpointChangeRequest(Contract):
     source: Literal["manual", "registry", "watcher"] = "manual"
     height: int | None = Field(None, ge=0, description="chain height of the change, when known")
     override: bool = Field(False, description="pin `endpoint` as an operator override in the registry")
+    require_approval: bool = Field(
+        False,
+        description="ask for approval before any restart, whatever the worker's PEERSYNC_REQUIRE_APPROVAL",
+    )
 
 
 class ValidatedChange(Contract):
@@ -257,6 +290,17 @@ class ConsumerStep(Contract):
     live: str | None = Field(None, description="what dial_peers did on the running nodes (live strategies)")
 
 
+class ProbeStatus(Contract):
+    """The reachability gate while it retries (issue 13 item 3): what `status`, `update --wait` and the UI show
+    before the change is blocked. Times are the workflow's clock (UTC)."""
+
+    attempts: int = Field(ge=0, description="attempts made so far (the first, quick one included)")
+    last_error: str | None = Field(None, description="why the last attempt failed")
+    deadline: datetime = Field(description="when the change stops retrying and is blocked")
+    next_attempt: datetime | None = Field(None, description="when the next attempt starts (None: running)")
+    passed: bool = False
+
+
 class Progress(Contract):
     """Query `progress` of EndpointChangeWorkflow."""
 
@@ -268,6 +312,7 @@ class Progress(Contract):
     reason: str | None = None
     consumers: list[ConsumerStep] = []
     skipped: list[SkippedConsumer] = []
+    probe: ProbeStatus | None = Field(None, description="the probe's attempts while it retries, then its end")
 
 
 class SupersededNotice(Contract):
@@ -303,6 +348,9 @@ class SyncRequest(Contract):
     # long-lived ConsumerSyncWorkflow follows PEERSYNC_REQUIRE_APPROVAL and namespace labels as they change.
     require_approval: bool | None = None
     consumer: ConsumerRef | None = None
+    # The operator's own ask for this request (`peersync sync --require-approval`): its restart waits for an
+    # approval whatever the setting above, and the setting the sync keeps is not changed by it.
+    ask_approval: bool = False
 
 
 NEEDS_APPROVAL = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from core.contracts import DesiredPeers, EndpointSnapshot, EndpointStatus, ValidatorRecord
-from core.endpoint import EndpointError, parse_endpoint
-from core.peers import UPSTREAM_SCHEME, peer_for
+from core.endpoint import EndpointError, parse_endpoint, parse_endpoint_syntax
+from core.node_ids import NodeIdError, NodeIdSource, published_node
+from core.peers import UPSTREAM_SCHEME, Peer
 from core.policy import EndpointPolicy
+from core.upstream import upstream_ports
 
 
 def desired_peers(
@@ -15,10 +17,12 @@ def desired_peers(
     local_validator: str | None,
     chain_id: str,
     policy: EndpointPolicy,
+    source: NodeIdSource = "upstream",
 ) -> DesiredPeers:
     """Every opted-in validator but the local one, at the endpoint in effect: the operator's override,
     else the endpoint an operator's hold keeps, else the valid published one, else the last valid one the
-    registry saw.
+    registry saw. Node ids (and ports) come from the namespace's `source` (core/node_ids.py); a validator
+    with no valid id under it is refused with the reason and nothing is written for it.
 
     A validator with none of these (`missing`) is not dropped from a consumer that already has its entry:
     `keep_if_present` names its node id, and the sync keeps that entry. The registry would have kept its last
@@ -48,17 +52,19 @@ def desired_peers(
                 break
             except EndpointError as exc:
                 refused.setdefault(op, str(exc))
-        if op in collided:  # no node id can be derived: nothing is written for it, its entry stays
-            refused[op] = collided[op]
+        try:
+            node_id, port = node_for(record, chain_id, source, pinned, collided)
+        except NodeIdError as exc:  # no valid node id: nothing is written for it, its entry stays
+            refused[op] = exc.reason
             missing.append(op)
             if endpoint is not None:
                 at_host[op] = endpoint.host_literal
             continue
         if endpoint is None:
             missing.append(op)
-            keep[op] = UPSTREAM_SCHEME.node_id(record.moniker, chain_id)
+            keep[op] = node_id
             continue
-        by_validator[op] = peer_for(record.moniker, endpoint, chain_id).render()
+        by_validator[op] = Peer(node_id=node_id, host=endpoint.host, port=port).render()
     return DesiredPeers(
         peers=sorted(by_validator.values()),
         by_validator=by_validator,
@@ -68,6 +74,37 @@ def desired_peers(
         keep_if_present=keep,
         keep_at_host=at_host,
     )
+
+
+def node_for(
+    record: ValidatorRecord,
+    chain_id: str,
+    source: NodeIdSource,
+    pinned: EndpointSnapshot,
+    collided: dict[str, str],
+) -> tuple[str, int]:
+    """The node id and P2P port of `record`'s node on `chain_id` under `source`; NodeIdError says why none."""
+    derived_port = upstream_ports(
+        chain_id
+    ).p2p  # the port the upstream scheme uses; published may name another
+    op = record.operator_address
+    if source == "published":
+        p2p_host = None
+        if record.status == EndpointStatus.VALID and record.canonical:
+            p2p_host = parse_endpoint_syntax(record.canonical).host_literal
+        node = published_node(record.details, chain_id, p2p_host)
+        return node.node_id, node.port or derived_port
+    if source == "discovered":
+        node_id = pinned.discovered.get(op, {}).get(chain_id)
+        if node_id is None:
+            raise NodeIdError(
+                f"the node of {record.moniker} on {chain_id} has not proved its id at its published endpoint "
+                "yet (not yet probed, or the probe failed: see `peersync registry`)"
+            )
+        return node_id, derived_port
+    if op in collided:  # upstream: a shared moniker derives one id for several validators
+        raise NodeIdError(collided[op])
+    return UPSTREAM_SCHEME.node_id(record.moniker, chain_id), derived_port
 
 
 def moniker_collisions(records: list[ValidatorRecord]) -> dict[str, str]:

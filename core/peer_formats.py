@@ -31,6 +31,7 @@ import tomlkit.exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.endpoint import EndpointError, show
+from core.node_ids import ANNOTATION_NODE_IDS, NodeIdSource, node_id_source
 from core.peers import Peer, canonical_peers, parse_peer
 
 PeersFormat = Literal["config.toml", "init.sh", "key"]
@@ -354,6 +355,7 @@ class ConsumerLayout(BaseModel):
     strategy: Strategy = "restart"
     rpc_port: int = DEFAULT_RPC_PORT
     signer: Signer = "local"
+    node_ids: NodeIdSource = "upstream"  # where the peers' node ids come from (core/node_ids.py)
 
     @property
     def workload(self) -> str:
@@ -371,6 +373,7 @@ class ConsumerLayout(BaseModel):
             ANNOTATION_STRATEGY,
             ANNOTATION_RPC_PORT,
             ANNOTATION_SIGNER,
+            ANNOTATION_NODE_IDS,
         ):
             if name in found and not found[name].strip():
                 raise LayoutError(f"annotation {name} is empty")
@@ -417,6 +420,10 @@ class ConsumerLayout(BaseModel):
         if signer not in get_args(Signer):
             allowed = ", ".join(get_args(Signer))
             raise LayoutError(f"annotation {ANNOTATION_SIGNER}: {show(signer)} is not one of {allowed}")
+        try:
+            node_ids = node_id_source(found.get(ANNOTATION_NODE_IDS))
+        except ValueError as exc:
+            raise LayoutError(str(exc)) from None
         return cls(
             configmap=configmap,
             format=fmt,
@@ -426,4 +433,5 @@ class ConsumerLayout(BaseModel):
             strategy=strategy,
             rpc_port=int(rpc_port),
             signer=signer,
+            node_ids=node_ids,
         )

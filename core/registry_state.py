@@ -20,12 +20,14 @@ from core.contracts import (
     EndpointSnapshot,
     EndpointStatus,
     Hold,
+    ProvedNodeId,
     RegistryAnswer,
     RegistryEntry,
     RegistryView,
     ValidatorRecord,
 )
 from core.ids import endpoint_change_id, manual_change_id, override_cleared_id
+from core.node_ids import proof_fingerprint
 from core.validator_names import resolve_validator
 
 BUCKETS = 16
@@ -77,6 +79,7 @@ class ChangeEvent(BaseModel):
     source: str = Field("registry", description="`registry` (a chain move, a cleared override) or `manual`")
     override: bool = Field(False, description="pin `endpoint` as an operator override at the change's commit")
     previous: str | None = Field(None, description="the endpoint in effect before (what a hold would keep)")
+    require_approval: bool = Field(False, description="the operator asked for approval of this change")
 
     def change_id(self, cluster_id: str) -> str:
         return self.workflow_id or endpoint_change_id(cluster_id, self.operator_address, self.height)
@@ -84,6 +87,7 @@ class ChangeEvent(BaseModel):
 
 KEEP_SUPERSEDED = 8
 Pins = tuple[dict[str, str], dict[str, str], dict[str, str]]  # overrides, holds, fallbacks
+Discovered = dict[str, dict[str, str]]  # operator -> chain id -> proved node id
 
 
 class CommitVerdict(BaseModel):
@@ -146,6 +150,7 @@ class RegistryState(BaseModel):
                 old.override_height,
             )
             entry.change, entry.superseded, entry.hold = old.change, old.superseded, old.hold
+            entry.discovered = old.discovered  # re-probed by the same refresh when the endpoint moved
             newer = old.override_height is None or height > old.override_height
             republished = record.status == EndpointStatus.VALID and (
                 old.record.status != EndpointStatus.VALID or record.canonical != old.record.canonical
@@ -224,8 +229,43 @@ class RegistryState(BaseModel):
     def pinned(self) -> EndpointSnapshot:
         overrides, holds, fallbacks = self._pins()
         return EndpointSnapshot(
-            overrides=overrides, holds=holds, fallbacks=fallbacks, version=self.version, epoch=self.epoch
+            overrides=overrides,
+            holds=holds,
+            fallbacks=fallbacks,
+            discovered=self.discovered_ids(),
+            version=self.version,
+            epoch=self.epoch,
         )
+
+    # ---- node ids proved at the published endpoints (source `discovered`) ---------------------------------
+
+    def discovered_ids(self) -> Discovered:
+        return {
+            op: ids
+            for op, e in self.entries.items()
+            if (ids := {chain: p.node_id for chain, p in e.discovered.items() if p.node_id is not None})
+        }
+
+    def discovered_fingerprints(self) -> dict[str, dict[str, str]]:
+        """What the refresh needs to report only what changed (core/node_ids.proof_fingerprint)."""
+        return {
+            op: {chain: proof_fingerprint(p) for chain, p in e.discovered.items()}
+            for op, e in self.entries.items()
+            if e.discovered
+        }
+
+    def apply_discovered(self, found: dict[str, dict[str, ProvedNodeId]]) -> bool:
+        """Fold the refresh's new proofs in; True when a proved id changed (the snapshot's version grows, so
+        syncs take it)."""
+        before = self.discovered_ids()
+        for op, proofs in found.items():
+            entry = self.entries.get(op)
+            if entry is not None:
+                entry.discovered = {**entry.discovered, **proofs}
+        moved = self.discovered_ids() != before
+        if moved:
+            self.version += 1
+        return moved
 
     # ---- holds: a cancel that holds ------------------------------------------------------------------------
 
@@ -275,7 +315,9 @@ class RegistryState(BaseModel):
 
     # ---- the changes: the registry alone starts, supersedes and commits them ------------------------------
 
-    def manual_change(self, operator_address: str, endpoint: str | None, override: bool) -> ChangeEvent:
+    def manual_change(
+        self, operator_address: str, endpoint: str | None, override: bool, require_approval: bool = False
+    ) -> ChangeEvent:
         """An operator's change now (CLI `update`), under an id of its own: one per request."""
         entry = self.entries[operator_address]
         self.manual_changes += 1
@@ -288,6 +330,7 @@ class RegistryState(BaseModel):
             workflow_id=manual_change_id(self.cluster_id, self.height, self.manual_changes),
             source="manual",
             override=override,
+            require_approval=require_approval,
         )
 
     def record_started(self, event: ChangeEvent) -> str | None:
@@ -365,6 +408,8 @@ class RegistryState(BaseModel):
                 collision=counts[e.record.moniker] > 1,
                 hold=e.hold,
                 change=e.change.id if e.change else None,
+                previous=e.change.previous if e.change else None,
+                discovered=e.discovered,
             )
             for op, e in sorted(self.entries.items(), key=lambda kv: (kv[1].record.moniker, kv[0]))
         ]

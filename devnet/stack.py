@@ -72,6 +72,8 @@ class DevnetOptions(BaseModel):
     kube_rbac: bool = True
     services: list[str] = []
     temporal_args: list[str] = []
+    # PEERSYNC_REQUIRE_APPROVAL of every cluster's processes (`peersync devnet --require-approval`).
+    require_approval: bool = False
 
 
 class Devnet:
@@ -269,7 +271,7 @@ class Devnet:
             "PEERSYNC_BECH32_PREFIX": self.manifest.bech32_prefix,
             "PEERSYNC_ENDPOINT_ALLOW_CIDRS": ",".join(self.manifest.allow_cidrs),
             "PEERSYNC_MAX_PARALLEL_ROLLOUTS": "1",
-            "PEERSYNC_REQUIRE_APPROVAL": "false",
+            "PEERSYNC_REQUIRE_APPROVAL": "true" if self.opts.require_approval else "false",
             "PEERSYNC_REGISTRY_REFRESH": self.opts.registry_refresh,
         }
 

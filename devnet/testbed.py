@@ -251,7 +251,8 @@ class World:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "workers.cli", *args,
             env={**os.environ, **self.env(cluster_id, **extra)},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            # No terminal, as in CI (a test run from a terminal must not make the CLI ask for confirmation).
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await proc.communicate()
         return proc.returncode or 0, out.decode(), err.decode()

@@ -14,6 +14,7 @@ from workers import (
     cli_ops,
     cli_reconcile,
     cli_status,
+    cli_undo,
     cli_update,
     cli_watch,
     cli_worker,
@@ -52,6 +53,7 @@ for _command in (
     cli_control.approve,
 ):
     app.command(_command.__name__)(_command)
+app.command("undo")(cli_undo.undo)
 app.command("status")(cli_status.status)
 app.command("registry")(cli_ops.registry)
 app.command("reconcile")(cli_reconcile.reconcile)

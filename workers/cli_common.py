@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
@@ -63,8 +64,17 @@ def state(ctx: typer.Context) -> AppState:
     return obj if isinstance(obj, AppState) else AppState()
 
 
-def fail(reason: str, code: int = 1) -> NoReturn:
-    """Refuse: one line on stderr, non-zero exit.
+_error_exit = [1]  # the exit status of a refusal (see errors_exit_with)
+
+
+def errors_exit_with(code: int) -> None:
+    """Make every later refusal of this command exit `code`: for a command whose exit 1 means a finding
+    (`reconcile --dry-run`: drift, as `kubectl diff`), so that an error cannot read as one."""
+    _error_exit[0] = code
+
+
+def fail(reason: str, code: int | None = None) -> NoReturn:
+    """Refuse: one line on stderr, non-zero exit (1 unless `code` or errors_exit_with says otherwise).
 
     Leaves with os._exit: a process that has used the Temporal client can crash in the SDK's runtime
     teardown at interpreter exit (reference/temporal.md, gotcha 9), which would turn a clean refusal
@@ -72,7 +82,7 @@ def fail(reason: str, code: int = 1) -> NoReturn:
     print(f"peersync: {' '.join(reason.split())}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    os._exit(_error_exit[0] if code is None else code)
 
 
 def call(coro: Awaitable[T]) -> T:
@@ -255,3 +265,63 @@ def leave(code: int = 0) -> NoReturn:
     sys.stderr.flush()
     console.file.flush()
     os._exit(code)
+
+
+# ---- endpoint change ids: full, or a unique prefix ------------------------------------------------------
+
+CHANGE_LIST = "WorkflowType = 'EndpointChangeWorkflow'"
+_OPERATOR_HEAD = re.compile(r"^[a-z0-9]+valoper1[02-9ac-hj-np-z]+-")  # a bech32 operator address and its dash
+MAX_LISTED_CHANGES = 5000  # a prefix is looked up among this many changes, newest first
+
+
+def short_change_id(workflow_id: str, cluster_id: str) -> str:
+    """The id as the change list shows it: without `endpoint-change-<cluster>-` and the operator address (the
+    list names the validator). `...-cosmosvaloper1...-57` reads `57`; a manual change `manual-120-3`.
+    Accepted wherever an id is, as a prefix of it."""
+    local = workflow_id.removeprefix(f"endpoint-change-{cluster_id}-")
+    if local == workflow_id:
+        return workflow_id  # another cluster's (or a hand-named) change: only its full id reads right
+    return _OPERATOR_HEAD.sub("", local)
+
+
+def _forms(workflow_id: str, cluster_id: str) -> tuple[str, ...]:
+    local = workflow_id.removeprefix(f"endpoint-change-{cluster_id}-")
+    return (workflow_id, local, short_change_id(workflow_id, cluster_id))
+
+
+async def resolve_change_id(client: Client, cluster_id: str, given: str) -> str:
+    """The full id of the endpoint change `given` names: its id, or a unique prefix of its id, of the id
+    without `endpoint-change-<cluster>-`, or of the short id the list shows. No match, or several, is a
+    refusal naming the candidates."""
+    try:
+        await client.get_workflow_handle(given).describe()
+        return given  # an exact id always wins, whatever else it prefixes
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    if not given:
+        fail("an empty id names no endpoint change")
+    found: list[str] = []
+    async for wf in client.list_workflows(CHANGE_LIST, limit=MAX_LISTED_CHANGES):
+        if wf.id not in found and any(form.startswith(given) for form in _forms(wf.id, cluster_id)):
+            found.append(wf.id)
+    if not found:
+        fail(
+            f"endpoint change {given!r} not found: no id, and no id prefix, matches it (see `peersync status`)"
+        )
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        fail(
+            f"id prefix {given!r} is ambiguous: it matches {len(found)} changes ({shown}); give more of the id"
+        )
+    return found[0]
+
+
+def change_id(settings: Settings, given: str) -> str:
+    """resolve_change_id for a command, before it acts (a one-line refusal when nothing, or more than one
+    change, matches)."""
+
+    async def go() -> str:
+        return await resolve_change_id(await connect(settings), settings.cluster_id, given)
+
+    return call(go())

@@ -3,6 +3,7 @@ stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from core.contracts import (
+    FINAL_PHASES,
     ApproveRequest,
     CancelRequest,
     EndpointChangeRequest,
@@ -29,6 +31,7 @@ from workers.cli_common import (
     NoAnswer,
     ask,
     call,
+    change_id,
     connect,
     fail,
     has_worker,
@@ -41,7 +44,9 @@ from workflows.endpoint_change import EndpointChangeWorkflow
 from workflows.registry import RegistryWorkflow
 from workflows.search_attributes import PHASE, VALIDATOR
 
-WorkflowId = Annotated[str, typer.Argument(help="Workflow id (see `peersync status`).")]
+WorkflowId = Annotated[
+    str, typer.Argument(help="Workflow id, or a unique prefix of it (see `peersync status`).")
+]
 # The phases in which EndpointChangeWorkflow.approve acts; in any other it is ignored.
 APPROVABLE = (Phase.BLOCKED, Phase.AWAITING_APPROVAL)
 CHANGE_TYPE = "EndpointChangeWorkflow"  # the type name the change-control commands act on
@@ -69,6 +74,7 @@ def _ended(desc: WorkflowExecutionDescription) -> str | None:
 
 def _signal(ctx: typer.Context, wf_id: str, name: str, arg: BaseModel | None = None) -> None:
     settings = state(ctx).settings()
+    wf_id = change_id(settings, wf_id)  # a unique prefix names it too
 
     async def go() -> None:
         client: Client = await connect(settings)
@@ -116,8 +122,9 @@ def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
     """Approve the restarts of a change (or force it past a failed probe). Refused unless the change is
     blocked or awaiting approval: in any other phase the workflow would ignore it."""
     settings = state(ctx).settings()
+    workflow_id = change_id(settings, workflow_id)  # a unique prefix names it too
 
-    async def go() -> Phase:
+    async def go() -> tuple[Progress, Progress | None]:
         client = await connect(settings)
         handle, desc = await endpoint_change(client, workflow_id)
         newer = await _newer_change(client, settings, desc, workflow_id)
@@ -132,18 +139,61 @@ def approve(ctx: typer.Context, workflow_id: WorkflowId) -> None:
             progress = await ask(client, handle, desc.task_queue, "progress", result_type=Progress)
         except NoAnswer as exc:
             fail(f"cannot tell whether {workflow_id} awaits approval: {exc}")
+        if progress.phase == Phase.APPROVED:
+            return progress, None  # received before: said so, nothing sent again
         if progress.phase not in APPROVABLE:
             fail(
                 f"approve ignored: nothing awaits approval in phase {progress.phase.value} "
                 f"(approve acts in phase {Phase.BLOCKED.value} or {Phase.AWAITING_APPROVAL.value})"
             )
         await handle.signal("approve", ApproveRequest())
-        return progress.phase
+        return progress, await _received(client, handle, desc.task_queue, progress.phase)
 
-    phase = call(go())
-    effect = "forces it past the failed probe" if phase == Phase.BLOCKED else "lets its restarts go"
-    print(f"approve sent to {workflow_id} ({phase.value}: {effect})")
+    before, after = call(go())
+    print(approval_said(workflow_id, before, after))
     leave()
+
+
+async def _received(
+    client: Client, handle: WorkflowHandle[Any, Any], task_queue: str, before: Phase
+) -> Progress | None:
+    """The change's progress once it shows the approval (it left `before`); None if it does not within a
+    few seconds (a busy worker): the signal is recorded and acts when the worker gets to it."""
+    for _ in range(20):
+        try:
+            progress: Progress = await ask(client, handle, task_queue, "progress", result_type=Progress)
+        except (NoAnswer, RPCError):
+            return None
+        if progress.phase != before:
+            return progress
+        await asyncio.sleep(0.25)
+    return None
+
+
+def approval_said(workflow_id: str, before: Progress, after: Progress | None) -> str:
+    """What `approve` answers: that the change received the approval (or not yet), and what happens next."""
+    follow = f"follow it: peersync status {workflow_id} --watch"
+    if after is None and before.phase == Phase.APPROVED:
+        after, head = before, f"{workflow_id} was already approved"
+    elif after is None:
+        return (
+            f"approve sent to {workflow_id}; its worker has not shown it yet (still {before.phase.value}): "
+            f"it acts when the worker gets to it; {follow}"
+        )
+    else:
+        forced = " (forced past the failed probe)" if before.phase == Phase.BLOCKED else ""
+        head = f"approval received by {workflow_id}{forced}"
+    if after.paused:
+        return f"{head}; the change is paused: it goes on after `peersync resume {workflow_id}`"
+    if after.phase == Phase.AWAITING_APPROVAL:  # a forced probe is not approval of the restarts
+        return f"{head}; its restarts need an approval too: peersync approve {workflow_id}"
+    if after.phase in FINAL_PHASES:
+        return f"{head}; the change has ended: {after.phase.value}" + (
+            f" ({after.reason})" if after.reason else ""
+        )
+    if after.phase in (Phase.APPROVED, Phase.SYNCING):
+        return f"{head}; its consumers now sync one at a time; {follow}"
+    return f"{head}; now {after.phase.value}; {follow}"
 
 
 async def _left_in_place(handle: WorkflowHandle[Any, Any]) -> str:
@@ -176,6 +226,7 @@ def cancel(
     """Cancel an endpoint change at its next step, or before its next consumer once syncing (refused once
     every consumer has been asked)."""
     settings = state(ctx).settings()
+    workflow_id = change_id(settings, workflow_id)  # a unique prefix names it too
 
     async def go() -> str:
         client = await connect(settings)

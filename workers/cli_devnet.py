@@ -68,6 +68,13 @@ def devnet(
             show_default="none",
         ),
     ] = "",
+    require_approval: Annotated[
+        bool,
+        typer.Option(
+            help="PEERSYNC_REQUIRE_APPROVAL=true in every cluster's env file and services: each change waits "
+            "for `peersync approve` before restarting anything."
+        ),
+    ] = False,
 ) -> None:
     """Start Temporal (with UI), the chain emulator, a kube emulator per cluster
     (or, with --testbed real, the real chain, nodes and control planes)
@@ -116,6 +123,7 @@ def devnet(
         block_time=block_time,
         registry_refresh=registry_refresh,
         services=wanted,
+        require_approval=require_approval,
     )
     if testbed == "emulated":
         raise SystemExit(asyncio.run(_run(Devnet(world, opts))))

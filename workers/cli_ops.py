@@ -3,7 +3,7 @@ stderr and a non-zero exit."""
 
 from __future__ import annotations
 
-import json
+import sys
 from typing import Annotated
 
 import typer
@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.kube_ops import Kube, ManagedNamespace, api_client
 from activities.temporal_calls import sync_now
 from core.contracts import (
+    NEEDS_APPROVAL,
     ConsumerRef,
     RegistryView,
     SyncRequest,
@@ -35,24 +36,32 @@ from workers.cli_common import (
     require_worker,
     state,
 )
+from workers.cli_output import Output, OutputOption, chosen, print_data
+from workers.result_view import sync_result_table
 from workers.settings import Settings
 from workers.views import shown_sync_result
 from workflows.registry import RegistryWorkflow
 
 
-def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def registry(ctx: typer.Context, as_json: JsonFlag = False, output: OutputOption = None) -> None:
     """The endpoint registry of this cluster: one row per validator."""
+    fmt = chosen(output, as_json)
     settings = state(ctx).settings()
 
     async def go() -> list[RegistryView]:
         return await registry_rows(await connect(settings), settings)
 
     rows = call(go())
-    if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+    if fmt in (Output.JSON, Output.YAML):
+        print_data([r.model_dump(mode="json") for r in rows], fmt)
         leave()
+    wide = fmt == Output.WIDE  # adds the change that may act for each validator (the id approve/cancel take)
     table = Table(title=f"registry of cluster {settings.cluster_id}")
-    for col in ("moniker", "operator address", "endpoint", "status", "in effect", "height"):
+    columns = ["moniker", "operator address", "endpoint", "status", "in effect", "height"]
+    # Node ids proved at the published endpoints (namespaces with peersync.io/node-ids: discovered).
+    proved = any(r.discovered for r in rows)
+    extra = (["node ids proved"] if proved else []) + (["change"] if wide else [])
+    for col in [*columns, *extra]:
         table.add_column(col, overflow="fold")
     for r in rows:
         status = (
@@ -63,7 +72,13 @@ def registry(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         if r.hold is not None:  # an operator's hold: who, why, when
             status = f"held: {r.hold.reason} (by {r.hold.by} at {r.hold.at}; chain: {status})"
         effect = (r.effective or "-") + (" (override)" if r.override else " (held)" if r.hold else "")
-        table.add_row(r.moniker, r.operator_address, r.endpoint or "-", status, effect, str(r.height))
+        cells = [r.moniker, r.operator_address, r.endpoint or "-", status, effect, str(r.height)]
+        ids = [
+            f"{chain}: {p.node_id or 'none: ' + (p.reason or '?')} (at {p.endpoint})"
+            for chain, p in sorted(r.discovered.items())
+        ]
+        cells += ["\n".join(ids) or "-"] if proved else []
+        table.add_row(*cells, *([r.change or "-"] if wide else []))
     console.print(table)
     leave()
 
@@ -93,9 +108,20 @@ def sync(
     approve: Annotated[
         bool, typer.Option(help="Approve a restart when PEERSYNC_REQUIRE_APPROVAL is on.")
     ] = False,
+    require_approval: Annotated[
+        bool,
+        typer.Option(
+            help="Write the peers but restart only with approval (sync again with --approve), whatever "
+            "PEERSYNC_REQUIRE_APPROVAL."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Recompute one consumer's peers from the chain and apply them (rollout only if they changed)."""
+    """Recompute one consumer's peers from the chain and apply them (rollout only if they changed); waits
+    and ends with the result table."""
     settings = state(ctx).settings()
+    if approve and require_approval:
+        fail("--approve and --require-approval exclude each other")
     found = [ns for ns in _managed(settings) if consumer in (ns.chain_id, ns.name)]
     if len(found) != 1:
         fail(f"no namespace labelled peersync.io/cluster={settings.cluster_id} runs consumer {consumer!r}")
@@ -107,13 +133,20 @@ def sync(
     async def go() -> SyncResult:
         client = await connect(settings)
         await require_worker(client, settings)  # else the update-with-start waits forever
-        request = SyncRequest(requested_by="cli", reason="peersync sync", approved=approve)
+        request = SyncRequest(
+            requested_by="cli", reason="peersync sync", approved=approve, ask_approval=require_approval
+        )
         return await sync_now(client, settings.activity_config(), ref, request)
 
-    result = call(go())
-    print(shown_sync_result(result).model_dump_json(indent=2))
+    result = shown_sync_result(call(go()))
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        console.print(sync_result_table(result))
     if result.error:
         fail(f"the sync of {ns.name} failed: {result.error}")
+    if result.rollout == NEEDS_APPROVAL:
+        print(f"approve the restart: peersync sync --consumer {ns.chain_id} --approve", file=sys.stderr)
     leave()
 
 

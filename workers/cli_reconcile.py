@@ -12,22 +12,46 @@ from temporalio.client import ScheduleDescription, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.contracts import NEEDS_APPROVAL
-from workers.cli_common import JsonFlag, call, connect, console, fail, leave, require_worker, state
+from workers.cli_common import (
+    JsonFlag,
+    call,
+    connect,
+    console,
+    errors_exit_with,
+    fail,
+    leave,
+    require_worker,
+    state,
+)
+from workers.cli_output import Output, OutputOption, chosen, print_data
 from workers.schedule import apply_schedule, schedule_id
 from workers.settings import Settings
 from workers.views import human_duration
 from workflows.reconcile import ReconcileWorkflow
-from workflows.reconcile_contracts import DriftRow, ReconcileInput, ReconcileReport
+from workflows.reconcile_contracts import DriftRow, PeerDrift, ReconcileInput, ReconcileReport
 
 schedule_app = typer.Typer(help="The periodic reconcile schedule of this cluster.", no_args_is_help=True)
 
 
 def reconcile(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option(help="Report drift and repair nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            help="Report drift and repair nothing. Exits like `kubectl diff`: 0 no drift, 1 drift found, "
+            "2 the check could not be made."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
+    output: OutputOption = None,
 ) -> None:
-    """Compare every managed consumer with the chain now and repair what drifted; print the report."""
+    """Compare every managed consumer with the chain now and repair what drifted; print the report.
+
+    Exit status: 0 when every consumer is clean or was repaired, 1 when a repair failed. With --dry-run, as
+    `kubectl diff`: 0 when nothing drifted, 1 when something did, 2 when the check could not be made."""
+    if dry_run:  # exit 1 means "drift found" here: a refusal must not read as one
+        errors_exit_with(DRY_RUN_ERROR)
+    fmt = chosen(output, as_json)
     settings = state(ctx).settings()
 
     async def go() -> ReconcileReport:
@@ -42,39 +66,72 @@ def reconcile(
             static_summary="manual reconcile" + (" (dry run)" if dry_run else ""),
         )
 
-    report = call(go())
-    if as_json:
-        print(report.model_dump_json(indent=2))
-        leave(1 if report.failed else 0)
-    table = Table(title=f"reconcile of cluster {settings.cluster_id}" + (" (dry run)" if dry_run else ""))
-    for col in ("namespace", "state", "why"):
+    try:
+        report = call(go())
+    except Exception as exc:  # unforeseen: in a dry run its traceback's exit 1 would read as "drift found"
+        if not dry_run:
+            raise
+        fail(f"the drift check failed: {type(exc).__name__}: {exc}")
+    if fmt in (Output.JSON, Output.YAML):
+        print_data(report.model_dump(mode="json"), fmt)
+    else:
+        console.print(_table(report, settings.cluster_id, wide=fmt == Output.WIDE))
+    leave(exit_code(report))
+
+
+DRY_RUN_ERROR = 2
+
+
+def exit_code(report: ReconcileReport) -> int:
+    """A dry run: 1 when it found drift (`kubectl diff`); a repair: 1 when one failed."""
+    if report.dry_run:
+        return 1 if report.drifted else 0
+    return 1 if report.failed else 0
+
+
+def _table(report: ReconcileReport, cluster_id: str, wide: bool) -> Table:
+    table = Table(title=f"reconcile of cluster {cluster_id}" + (" (dry run)" if report.dry_run else ""))
+    columns = ("namespace", "chain", "state", "why", "peers") if wide else ("namespace", "state", "why")
+    for col in columns:
         table.add_column(col, overflow="fold")
-    for namespace, state_, why in final_rows(report):
-        table.add_row(namespace, state_, why)
-    console.print(table)
-    leave(1 if report.failed else 0)
+    for namespace, state_, why, row in final_rows(report):
+        if wide:  # each differing peer on its own line, node id and operator address whole
+            chain = row.consumer.chain_id if row.consumer else "-"
+            table.add_row(namespace, chain, state_, why, "\n".join(_wide_peer(p) for p in row.peers))
+        else:
+            table.add_row(namespace, state_, why)
+    return table
 
 
-def final_rows(report: ReconcileReport) -> list[tuple[str, str, str]]:
-    """(namespace, state, why): each namespace once, in its final state. The report lists a repaired
+def _wide_peer(p: PeerDrift) -> str:
+    who = f"{p.moniker or 'unknown validator'} ({p.operator_address or 'no validator derives this node id'})"
+    if p.kind == "moved":
+        return f"moved {who}: {p.applied} -> {p.want}"
+    return f"{p.kind} {who}: {p.want if p.kind == 'missing' else p.applied}"
+
+
+def final_rows(report: ReconcileReport) -> list[tuple[str, str, str, DriftRow]]:
+    """(namespace, state, why, row): each namespace once, in its final state. The report lists a repaired
     namespace twice (`drifted`: what was found, then `repaired`/`failed`: what was done); a repair whose
     ConfigMap is written but whose restart waits for approval (PEERSYNC_REQUIRE_APPROVAL) restarted
     nothing, so it is `awaiting approval`, not `repaired` (the report lists it so; a report from an older
     worker listed it as repaired, with the reason saying so)."""
     done = {row.namespace for row in [*report.repaired, *report.awaiting_approval, *report.failed]}
-    rows = [(row.namespace, "failed", row.reason or "") for row in report.failed]
+    rows = [(row.namespace, "failed", row.reason or "", row) for row in report.failed]
     for row in [*report.awaiting_approval, *report.repaired]:
-        rows.append(_awaiting(row) or (row.namespace, "repaired", row.reason or ""))
+        rows.append(_awaiting(row) or (row.namespace, "repaired", row.reason or "", row))
     rows += [
-        (row.namespace, "drifted", row.reason or "") for row in report.drifted if row.namespace not in done
+        (row.namespace, "drifted", row.reason or "", row)
+        for row in report.drifted
+        if row.namespace not in done
     ]
-    rows += [(row.namespace, "skipped", row.reason or "") for row in report.skipped]
-    rows += [(row.namespace, "clean", row.reason or "") for row in report.clean]
+    rows += [(row.namespace, "skipped", row.reason or "", row) for row in report.skipped]
+    rows += [(row.namespace, "clean", row.reason or "", row) for row in report.clean]
     order = {"failed": 0, "awaiting approval": 1, "drifted": 2, "repaired": 3, "skipped": 4, "clean": 5}
     return sorted(rows, key=lambda r: order[r[1]])
 
 
-def _awaiting(row: DriftRow) -> tuple[str, str, str] | None:
+def _awaiting(row: DriftRow) -> tuple[str, str, str, DriftRow] | None:
     if NEEDS_APPROVAL not in (row.reason or ""):
         return None
     found = (row.reason or "").partition(" -> ")[0]
@@ -83,6 +140,7 @@ def _awaiting(row: DriftRow) -> tuple[str, str, str] | None:
         row.namespace,
         "awaiting approval",
         f"{found}; the restart waits for approval (peersync sync --consumer {chain} --approve)",
+        row,
     )
 
 

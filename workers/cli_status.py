@@ -7,11 +7,11 @@ import asyncio
 import json
 import re
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, Field
-from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -35,6 +35,7 @@ from workers.cli_common import (
     NoAnswer,
     ask,
     call,
+    change_id,
     connect,
     console,
     fail,
@@ -42,37 +43,12 @@ from workers.cli_common import (
     state,
 )
 from workers.cli_control import endpoint_change
+from workers.cli_output import Output, OutputOption, chosen, print_data
+from workers.cli_status_list import changes_table, recent_changes
 from workers.settings import Settings
-from workers.views import progress_table
+from workers.views import change_events, progress_table
 from workflows.failures import error_cause
 from workflows.search_attributes import CONSUMER, PHASE, VALIDATOR
-
-
-class WorkflowRow(BaseModel):
-    workflow_id: str
-    status: str
-    phase: str | None
-    validator: str | None
-    started: str
-
-
-async def _recent(settings: Settings, limit: int = 20) -> list[WorkflowRow]:
-    client = await connect(settings)
-    query = f"WorkflowType = 'EndpointChangeWorkflow' AND PeersyncCluster = '{settings.cluster_id}'"
-    rows = []
-    async for wf in client.list_workflows(query, limit=limit):
-        attrs = wf.typed_search_attributes
-        rows.append(
-            WorkflowRow(
-                workflow_id=wf.id,
-                status=wf.status.name if wf.status else "?",
-                phase=attrs.get(PHASE),
-                validator=attrs.get(VALIDATOR),
-                started=wf.start_time.isoformat(timespec="seconds"),
-            )
-        )
-    return rows
-
 
 # ---- status of one change -------------------------------------------------------------------------------
 
@@ -260,27 +236,31 @@ def _phase(shown: Shown) -> Phase | None:
 
 
 async def _watch(settings: Settings, workflow_id: str) -> Phase | None:
-    """Follow the change until it ends. When no worker answers (none runs, or it died mid-watch), show the
-    last progress seen (or what Temporal recorded) with a line saying so, and keep waiting: the change goes
-    on once a worker is back, and this ends when the change does (or at Ctrl-C)."""
+    """Follow the change until it ends: one line per event as it happens (phase changes, each failed probe
+    attempt with its reason and the deadline, an approval received, each consumer's step), under a live
+    table on a terminal; the final table at the end. When no worker answers (none runs, or it died
+    mid-watch), a line says so once and the watch goes on: the change goes on once a worker is back, and
+    this ends when the change does (or at Ctrl-C)."""
     client = await connect(settings)
     handle, desc = await endpoint_change(client, workflow_id)
     await _never_began(handle, desc)
     last: Progress | None = None
+    said_missing = False
     try:
         with Live(console=console, refresh_per_second=4) as live:
             while True:
                 shown, missing = await _look(client, handle, desc)
                 running = desc.status == WorkflowExecutionStatus.RUNNING
-                view: RenderableType = _render(workflow_id, shown)
-                if missing is None and isinstance(shown, Progress):
-                    last = shown
-                elif missing is not None and running:
-                    note = Text(
-                        f"({missing.what}: as last seen; waiting for a worker to come back, Ctrl-C to stop)"
+                if isinstance(shown, Progress) and (missing is None or not running):
+                    for line in change_events(last, shown):
+                        live.console.print(Text(line), soft_wrap=True)  # one event, one line (grep-able)
+                    last, said_missing = shown, False
+                elif missing is not None and running and not said_missing:
+                    live.console.print(
+                        Text(f"({missing.what}: waiting for a worker to come back, Ctrl-C to stop)")
                     )
-                    view = Group(_render(workflow_id, last or shown), note)
-                live.update(view)
+                    said_missing = True
+                live.update(_render(workflow_id, last or shown))
                 if not running:
                     return _phase(shown)
                 await asyncio.sleep(0.5)
@@ -290,40 +270,80 @@ async def _watch(settings: Settings, workflow_id: str) -> Phase | None:
             console.line()  # written to a file or pipe, Live's last render ends without a newline
 
 
+async def stream_events(
+    client: Client, handle: WorkflowHandle[Any, Any], emit: Callable[[str], None]
+) -> None:
+    """Emit the change's events (see `_watch`) until it ends, for `update --wait`. Without a worker to ask
+    nothing is emitted until one answers; the caller's wait for the result goes on regardless."""
+    last: Progress | None = None
+    while True:
+        desc = await handle.describe()
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            if desc.status == WorkflowExecutionStatus.COMPLETED:
+                for line in change_events(last, _final(handle.id, await handle.result())):
+                    emit(line)
+            return
+        try:
+            progress = await ask(client, handle, desc.task_queue, "progress", result_type=Progress)
+        except (NoAnswer, WorkflowQueryFailedError):
+            progress = None
+        if progress is not None:
+            for line in change_events(last, progress):
+                emit(line)
+            last = progress
+        await asyncio.sleep(0.5)
+
+
 def status(
     ctx: typer.Context,
     workflow_id: Annotated[
-        str | None, typer.Argument(help="An endpoint change; omitted: the recent ones.")
+        str | None,
+        typer.Argument(
+            help="An endpoint change (its id or a unique prefix of it); omitted: the recent ones."
+        ),
     ] = None,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow it live until it ends.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Follow it until it ends, one line per event.")
+    ] = False,
+    phase: Annotated[
+        Phase | None, typer.Option(help="List only the changes in this phase.", show_default=False)
+    ] = None,
+    validator: Annotated[
+        str | None,
+        typer.Option(
+            help="List only the changes of this validator (operator address or moniker).", show_default=False
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="List at most this many changes (newest first).")] = 20,
+    output: OutputOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Progress of an endpoint change (phase and one row per consumer), or the list of recent changes.
+    """Progress of an endpoint change (phase, probe attempts, one row per consumer), or the list of recent
+    changes (short ids, monikers, old → new; `-o wide` for full ids).
 
     With no worker to answer, what Temporal recorded (status, last indexed phase, input, activities in
     flight; a finished change's result), with a line on stderr saying so: exit 0. A change that ended
     before its first phase (malformed input): why, on stderr, exit 1. With -w: exit 0 once it is done."""
     settings = state(ctx).settings()
-    if workflow_id is None and watch:
-        fail("-w needs a workflow id (see `peersync status` for the recent ones)")
+    fmt = chosen(output, as_json)
     if workflow_id is None:
-        rows = call(_recent(settings))
-        if as_json:
-            print(json.dumps([r.model_dump() for r in rows], indent=2))
-            leave()
-        table = Table(title=f"endpoint changes of cluster {settings.cluster_id}")
-        for col in ("workflow id", "status", "phase", "validator", "started"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(r.workflow_id, r.status, r.phase or "", r.validator or "", r.started)
-        console.print(table)
+        if watch:
+            fail("-w needs a workflow id (see `peersync status` for the recent ones)")
+        rows = call(recent_changes(settings, phase, validator, limit))
+        if fmt in (Output.JSON, Output.YAML):
+            print_data([r.model_dump() for r in rows], fmt)
+        else:
+            console.print(changes_table(rows, settings.cluster_id, wide=fmt == Output.WIDE))
         leave()
-    if watch and not as_json:
+    if phase is not None or validator is not None:
+        fail("--phase and --validator filter the list: give them without a workflow id")
+    workflow_id = change_id(settings, workflow_id)
+    if watch and fmt in (None, Output.WIDE):
         try:
-            phase = call(_watch(settings, workflow_id))
+            phase_reached = call(_watch(settings, workflow_id))
         except KeyboardInterrupt:
             leave(130)
-        leave(0 if phase == Phase.DONE else 1)
+        leave(0 if phase_reached == Phase.DONE else 1)
 
     async def go() -> tuple[Shown, NoAnswer | None]:
         client = await connect(settings)
@@ -334,8 +354,8 @@ def status(
     shown, missing = call(go())
     if missing is not None:
         print(f"peersync: {_not_live(missing, shown)}", file=sys.stderr)
-    if as_json:
-        print(shown.model_dump_json(indent=2))
+    if fmt in (Output.JSON, Output.YAML):
+        print_data(shown.model_dump(mode="json"), fmt)
     else:
         console.print(_render(workflow_id, shown))
     leave()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from kubernetes.client.exceptions import ApiException
@@ -22,6 +22,7 @@ from core.contracts import (
     ChangeAsk,
     EndpointChangeRequest,
     EndpointChangeResult,
+    Phase,
     RegistryView,
 )
 from core.endpoint import EndpointError, parse_endpoint
@@ -44,7 +45,9 @@ from workers.cli_common import (
     state,
 )
 from workers.cli_ops import registry_rows
+from workers.cli_status import stream_events
 from workers.plan import ChangePlan, ConsumerPlan, plan_change
+from workers.result_view import change_result_table
 from workers.settings import Settings
 from workers.worker import connect as connect_client
 from workflows.activity_contracts import OverrideInput
@@ -53,6 +56,18 @@ from workflows.registry import RegistryWorkflow
 
 # How long `update --clear` looks for the change the registry starts at its next (nudged) refresh.
 CLEARED_CHANGE_WAIT_SECONDS = 15.0
+
+
+YesFlag = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal).")
+]
+ApprovalFlag = Annotated[
+    bool,
+    typer.Option(
+        help="Ask for approval before any restart of this change, whatever the worker's "
+        "PEERSYNC_REQUIRE_APPROVAL (then: peersync approve ID)."
+    ),
+]
 
 
 def update(
@@ -64,12 +79,19 @@ def update(
     dry_run: Annotated[
         bool, typer.Option(help="Print the plan (consumers, old -> new peers, restarts) and change nothing.")
     ] = False,
+    require_approval: ApprovalFlag = False,
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Process a validator's endpoint now: the chain's current one, or --endpoint as an override."""
+    """Process a validator's endpoint now: the chain's current one, or --endpoint as an override (its plan
+    is shown and confirmed first)."""
     settings = state(ctx).settings()
     if clear and endpoint:
         fail("--clear and --endpoint exclude each other")
+    if clear and require_approval:
+        fail(
+            "--require-approval asks for approval of a change started here; --clear's change is the registry's"
+        )
     try:
         request = EndpointChangeRequest(validator=validator, endpoint=endpoint, override=endpoint is not None)
         if endpoint is not None:
@@ -83,17 +105,29 @@ def update(
     if dry_run:
         if clear:
             fail("--dry-run shows a change; --clear has nothing to show")
-        plan = call(_plan(settings, request))
-        if as_json:
-            print(plan.model_dump_json(indent=2))
-        else:
-            _print_plan(plan)
+        show_plan(call(fetch_plan(settings, request)), as_json, dry_run=True)
         leave()
     if clear:
-        print(call(_clear_override(settings, validator)))
+        message, cleared = call(_clear_override(settings, validator))
+        print(message, file=sys.stderr if as_json and wait else sys.stdout, flush=True)
+        if wait and cleared is not None:
+            finish(settings, cleared, as_json)
         leave()
     # Refuse here what the workflow would refuse at its first step (an unknown validator): nothing starts.
-    call(_validate(settings, request))
+    call(validate_request(settings, request))
+    if endpoint is not None:  # an override restarts validators' nodes: shown and confirmed first
+        confirm(settings, request, yes, as_json, "update --endpoint")
+    ask = ChangeAsk(
+        validator=validator,
+        endpoint=endpoint,
+        override=endpoint is not None,
+        require_approval=require_approval,
+    )
+    start_change(settings, ask, wait, as_json)
+
+
+def start_change(settings: Settings, ask: ChangeAsk, wait: bool, as_json: bool) -> NoReturn:
+    """Ask the registry to start the change; print its id, and with `wait` its result table (or JSON)."""
 
     async def go() -> str:
         client = await connect(settings)
@@ -103,8 +137,7 @@ def update(
         # any older change of this validator still running is told it is superseded.
         try:
             wf_id = await client.get_workflow_handle(registry_id(settings.cluster_id)).execute_update(
-                RegistryWorkflow.request_change,
-                ChangeAsk(validator=validator, endpoint=endpoint, override=endpoint is not None),
+                RegistryWorkflow.request_change, ask
             )
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
@@ -112,19 +145,52 @@ def update(
             fail(f"no registry-{settings.cluster_id} in Temporal: start a worker (it starts the registry)")
         except WorkflowUpdateFailedError as exc:
             fail(f"refused: {error_cause(exc)}")
-        handle = client.get_workflow_handle(wf_id, result_type=EndpointChangeResult)
-        if not wait:
-            return f"started {wf_id}"
-        # The id first: the wait can be long (probing, awaiting approval) and the id is what acts on it.
-        print(f"started {wf_id}", file=sys.stderr if as_json else sys.stdout, flush=True)
-        result: EndpointChangeResult = await handle.result()
-        return result.model_dump_json(indent=2)
+        return str(wf_id)
 
-    print(call(go()))
+    wf_id = call(go())
+    # The id first: the wait can be long (probing, awaiting approval) and the id is what acts on it.
+    print(f"started {wf_id}", file=sys.stderr if as_json and wait else sys.stdout, flush=True)
+    if ask.require_approval:
+        print(f"it waits for your approval before any restart: peersync approve {wf_id}", file=sys.stderr)
+    if wait:
+        finish(settings, wf_id, as_json)
     leave()
 
 
-async def _validate(settings: Settings, request: EndpointChangeRequest) -> None:
+def finish(settings: Settings, wf_id: str, as_json: bool) -> NoReturn:
+    """Wait for the change and end with its result: the table (every `--wait` does), or the JSON."""
+
+    async def go() -> EndpointChangeResult:
+        client = await connect(settings)
+        handle = client.get_workflow_handle(wf_id, result_type=EndpointChangeResult)
+        # Event lines while it runs (probe attempts, phases, approval, consumers), as `status -w` prints them.
+        await stream_events(
+            client, handle, lambda line: print(line, file=sys.stderr if as_json else sys.stdout)
+        )
+        result: EndpointChangeResult = await handle.result()
+        return result
+
+    result = call(go())
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        console.print(change_result_table(wf_id, result))
+    leave(1 if result.phase == Phase.FAILED else 0)  # a failed consumer: non-zero, as kubectl rollout status
+
+
+def confirm(settings: Settings, request: EndpointChangeRequest, yes: bool, as_json: bool, what: str) -> None:
+    """An override restarts validators' nodes: show the plan and ask on a terminal. `--yes` skips both (a
+    script knows what it asks); without a terminal and without `--yes`, refuse: nobody could answer."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"refused: {what} restarts validators' nodes: confirm on a terminal, or pass --yes")
+    show_plan(call(fetch_plan(settings, request)), as_json, dry_run=False)
+    if not typer.confirm("Apply this change?", default=False, err=as_json):
+        fail("not confirmed: nothing changed")
+
+
+async def validate_request(settings: Settings, request: EndpointChangeRequest) -> None:
     """The workflow's own first step (validate_change's pure check), run here: same reads, same refusals."""
     policy = EndpointPolicy.from_setting(settings.endpoint_allow_cidrs)
     try:
@@ -137,10 +203,11 @@ async def _validate(settings: Settings, request: EndpointChangeRequest) -> None:
         chain_failure(settings, exc)
 
 
-async def _clear_override(settings: Settings, validator: str) -> str:
+async def _clear_override(settings: Settings, validator: str) -> tuple[str, str | None]:
+    """What the clear did, and the change it started back to the endpoint now in effect (None: none)."""
     client = await connect(settings)
     await require_worker(client, settings)  # the registry's update waits for a worker
-    before = _row_of(await registry_rows(client, settings), validator)
+    before = row_of(await registry_rows(client, settings), validator)
     if before is not None and before.override is None:
         if before.change is not None and await _running(client, before.change):
             # An operator's change not yet synced may still pin an override: the clear supersedes it.
@@ -150,19 +217,19 @@ async def _clear_override(settings: Settings, validator: str) -> str:
             return (
                 f"{before.moniker} had no override; in effect: {before.effective or '-'}; {before.change} "
                 "(still running) is superseded if it is an operator's change"
-            )
-        return f"{before.moniker} had no override; in effect: {before.effective or '-'}"
+            ), None
+        return f"{before.moniker} had no override; in effect: {before.effective or '-'}", None
     started = await _change_ids(client, settings, before.operator_address if before else validator)
     view = await client.get_workflow_handle(registry_id(settings.cluster_id)).execute_update(
         RegistryWorkflow.set_override, OverrideInput(operator_address=validator, endpoint=None)
     )
     cleared = f"override of {view.moniker} cleared; in effect: {view.effective or '-'}"
     if before is None or view.effective == before.effective:
-        return f"{cleared} (unchanged: no change to start)"
+        return f"{cleared} (unchanged: no change to start)", None
     wf_id = await _new_cleared_change(client, settings, view.operator_address, started)
     if wf_id is None:
-        return f"{cleared}; the registry starts the change to it at its next refresh"
-    return f"{cleared}\nstarted {wf_id}"
+        return f"{cleared}; the registry starts the change to it at its next refresh", None
+    return f"{cleared}\nstarted {wf_id}", wf_id
 
 
 async def _running(client: Client, workflow_id: str) -> bool:
@@ -170,7 +237,7 @@ async def _running(client: Client, workflow_id: str) -> bool:
     return desc.status == WorkflowExecutionStatus.RUNNING
 
 
-def _row_of(rows: list[RegistryView], validator: str) -> RegistryView | None:
+def row_of(rows: list[RegistryView], validator: str) -> RegistryView | None:
     """The registry's row as its set_override resolves it: operator address, else a unique moniker."""
     try:
         return resolve_validator(rows, validator, lambda r: r.operator_address, lambda r: r.moniker)
@@ -201,7 +268,7 @@ async def _new_cleared_change(
     return None
 
 
-async def _plan(settings: Settings, request: EndpointChangeRequest) -> ChangePlan:
+async def fetch_plan(settings: Settings, request: EndpointChangeRequest) -> ChangePlan:
     try:
         client: Client | None = await connect_client(settings)
     except RuntimeError:
@@ -227,10 +294,20 @@ def _restart_cell(c: ConsumerPlan) -> str:
     return f"{cell}: {c.why}" if c.why and (c.restart or c.live) else cell
 
 
-def _print_plan(plan: ChangePlan) -> None:
-    console.print(
-        f"[bold]{plan.moniker}[/] ({plan.validator}) -> [bold]{plan.endpoint}[/] (dry run: nothing changed)"
-    )
+def show_plan(plan: ChangePlan, as_json: bool, dry_run: bool) -> None:
+    """The plan as JSON (stdout for a dry run; stderr before a confirmation, stdout being the result's) or
+    as the table, then one WARNING line per other validator already at that endpoint."""
+    if as_json:
+        print(plan.model_dump_json(indent=2), file=sys.stdout if dry_run else sys.stderr, flush=True)
+        return
+    _print_plan(plan, dry_run)
+    for line in plan.warnings:
+        console.print(f"[bold red]WARNING[/]: {escape(line)}")
+
+
+def _print_plan(plan: ChangePlan, dry_run: bool) -> None:
+    note = " (dry run: nothing changed)" if dry_run else ""
+    console.print(f"[bold]{escape(plan.moniker)}[/] ({plan.validator}) -> [bold]{plan.endpoint}[/]{note}")
     table = Table()
     for col in ("namespace", "chain", "peers now", "peers after", "restart"):
         table.add_column(col, overflow="fold")

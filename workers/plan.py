@@ -29,8 +29,15 @@ from activities.kube_ops import (
     explain,
 )
 from activities.validation import ChangeRefused, validated_endpoint
-from core.contracts import ConsumerRef, EndpointChangeRequest, EndpointSnapshot, SkippedConsumer
+from core.contracts import (
+    ConsumerRef,
+    EndpointChangeRequest,
+    EndpointSnapshot,
+    SkippedConsumer,
+    ValidatorRecord,
+)
 from core.desired import desired_peers
+from core.endpoint import Endpoint, EndpointError, parse_endpoint_syntax
 from core.ids import registry_id
 from core.peer_formats import LayoutError
 from core.policy import EndpointPolicy
@@ -61,6 +68,8 @@ class ChangePlan(BaseModel):
     endpoint: str
     consumers: list[ConsumerPlan]
     skipped: list[SkippedConsumer]
+    # Lines to read before confirming: the endpoint is already another validator's (a typo, or a squatter).
+    warnings: list[str] = []
 
 
 async def plan_change(
@@ -80,6 +89,7 @@ async def plan_change(
         opted = {
             a.consumer.consumer_id: await chain.opted_in(a.consumer.consumer_id) for a in discovery.affected
         }
+    warnings = shared_endpoint_warnings(record.operator_address, endpoint, records, pinned)
     pinned.overrides[record.operator_address] = endpoint.render()  # what the change would pin
     plans, skipped = [], list(discovery.skipped)
     for affected in discovery.affected:
@@ -107,7 +117,41 @@ async def plan_change(
         endpoint=endpoint.render(),
         consumers=plans,
         skipped=skipped,
+        warnings=warnings,
     )
+
+
+def shared_endpoint_warnings(
+    operator_address: str, endpoint: Endpoint, records: list[ValidatorRecord], pinned: EndpointSnapshot
+) -> list[str]:
+    """One line per other validator whose endpoint (published, or pinned by the registry) is on the same
+    host: peers would then dial that validator's node under this one's node id."""
+    used: list[tuple[str, str, str]] = []  # (operator address, how, endpoint)
+    for r in records:
+        if r.canonical:
+            used.append((r.operator_address, "published", r.canonical))
+    for how, pins in (
+        ("override", pinned.overrides),
+        ("held", pinned.holds),
+        ("last valid", pinned.fallbacks),
+    ):
+        used.extend((op, how, text) for op, text in pins.items())
+    monikers = {r.operator_address: r.moniker for r in records}
+    lines = []
+    for op, how, text in used:
+        if op == operator_address or _host(text) != endpoint.host:
+            continue
+        line = f"{endpoint.render()} is already used by {monikers.get(op, op)} ({how}: {text})"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def _host(text: str) -> str | None:
+    try:
+        return parse_endpoint_syntax(text).host
+    except EndpointError:
+        return None
 
 
 def _managed(settings: Settings) -> tuple[Kube, list[ManagedNamespace], list[UnusableNamespace]]:

@@ -11,6 +11,7 @@ from core.contracts import (
     Contract,
     EndpointChangeRequest,
     EndpointSnapshot,
+    ProvedNodeId,
     SyncRequest,
     ValidatorRecord,
 )
@@ -19,12 +20,19 @@ from core.registry_state import ChangeEvent
 
 class RefreshInput(Contract):
     known: dict[str, str] = Field(description="bucket -> fingerprint the registry already holds")
+    discovered: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="operator -> chain id -> fingerprint of the node-id proof the registry holds (node_ids.py)",
+    )
 
 
 class RefreshOutput(Contract):
     height: int
     buckets: dict[str, list[ValidatorRecord]]
     edit_heights: dict[str, int]
+    discovered: dict[str, dict[str, ProvedNodeId]] = Field(
+        default_factory=dict, description="node-id proofs (source `discovered`) that differ from the known ones"
+    )
 
 
 class ValidateInput(Contract):

@@ -314,7 +314,9 @@ class ConsumerSyncWorkflow:
             # No restart, but a rollout onto this set may have died earlier: the wait says so (at once if fine).
             await self._wait(result)
             return result
-        if self.state.require_approval and not any(r.approved for r in batch):
+        # The worker's setting, or the operator's ask for this request (`peersync sync --require-approval`).
+        asked = self.state.require_approval or any(r.ask_approval for r in batch)
+        if asked and not any(r.approved for r in batch):
             result.rollout = NEEDS_APPROVAL
             return result
         await self._acquire_slot()

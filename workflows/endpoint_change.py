@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         EndpointSnapshot,
         HoldAsk,
         Phase,
+        ProbeStatus,
         Progress,
         RegistryAnswer,
         RegistryAsk,
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ValidatedChange,
     )
     from core.ids import cluster_of_task_queue, registry_id
-    from workflows import markdown, metrics, policies
+    from workflows import markdown, metrics, policies, probe_rounds
     from workflows.activity_contracts import (
         DiscoverInput,
         OverrideInput,
@@ -79,6 +80,9 @@ REGISTRY_COMMIT = "registry-commit"
 # A chain-driven change cancelled by an operator asks the registry to hold the endpoint before it, so that
 # reconcile and later refreshes do not apply what was cancelled. Changes recorded before it did not.
 HOLD_ON_CANCEL = "hold-on-cancel"
+# The probe's retries are attempts the workflow schedules itself, so attempts, the last error and the
+# deadline show while it probes. Changes recorded before it ran the retries as one retried activity.
+PROBE_ROUNDS = "probe-rounds"
 
 
 def _probe_budget(change: ValidatedChange) -> policies.StepBudget:
@@ -126,6 +130,17 @@ class EndpointChangeWorkflow:
         # has not failed yet past the `blocked` phase the operator never saw.
         if self.progress.phase in (Phase.BLOCKED, Phase.AWAITING_APPROVAL):
             self.approved = True
+            # Shown as received at once: a pause holds the change in this phase until resumed, and
+            # `awaiting-approval (paused)` would read as if the approval were lost. Query and UI state only
+            # (no command), so recorded runs replay alike; the next step boundary sets the phase again.
+            if self.progress.phase == Phase.BLOCKED:
+                failed = (self.progress.reason or "").removesuffix("; approve to force, or cancel")
+                self.progress.reason = f"approved: forced past the failed probe ({failed})"
+            else:
+                self.progress.reason = "approved: the restarts may go"
+            self.progress.phase = Phase.APPROVED
+        elif self.progress.phase == Phase.APPROVED:
+            pass  # a second approve of the same wait: already received
         else:
             self.progress.reason = (
                 f"approve ignored: nothing awaits approval in phase {self.progress.phase.value}"
@@ -230,7 +245,9 @@ class EndpointChangeWorkflow:
             )
         await self._boundary(Phase.PROBING)
         await self._probe(change, discovery.affected)
-        if change.require_approval and not self.approved:
+        # The worker's PEERSYNC_REQUIRE_APPROVAL, or the operator's ask for this change (`update
+        # --require-approval`): decided by the input alone, so runs recorded before the field replay as they ran.
+        if (change.require_approval or self.request.require_approval) and not self.approved:
             await self._boundary(Phase.AWAITING_APPROVAL)
             self.progress.awaiting_approval = True
             self._render()
@@ -344,8 +361,11 @@ class EndpointChangeWorkflow:
                 **policies.PROBE.first_local_attempt(),
             )
             return
-        except (ActivityError, ApplicationError):  # a failed local attempt surfaces as its ApplicationError
-            pass
+        except (ActivityError, ApplicationError) as exc:  # a failed local attempt: its ApplicationError
+            first_error = error_cause(exc)
+        if workflow.patched(PROBE_ROUNDS):
+            await self._probe_rounds(change, probe, summary, first_error)
+            return
         # The retries run as a regular activity: retrying locally would hold the workflow task open for the
         # whole budget (queries and `peersync status` answer only between its heartbeats, seconds apart)
         # and the local schedule-to-close budget is not enforced across in-worker retries.
@@ -361,6 +381,25 @@ class EndpointChangeWorkflow:
             await probing
         except ActivityError as exc:
             reason = error_cause(exc)
+            self._set_phase(Phase.BLOCKED, f"{reason}; approve to force, or cancel")
+            await workflow.wait_condition(lambda: self.approved or self._stopping())
+            self._check_cancel()
+            self.approved = False  # forcing past the probe is not also approval of the restarts
+            self.forced_host = change.host
+
+    async def _probe_rounds(
+        self, change: ValidatedChange, probe: ProbeInput, summary: str, first_error: str
+    ) -> None:
+        """The retries as attempts the workflow schedules itself (workflows/probe_rounds.py): attempts, last
+        error and deadline show in `progress` and the UI while it probes, not only once it is blocked."""
+        budget = _probe_budget(change)
+        status = ProbeStatus(attempts=1, last_error=first_error, deadline=workflow.now() + budget.total)
+        self.progress.probe = status
+        reason = await probe_rounds.probe_in_rounds(
+            probe, summary, budget, status, self._stopping, self._render
+        )
+        self._check_cancel()
+        if reason is not None:
             self._set_phase(Phase.BLOCKED, f"{reason}; approve to force, or cancel")
             await workflow.wait_condition(lambda: self.approved or self._stopping())
             self._check_cancel()
@@ -499,6 +538,8 @@ class EndpointChangeWorkflow:
             head += " (paused)"
         if p.reason:
             head += f"\n\n{markdown.cell(p.reason)}"
+        if p.probe is not None and p.phase in (Phase.PROBING, Phase.BLOCKED):
+            head += f"\n\n{markdown.cell(markdown.probe_summary(p.probe))}"
         rows = "\n".join(
             markdown.row(c.namespace, c.chain_id, c.step, c.state, c.detail) for c in p.consumers
         )

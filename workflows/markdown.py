@@ -8,6 +8,9 @@ Pure and deterministic: safe in workflow code.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+
+from core.contracts import ProbeStatus
 
 # Characters a renderer may read as markup (CommonMark's escapable ASCII punctuation that matters here),
 # and the backslash itself, which must be escaped first so an escape in the input cannot cancel ours.
@@ -29,3 +32,20 @@ def cell(text: object) -> str:
 def row(*cells: object) -> str:
     """One table row of escaped cells."""
     return "| " + " | ".join(cell(c) for c in cells) + " |"
+
+
+def clock(at: datetime) -> str:
+    """A UTC time as the probe lines show it: 04:12:00Z (the date adds nothing within a 5-minute budget)."""
+    return f"{at.astimezone(UTC):%H:%M:%S}Z"
+
+
+def probe_summary(status: ProbeStatus) -> str:
+    """One plain line on the reachability gate while it retries, for the UI details and the CLI tables:
+    attempts so far, the last error, when the next attempt runs, and the deadline."""
+    if status.passed:
+        return f"probe passed at attempt {status.attempts}"
+    head = f"probe: {status.attempts} attempt{'' if status.attempts == 1 else 's'}"
+    if status.last_error:
+        head += f", last failed: {status.last_error}"
+    nxt = f"; next attempt {clock(status.next_attempt)}" if status.next_attempt else ""
+    return f"{head}{nxt}; deadline {clock(status.deadline)}"

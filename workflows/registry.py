@@ -57,6 +57,9 @@ ONE_WRITER = "registry-one-writer"
 # than the one the watcher saw is asked again after this much, not after a whole period.
 LAGGING_RETRY = timedelta(seconds=1)
 ROUND_PERIODS = 5
+# Patch id: node-id source `discovered` (issue 12): the refresh reports the ids the nodes proved at the
+# published endpoints; when one changes, a drift check lets the consumers that use them follow.
+DISCOVERED_IDS = "registry-discovered-node-ids"
 
 
 class RegistryInput(BaseModel):
@@ -173,7 +176,7 @@ class RegistryWorkflow:
 
         The regular attempts' retries happen on the server and add no events; what a long outage adds is
         the rounds and the nudges, and continue-as-new takes over whenever the history grows too long."""
-        inp = RefreshInput(known=self.state.fingerprints())
+        inp = RefreshInput(known=self.state.fingerprints(), discovered=self.state.discovered_fingerprints())
         try:  # a healthy chain answers at once: one local attempt costs a single marker (a quiet refresh)
             local = await workflow.execute_local_activity_method(
                 PeersyncActivities.refresh_registry,
@@ -251,6 +254,18 @@ class RegistryWorkflow:
         except Exception as exc:  # already started (a retried task), or refused: the schedule still runs
             workflow.logger.info("first drift check not started: %s", exc)
 
+    async def _drift_check(self, why: str, key: str) -> None:
+        try:
+            await workflow.start_child_workflow(
+                "ReconcileWorkflow",
+                ReconcileInput(),
+                id=f"reconcile-{self.state.cluster_id}-{key}-{workflow.info().run_id}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"drift check: {why}",
+            )
+        except Exception as exc:  # already started (a retried task), or refused: the schedule still runs
+            workflow.logger.info("drift check (%s) not started: %s", why, exc)
+
     async def _refresh(self) -> None:
         """Before BOUNDED_REFRESH: a local activity retried without end (kept for replay)."""
         out = await workflow.execute_local_activity_method(
@@ -264,6 +279,11 @@ class RegistryWorkflow:
     async def _apply(self, out: RefreshOutput) -> None:
         events = self.state.apply_refresh(out.height, out.buckets, out.edit_heights)
         events += self.state.take_pending_changes(exclude={e.operator_address for e in events})
+        # Before the changes start: their commit hands on a snapshot that carries the ids just proved.
+        proved = bool(out.discovered) and self.state.apply_discovered(out.discovered)
+        # (a first refresh starts its own drift check)
+        if proved and workflow.patched(DISCOVERED_IDS) and self.state.refreshes > 1:
+            await self._drift_check("node ids proved", f"node-ids-{self.state.refreshes}")
         if events:
             await self._start(events)
         by_status = Counter(str(e.record.status) for e in self.state.entries.values())
@@ -314,7 +334,7 @@ class RegistryWorkflow:
     )
     async def request_change(self, ask: ChangeAsk) -> str:
         op = self.state.resolve(ask.validator).record.operator_address
-        event = self.state.manual_change(op, ask.endpoint, ask.override)
+        event = self.state.manual_change(op, ask.endpoint, ask.override, ask.require_approval)
         started = await self._start([event])
         if not started:
             raise ApplicationError(f"{event.workflow_id} already ran", non_retryable=True)

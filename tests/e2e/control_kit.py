@@ -98,7 +98,10 @@ async def peersync_ok(world: World, *args: str, **env: str) -> str:
 
 
 async def update(world: World, *args: str, **env: str) -> str:
-    """`peersync update ...`; returns the id of the workflow it started."""
+    """`peersync update ...`; returns the id of the workflow it started. An override (`--endpoint`) is
+    confirmed with `--yes`, as a script must (no terminal: tests/e2e/test_confirm.py)."""
+    if "--endpoint" in args and "--yes" not in args:
+        args = (*args, "--yes")
     out = await peersync_ok(world, "update", *args, **env)
     match = re.search(r"started (\S+)", out)
     assert match, out

@@ -305,10 +305,11 @@ async def test_sync_whose_result_carries_an_error_exits_non_zero(world: World) -
     await world.start_worker()
     await world.registry_ready()
 
-    code, out, err = await world.peersync("sync", "--consumer", "consumer-2")
+    code, out, err = await world.peersync("sync", "--consumer", "consumer-2", "--json")
     result = SyncResult.model_validate_json(out)
     assert result.error and "cannot rewrite the peers" in result.error, result
     one_line_refusal(code, err, "sync of alice-consumer-2 failed", "cannot rewrite the peers")
 
-    code, out, err = await world.peersync("sync", "--consumer", "consumer-1")  # a sync that works: exit 0
+    # A sync that works: exit 0.
+    code, out, err = await world.peersync("sync", "--consumer", "consumer-1", "--json")
     assert code == 0 and SyncResult.model_validate_json(out).error is None, (out, err)

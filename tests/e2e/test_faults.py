@@ -120,7 +120,7 @@ async def test_a_sync_after_a_dead_rollout_still_reports_it(world: World) -> Non
     assert first.phase == Phase.FAILED
 
     # Asking again restarts nothing more (the template is at this peer set), but the rollout is still dead.
-    code, out, err = await world.peersync("sync", "--consumer", "consumer-1")
+    code, out, err = await world.peersync("sync", "--consumer", "consumer-1", "--json")
     assert code == 1 and "the sync of alice-consumer-1 failed" in err, err  # printed, and a failing exit
     again = SyncResult.model_validate_json(out)
     assert world.generation(C1) == before + 1

@@ -70,7 +70,7 @@ async def test_invalid_or_missing_endpoints_change_nothing_and_the_last_valid_on
     assert [log.configmap_writes(ns) for ns in (C1, C2, C3)] == [0, 0, 0]
 
     # A sync now (the drift check would do the same) keeps the last valid endpoints: no write, no restart.
-    code, out, err = await world.peersync("sync", "--consumer", "consumer-1")
+    code, out, err = await world.peersync("sync", "--consumer", "consumer-1", "--json")
     assert code == 0, err
     result = SyncResult.model_validate_json(out)
     assert not result.changed and not result.restarted and result.error is None, result

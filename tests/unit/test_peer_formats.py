@@ -501,6 +501,7 @@ def test_layout_defaults() -> None:
         "strategy": "restart",
         "rpc_port": 26657,
         "signer": "local",
+        "node_ids": "upstream",
     }
     assert layout.workload == "deployment/consumer-1"
 

@@ -150,7 +150,7 @@ async def test_live_histories_replay(world: World) -> None:
     cm = world.kube().get("ConfigMap", C2, "consumer-2-config")
     cm["metadata"]["annotations"]["peersync.io/rolled-hash"] = "0" * 16
     world.kube().apply(cm)
-    code, out, err = await world.peersync("sync", "--consumer", C2)
+    code, out, err = await world.peersync("sync", "--consumer", C2, "--json")
     assert code == 0, err
     live = SyncResult.model_validate_json(out)
     assert live.live and not live.restarted, live

@@ -1,0 +1,45 @@
+"""`-o wide|yaml|json` of the commands that print a table, as kubectl's `--output`; a command's `--json`
+stays an alias of `-o json` (scripts use it)."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from workers.cli_common import fail
+
+
+class Output(StrEnum):
+    WIDE = "wide"
+    YAML = "yaml"
+    JSON = "json"
+
+
+OutputOption = Annotated[
+    Output | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="wide: the table with more columns; yaml or json: every field.",
+        show_default=False,
+    ),
+]
+
+
+def chosen(output: Output | None, as_json: bool) -> Output | None:
+    """The format asked for (None: the table); `--json` with another -o is a contradiction, refused."""
+    if as_json and output not in (None, Output.JSON):
+        fail(f"--json and -o {output} ask for two formats: give one")
+    return Output.JSON if as_json else output
+
+
+def print_data(data: Any, output: Output) -> None:
+    """`data` (JSON-ready: lists, dicts, strings, numbers) as JSON or YAML, in the order given."""
+    if output == Output.YAML:
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    else:
+        print(json.dumps(data, indent=2))
