@@ -92,10 +92,17 @@ async def plan_change(
     warnings = shared_endpoint_warnings(record.operator_address, endpoint, records, pinned)
     pinned.overrides[record.operator_address] = endpoint.render()  # what the change would pin
     plans, skipped = [], list(discovery.skipped)
+    sources = {ns.name: ns.layout.node_ids for ns in namespaces}  # each namespace's node-id source
     for affected in discovery.affected:
         ref = affected.consumer
         want = desired_peers(
-            records, opted[ref.consumer_id], pinned, settings.local_validator, ref.chain_id, policy
+            records,
+            opted[ref.consumer_id],
+            pinned,
+            settings.local_validator,
+            ref.chain_id,
+            policy,
+            source=sources[ref.namespace],
         )
         try:
             applied = await asyncio.to_thread(kube.read_applied, ref.namespace, want.peers)
