@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import aiohttp
 from kubernetes.client.exceptions import ApiException
@@ -75,6 +75,8 @@ from workflows.activity_contracts import (
     RefreshOutput,
     RestartInput,
     RestartOutput,
+    RestartWaitInput,
+    RestartWaitOutput,
     ValidateInput,
     WaitInput,
     WaitOutput,
@@ -150,6 +152,7 @@ class PeersyncActivities:
             self.restart_workload,
             self.wait_rollout,
             self.wait_caught_up,
+            self.wait_restarted,
             self.check_drift,
         ]
 
@@ -441,14 +444,31 @@ class PeersyncActivities:
                 )
 
     @activity.defn
+    def wait_restarted(self, inp: RestartWaitInput) -> RestartWaitOutput:
+        """After a restart: wait_rollout, then wait_caught_up, in one activity, so the sync takes one workflow
+        task and one dispatch fewer per restart. Each wait keeps its own deadline, judgement and errors; a
+        resumed attempt (worker crash) re-checks the rollout (done at its first look) and keeps the catch-up
+        deadline counted from where the first attempt began it (the heartbeat details carry it)."""
+        details = activity.info().heartbeat_details
+        resumed = WaitProgress.model_validate(details[0]) if details else None
+        rolled = self.wait_rollout(inp.rollout)
+        started = resumed.started_at if resumed is not None and resumed.phase == "catch-up" else time.time()
+        # A sync activity runs in its own worker thread: the catch-up's async looks get a loop of their own.
+        caught = asyncio.run(self._caught_up(inp.catch_up, started))
+        return RestartWaitOutput(rollout=rolled, caught_up=caught)
+
+    @activity.defn
     async def wait_caught_up(self, inp: CatchUpInput) -> CatchUpOutput:
         """After a restart: every expected pod Ready and its node caught up with an advancing height.
 
         The deadline is the input's or PEERSYNC_CATCH_UP_DEADLINE, whichever is shorter, counted from the first
         attempt (its start travels in the heartbeat details); past it the sync fails with CatchUpFailed."""
-        namespace = inp.consumer.namespace
         details = activity.info().heartbeat_details
         started = WaitProgress.model_validate(details[0]).started_at if details else time.time()
+        return await self._caught_up(inp, started)
+
+    async def _caught_up(self, inp: CatchUpInput, started: float) -> CatchUpOutput:
+        namespace = inp.consumer.namespace
         deadline = min(inp.deadline_seconds, self.settings.catch_up_deadline.total_seconds())
         expected, ready = await asyncio.to_thread(_kube_call, lambda: self.kube.ready_pods_reader(namespace))
 
@@ -456,7 +476,8 @@ class PeersyncActivities:
             return await asyncio.to_thread(_kube_call, ready)
 
         def beat(message: str) -> None:
-            activity.heartbeat(WaitProgress(started_at=started, message=message).model_dump())
+            progress = WaitProgress(started_at=started, message=message, phase="catch-up")
+            activity.heartbeat(progress.model_dump())
 
         try:
             verdict = await wait_caught_up(ready_urls, expected, started + deadline, beat)
@@ -472,10 +493,12 @@ class PeersyncActivities:
 
 
 class WaitProgress(BaseModel):
-    """Heartbeat details of wait_rollout (they come back as a plain dict: re-validated on resume)."""
+    """Heartbeat details of wait_rollout, wait_caught_up and wait_restarted (they come back as a plain dict:
+    re-validated on resume); `phase` tells wait_restarted which of its two waits a resumed attempt was in."""
 
     started_at: float
     message: str
+    phase: Literal["rollout", "catch-up"] = "rollout"
 
 
 def _context(consumer: ConsumerRef, **more: object) -> dict[str, object]:

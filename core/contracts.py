@@ -17,6 +17,14 @@ OPERATOR_ADDRESS_MAX = 128
 DETAILS_MAX = 280
 
 
+def unset(value: object) -> bool:
+    """`exclude_if` of a field added after a release: the field is left out of the payload while it holds
+    its default, so the previous release (extra="forbid") still accepts every input that does not use it
+    (a newer CLI, or a rolling upgrade's new worker, talking to an older worker); one that uses it is
+    refused there loudly rather than ignored."""
+    return not value
+
+
 class Contract(BaseModel):
     """Strict: unknown fields are an error, so a typo in `temporal workflow start --input` fails at once."""
 
@@ -217,6 +225,7 @@ class ChangeAsk(Contract):
     require_approval: bool = Field(
         False,
         description="ask for approval before any restart, whatever the worker's PEERSYNC_REQUIRE_APPROVAL",
+        exclude_if=unset,
     )
 
 
@@ -235,6 +244,7 @@ class EndpointChangeRequest(Contract):
     require_approval: bool = Field(
         False,
         description="ask for approval before any restart, whatever the worker's PEERSYNC_REQUIRE_APPROVAL",
+        exclude_if=unset,
     )
 
 
@@ -350,7 +360,7 @@ class SyncRequest(Contract):
     consumer: ConsumerRef | None = None
     # The operator's own ask for this request (`peersync sync --require-approval`): its restart waits for an
     # approval whatever the setting above, and the setting the sync keeps is not changed by it.
-    ask_approval: bool = False
+    ask_approval: bool = Field(False, exclude_if=unset)
 
 
 NEEDS_APPROVAL = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"

@@ -25,6 +25,7 @@ from core.contracts import (
     RegistryEntry,
     RegistryView,
     ValidatorRecord,
+    unset,
 )
 from core.ids import endpoint_change_id, manual_change_id, override_cleared_id
 from core.node_ids import proof_fingerprint
@@ -79,7 +80,9 @@ class ChangeEvent(BaseModel):
     source: str = Field("registry", description="`registry` (a chain move, a cleared override) or `manual`")
     override: bool = Field(False, description="pin `endpoint` as an operator override at the change's commit")
     previous: str | None = Field(None, description="the endpoint in effect before (what a hold would keep)")
-    require_approval: bool = Field(False, description="the operator asked for approval of this change")
+    require_approval: bool = Field(
+        False, description="the operator asked for approval of this change", exclude_if=unset
+    )
 
     def change_id(self, cluster_id: str) -> str:
         return self.workflow_id or endpoint_change_id(cluster_id, self.operator_address, self.height)

@@ -184,3 +184,15 @@ class CatchUpInput(Contract):
 class CatchUpOutput(Contract):
     message: str = Field(description="e.g. '1 node(s) caught up at height 1234 after 12.3s'")
     seconds: float | None = Field(None, description="restart end -> caught up; None when unknown")
+
+
+class RestartWaitInput(Contract):
+    """After a restart, in one activity: the rollout done, then every node caught up (each as its own)."""
+
+    rollout: WaitInput
+    catch_up: CatchUpInput
+
+
+class RestartWaitOutput(Contract):
+    rollout: WaitOutput
+    caught_up: CatchUpOutput

@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
         ReadAppliedInput,
         RestartInput,
         RestartOutput,
+        RestartWaitInput,
+        RestartWaitOutput,
         SlotCallInput,
         WaitInput,
         WaitOutput,
@@ -72,6 +74,13 @@ LOCAL_STEPS = "sync-local-steps"
 # workflow.patched id: the rollout slot is asked with a signal from the workflow itself when the slots
 # workflow exists (the activity, which can start it, only when it does not): no activity round trip.
 SLOT_BY_SIGNAL = "slot-ask-by-signal"
+# workflow.patched id: the rollout slot is asked by a local activity (signal-with-start of the slots workflow)
+# in the task that wrote the peers: the ask leaves at once, not when the task completes, and no "signal
+# delivered" event wakes the sync for a task of its own while the slots workflow decides.
+SLOT_BY_LOCAL = "slot-ask-local"
+# workflow.patched id: after a restart, the rollout wait and the catch-up wait run as ONE activity
+# (wait_restarted) instead of wait_rollout then wait_caught_up: one workflow task and dispatch fewer.
+ONE_WAIT = "restart-one-wait"
 
 
 class ConsumerSyncState(BaseModel):
@@ -368,6 +377,9 @@ class ConsumerSyncWorkflow:
         )
         result.restarted = restarted.restarted
         self._show("rolling-out", restarted.message)
+        if result.restarted and workflow.patched(ONE_WAIT):
+            await self._wait_restarted(result, began)
+            return
         waited = await self._wait(result)
         if result.restarted:
             took = None if waited.seconds is None else timedelta(seconds=waited.seconds)
@@ -375,6 +387,24 @@ class ConsumerSyncWorkflow:
             # Gated: histories recorded before catch-up gating have no such activity after the rollout wait.
             if workflow.patched(CATCH_UP_GATING):
                 await self._catch_up(result, began)
+
+    async def _wait_restarted(self, result: SyncResult, began: datetime) -> None:
+        """The rollout, then catch-up gating (exactly as _wait then _catch_up judge them), in one activity:
+        the slot is held until every node signs again, one workflow task and one dispatch fewer."""
+        ref = self.state.consumer
+        done: RestartWaitOutput = await workflow.execute_activity_method(
+            PeersyncActivities.wait_restarted,
+            RestartWaitInput(
+                rollout=WaitInput(consumer=ref, peers_hash=result.peers_hash),
+                catch_up=CatchUpInput(consumer=ref),
+            ),
+            summary=f"rollout of {ref.namespace}, then its nodes catching up",
+            **policies.RESTART_WAIT.options(),
+        )
+        result.rollout, result.caught_up = done.rollout.message, done.caught_up.message
+        took = None if done.rollout.seconds is None else timedelta(seconds=done.rollout.seconds)
+        metrics.restarted(ref.chain_id, took)
+        metrics.node_down(ref.chain_id, workflow.now() - began)
 
     async def _catch_up(self, result: SyncResult, began: datetime) -> None:
         """A Ready pod is not a signing node: hold the rollout slot (released by the caller) until every node
@@ -418,6 +448,18 @@ class ConsumerSyncWorkflow:
         """Wait for one of the cluster's rollout slots (PEERSYNC_MAX_PARALLEL_ROLLOUTS)."""
         self._slot_granted = False
         self._show("waiting-for-slot", "another consumer of this cluster is rolling out")
+        if workflow.patched(SLOT_BY_LOCAL):
+            # The same ordering concern as below: the releases this run sent must land before the ask.
+            await asyncio.gather(*self._releases, return_exceptions=True)
+            self._releases = {f for f in self._releases if not f.done()}
+            await workflow.execute_local_activity_method(
+                temporal_calls.TemporalCalls.acquire_rollout_slot,
+                SlotCallInput(holder=workflow.info().workflow_id),
+                summary="ask for a rollout slot",
+                **policies.TEMPORAL_CALL.local_options(),
+            )
+            await workflow.wait_condition(lambda: self._slot_granted)
+            return
         if workflow.patched(SLOT_BY_SIGNAL):
             slots = workflow.get_external_workflow_handle(rollout_slots_id(self.state.consumer.cluster_id))
             # Signals are not delivered in the order sent: a release of this holder (a stale slot at a new

@@ -148,6 +148,13 @@ ROLLOUT_WAIT = StepBudget(
 CATCH_UP = StepBudget(
     attempt=timedelta(minutes=35), total=timedelta(minutes=40), heartbeat=timedelta(seconds=10)
 )
+# Both waits after a restart in one activity (wait_restarted): their budgets end to end, each wait still
+# bounded by its own deadline inside.
+RESTART_WAIT = StepBudget(
+    attempt=ROLLOUT_WAIT.attempt + CATCH_UP.attempt,
+    total=ROLLOUT_WAIT.total + CATCH_UP.total,
+    heartbeat=timedelta(seconds=10),
+)
 # `dial_peers` on the running nodes (live strategies): a node restarting for another reason comes back
 # within minutes; the attempt covers the net_info check (LIVE_VERIFY_SECONDS).
 LIVE_DIAL = StepBudget(attempt=timedelta(seconds=90), total=timedelta(minutes=10))
