@@ -361,6 +361,9 @@ class SyncRequest(Contract):
     # The operator's own ask for this request (`peersync sync --require-approval`): its restart waits for an
     # approval whatever the setting above, and the setting the sync keeps is not changed by it.
     ask_approval: bool = Field(False, exclude_if=unset)
+    # The sender expects this sync to restart the workload (an EndpointChange: a validator moved), so the sync
+    # asks the cluster's rollout slot at its start, its round trip alongside the reads; a hint, never a must.
+    expect_restart: bool = Field(False, exclude_if=unset)
 
 
 NEEDS_APPROVAL = "restart needs approval (PEERSYNC_REQUIRE_APPROVAL)"

@@ -78,6 +78,10 @@ SLOT_BY_SIGNAL = "slot-ask-by-signal"
 # in the task that wrote the peers: the ask leaves at once, not when the task completes, and no "signal
 # delivered" event wakes the sync for a task of its own while the slots workflow decides.
 SLOT_BY_LOCAL = "slot-ask-local"
+# workflow.patched id: a batch with a request that expects a restart (an EndpointChange's) asks its rollout
+# slot at the sync's start, so the slots workflow's round trip overlaps the reads and the write; a sync that
+# needs no restart after all gives the slot back once granted (a grant never stays in flight).
+SLOT_EARLY = "slot-ask-early"
 # workflow.patched id: after a restart, the rollout wait and the catch-up wait run as ONE activity
 # (wait_restarted) instead of wait_rollout then wait_caught_up: one workflow task and dispatch fewer.
 ONE_WAIT = "restart-one-wait"
@@ -111,6 +115,7 @@ class ConsumerSyncWorkflow:
         self._in_flight: set[str] = set()  # request ids of the batch being synced (a re-ask is not new work)
         self.answers: dict[str, RegistryAnswer] = {}
         self._local = False  # whether this run's short steps try a local attempt first (LOCAL_STEPS)
+        self._early = False  # asked its rollout slot at the sync's start, not yet handed on (SLOT_EARLY)
 
     @workflow.run
     async def run(self, state: ConsumerSyncState) -> None:
@@ -140,7 +145,7 @@ class ConsumerSyncWorkflow:
             number = self.state.completed + 1
             self.running = number
             try:
-                result = await self._sync(number, batch)
+                result = await self._sync_holding(number, batch)
             except (ActivityError, RegistryUnanswered, StepRefused) as exc:
                 result = self._failed(number, exc)
             self.state.results[number] = result
@@ -269,6 +274,26 @@ class ConsumerSyncWorkflow:
             then += f", {result.caught_up}"
         return f"{len(result.new_peers)} peers written, {then}"
 
+    async def _sync_holding(self, number: int, batch: list[SyncRequest]) -> SyncResult:
+        """`_sync`, with the rollout slot asked at its start when a request expects a restart (and no approval
+        holds it back): the slot's round trip then runs alongside the reads and the write, not after them."""
+        asked = self.state.require_approval or any(r.ask_approval for r in batch)
+        self._early = (
+            any(r.expect_restart for r in batch)
+            and (not asked or any(r.approved for r in batch))
+            and workflow.patched(SLOT_EARLY)
+        )
+        if self._early:
+            await self._ask_slot()
+        try:
+            return await self._sync(number, batch)
+        finally:
+            if self._early:  # no restart after all (or a failure): the slot is not needed
+                self._early = False
+                # A grant still in flight would be taken by a later sync for its own ask: wait for it first.
+                await workflow.wait_condition(lambda: self._slot_granted)
+                self._release_slot()
+
     async def _sync(self, number: int, batch: list[SyncRequest]) -> SyncResult:
         ref = self.state.consumer
         self._show("computing", f"sync #{number} for {len(batch)} request(s)")
@@ -328,7 +353,12 @@ class ConsumerSyncWorkflow:
         if asked and not any(r.approved for r in batch):
             result.rollout = NEEDS_APPROVAL
             return result
-        await self._acquire_slot()
+        if self._early:
+            self._early = False  # from here the roll-out's own `finally` gives the slot back
+            self._show("waiting-for-slot", "another consumer of this cluster is rolling out")
+            await workflow.wait_condition(lambda: self._slot_granted)
+        else:
+            await self._acquire_slot()
         try:
             await self._roll_out(result)
         finally:
@@ -449,15 +479,7 @@ class ConsumerSyncWorkflow:
         self._slot_granted = False
         self._show("waiting-for-slot", "another consumer of this cluster is rolling out")
         if workflow.patched(SLOT_BY_LOCAL):
-            # The same ordering concern as below: the releases this run sent must land before the ask.
-            await asyncio.gather(*self._releases, return_exceptions=True)
-            self._releases = {f for f in self._releases if not f.done()}
-            await workflow.execute_local_activity_method(
-                temporal_calls.TemporalCalls.acquire_rollout_slot,
-                SlotCallInput(holder=workflow.info().workflow_id),
-                summary="ask for a rollout slot",
-                **policies.TEMPORAL_CALL.local_options(),
-            )
+            await self._ask_slot()
             await workflow.wait_condition(lambda: self._slot_granted)
             return
         if workflow.patched(SLOT_BY_SIGNAL):
@@ -480,6 +502,20 @@ class ConsumerSyncWorkflow:
             **policies.TEMPORAL_CALL.options(),
         )
         await workflow.wait_condition(lambda: self._slot_granted)
+
+    async def _ask_slot(self) -> None:
+        """Queue for a rollout slot by a local activity (signal-with-start of the slots workflow): the ask
+        leaves now, not when the task completes; `slot_granted` answers it."""
+        self._slot_granted = False
+        # The same ordering concern as in _acquire_slot: the releases this run sent must land before the ask.
+        await asyncio.gather(*self._releases, return_exceptions=True)
+        self._releases = {f for f in self._releases if not f.done()}
+        await workflow.execute_local_activity_method(
+            temporal_calls.TemporalCalls.acquire_rollout_slot,
+            SlotCallInput(holder=workflow.info().workflow_id),
+            summary="ask for a rollout slot",
+            **policies.TEMPORAL_CALL.local_options(),
+        )
 
     def _release_slot(self) -> None:
         slots = workflow.get_external_workflow_handle(rollout_slots_id(self.state.consumer.cluster_id))

@@ -419,6 +419,7 @@ class EndpointChangeWorkflow:
             reply_to=workflow.info().workflow_id,
             forced_hosts=[self.forced_host] if self.forced_host else [],
             snapshot=self.snapshot,
+            expect_restart=True,  # the validator moved: its consumers' peers change (a hint for the slot)
         )
 
         async def ask() -> None:

@@ -41,6 +41,7 @@ GAS = "1000000"  # fixed: `--gas auto` costs a simulation round trip per tx and 
 START_TIMEOUT = 60.0
 COMMIT_TIMEOUT = 30.0
 LAUNCH_TIMEOUT = 30.0
+KEYRING = ("--keyring-backend", "test")
 CONSUMER_UNBONDING_NS = 1_728_000 * 10**9  # 20 days: must stay below the provider's 21-day unbonding time
 
 
@@ -136,7 +137,8 @@ class RealProvider:
         self.node: ChildProcess | None = None
         self.startup_seconds = 0.0
         self._http: aiohttp.ClientSession | None = None
-        self._signing: dict[str, asyncio.Lock] = {}  # one tx at a time per key, or sequence numbers collide
+        self._signing: dict[str, asyncio.Lock] = {}  # one broadcast at a time per key
+        self._sequences: dict[str, tuple[int, int]] = {}  # key -> (account number, next sequence)
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
@@ -186,41 +188,49 @@ class RealProvider:
         return out.decode()
 
     async def _init_home(self) -> None:
-        chain_id, keyring = self.info.chain_id, ("--keyring-backend", "test")
-        leader = self.specs[0].moniker
-        await self._cli("init", leader, "--chain-id", chain_id, "--default-denom", DENOM)
+        """Genesis with every validator's gentx. Each CLI call is a process start (a few hundred ms): the
+        calls that touch separate files run side by side; only those that rewrite genesis.json queue."""
+        chain_id = self.info.chain_id
+        await self._cli("init", self.specs[0].moniker, "--chain-id", chain_id, "--default-denom", DENOM)
         gentx_dir = self.home / "config" / "gentx"
         gentx_dir.mkdir(exist_ok=True)
-        for index, spec in enumerate(self.specs):
-            added = json.loads(await self._cli("keys", "add", spec.moniker, *keyring, "--output", "json"))
-            account = added["address"]
-            operator = (
-                await self._cli("keys", "show", spec.moniker, "--bech", "val", "-a", *keyring)
-            ).strip()
-            await self._cli("genesis", "add-genesis-account", account, f"{ACCOUNT_BALANCE}{DENOM}", *keyring)
-            # The followers run no node, but each needs its own consensus key: a throw-away home makes one.
-            key_home = self.home if index == 0 else self.state_dir / "keys" / spec.moniker
-            if index:
-                await self._cli("init", spec.moniker, "--chain-id", chain_id, home=key_home)
-            pubkey = json.loads(await self._cli("comet", "show-validator", home=key_home))
-            self.info.validators[spec.moniker] = ValidatorKeys(
-                moniker=spec.moniker,
-                account=account,
-                operator=operator,
-                consensus_pubkey=pubkey,
-                runs_node=index == 0,
-            )
-        for index, spec in enumerate(self.specs):
-            stake = self._stake(index)
-            pubkey = json.dumps(self.info.validators[spec.moniker].consensus_pubkey)
+        keys = await asyncio.gather(*(self._validator_keys(i, spec) for i, spec in enumerate(self.specs)))
+        for found in keys:
+            self.info.validators[found.moniker] = found
             await self._cli(
-                "genesis", "gentx", spec.moniker, f"{stake}{DENOM}", *keyring, "--chain-id", chain_id,
-                "--moniker", spec.moniker, "--details", spec.details, "--pubkey", pubkey,
-                "--output-document", str(gentx_dir / f"gentx-{spec.moniker}.json"),
-            )  # fmt: skip
+                "genesis", "add-genesis-account", found.account, f"{ACCOUNT_BALANCE}{DENOM}", *KEYRING
+            )
+        await asyncio.gather(*(self._gentx(i, spec, gentx_dir) for i, spec in enumerate(self.specs)))
         await self._cli("genesis", "collect-gentxs")
         self._patch_genesis()
         self._configure()
+
+    async def _validator_keys(self, index: int, spec: ValidatorSpec) -> ValidatorKeys:
+        """An account key in the shared test keyring (one file per key) and a consensus key: the node's own
+        for the first validator; the followers run no node, but each needs its own, which a throw-away
+        home makes."""
+        added = json.loads(await self._cli("keys", "add", spec.moniker, *KEYRING, "--output", "json"))
+        operator = (await self._cli("keys", "show", spec.moniker, "--bech", "val", "-a", *KEYRING)).strip()
+        key_home = self.home if index == 0 else self.state_dir / "keys" / spec.moniker
+        if index:
+            await self._cli("init", spec.moniker, "--chain-id", self.info.chain_id, home=key_home)
+        pubkey = json.loads(await self._cli("comet", "show-validator", home=key_home))
+        return ValidatorKeys(
+            moniker=spec.moniker,
+            account=added["address"],
+            operator=operator,
+            consensus_pubkey=pubkey,
+            runs_node=index == 0,
+        )
+
+    async def _gentx(self, index: int, spec: ValidatorSpec, gentx_dir: Path) -> None:
+        stake = self._stake(index)
+        pubkey = json.dumps(self.info.validators[spec.moniker].consensus_pubkey)
+        await self._cli(
+            "genesis", "gentx", spec.moniker, f"{stake}{DENOM}", *KEYRING, "--chain-id", self.info.chain_id,
+            "--moniker", spec.moniker, "--details", spec.details, "--pubkey", pubkey,
+            "--output-document", str(gentx_dir / f"gentx-{spec.moniker}.json"),
+        )  # fmt: skip
 
     def _stake(self, index: int) -> int:
         return self.specs[index].stake or (LEADER_STAKE if index == 0 else FOLLOWER_STAKE)
@@ -308,15 +318,34 @@ class RealProvider:
     # ---- transactions ---------------------------------------------------------------------------------
 
     async def tx(self, signer: str, *args: str) -> Committed:
-        """Sign `tx <args>` with `signer`'s key, broadcast it and wait until a block commits it."""
+        """Sign `tx <args>` with `signer`'s key, broadcast it and wait until a block commits it.
+
+        The signer's sequence number is kept here, not read back from the chain for each tx: the chain
+        answers with its committed state, so a key's next tx could only be signed after a block. Kept, a
+        key's txs are broadcast one after another and land in the same block."""
         lock = self._signing.setdefault(signer, asyncio.Lock())
-        async with lock:  # the next tx of this key must see this one's sequence number
-            out = await self._cli("tx", *args, "--from", signer, "--gas", GAS, "--yes", "--output", "json")
+        async with lock:  # one broadcast at a time per key: each takes the next sequence number
+            account, sequence = self._sequences.get(signer) or await self._account(signer)
+            out = await self._cli(
+                "tx", *args, "--from", signer, "--gas", GAS, "--yes", "--output", "json",
+                # --offline: only then does the CLI sign with the given numbers (it still broadcasts to
+                # client.toml's node); online it reads them back from the chain.
+                "--offline", "--account-number", str(account), "--sequence", str(sequence),
+            )  # fmt: skip
             sent = json.loads(out)
             if int(sent.get("code") or 0) != 0:
+                self._sequences.pop(signer, None)  # refused at CheckTx: ask the chain again next time
                 raise TxFailed(f"tx {' '.join(args)} by {signer} rejected: {sent.get('raw_log')}")
-            committed = await until(self._committed(sent["txhash"]), COMMIT_TIMEOUT, f"tx {sent['txhash']}")
-        return committed
+            # Accepted into the mempool: the sequence is used even if the tx then fails in its block.
+            self._sequences[signer] = (account, sequence + 1)
+        return await until(self._committed(sent["txhash"]), COMMIT_TIMEOUT, f"tx {sent['txhash']}")
+
+    async def _account(self, signer: str) -> tuple[int, int]:
+        address = self.info.validators[signer].account
+        status, body = await self.rest(f"/cosmos/auth/v1beta1/account_info/{address}")
+        if status != 200:
+            raise TxFailed(f"account of {signer} ({address}): HTTP {status} {body}")
+        return int(body["info"].get("account_number") or 0), int(body["info"].get("sequence") or 0)
 
     def _committed(self, txhash: str) -> Callable[[], Awaitable[Committed | None]]:
         async def check() -> Committed | None:

@@ -144,11 +144,19 @@ class RealDevnet(Devnet):
         self.provider = await self._stack.enter_async_context(
             RealProvider(self.root / "chain", validators, chain_id=self.scenario.chain_id)
         )
-        ids = {}
-        for consumer in self.scenario.consumers:  # one at a time: the chain numbers them in creation order
-            ids[consumer.chain_id] = await self.provider.create_consumer(
-                consumer.chain_id, consumer.opted_in, launch=consumer.phase == "CONSUMER_PHASE_LAUNCHED"
+        # Side by side: each key's txs are broadcast in turn and share blocks (RealProvider.tx), and each
+        # consumer's id is read from its own create tx, in whatever order the chain numbers them.
+        created = await asyncio.gather(
+            *(
+                self.provider.create_consumer(
+                    c.chain_id, c.opted_in, launch=c.phase == "CONSUMER_PHASE_LAUNCHED"
+                )
+                for c in self.scenario.consumers
             )
+        )
+        ids = {
+            c.chain_id: consumer_id for c, consumer_id in zip(self.scenario.consumers, created, strict=True)
+        }
         # Namespaces are labelled with the ids the chain gave, whatever the scenario guessed.
         self.scenario = self.scenario.model_copy(
             update={
