@@ -222,6 +222,16 @@ class Move:
         return (self.total - self.emulated) / self.consumers * 1000
 
 
+def _within_task(events: list[Ev], ev: Ev) -> bool:
+    """A signal that landed while a task of the same workflow was running (a slot granted to an early ask): it
+    waited for that task, so the gap it would end belongs to the task, not to the signal."""
+    if ev.kind != "WORKFLOW_EXECUTION_SIGNALED":
+        return False
+    started = [e.when for e in events if e.kind == "WORKFLOW_TASK_STARTED" and e.when <= ev.when]
+    ended = [e.when for e in events if e.kind == "WORKFLOW_TASK_COMPLETED" and e.when <= ev.when]
+    return bool(started) and (not ended or max(started) > max(ended))
+
+
 async def _analyse(world: OverheadWorld, wf_id: str, result: EndpointChangeResult, committed: float) -> Move:
     ec = _events(await world.handle(wf_id).fetch_history(), "EC")
     start, end = ec[0].when, ec[-1].when
@@ -244,7 +254,7 @@ async def _analyse(world: OverheadWorld, wf_id: str, result: EndpointChangeResul
             for e in ec
             if e.kind == "WORKFLOW_EXECUTION_SIGNALED" and e.name == "sync_done" and e.when >= reply.when
         )
-        on_path = [e for e in cs if ask.when <= e.when <= reply.when]
+        on_path = [e for e in cs if ask.when <= e.when <= reply.when and not _within_task(cs, e)]
         granted = [e for e in cs if e.name == "slot_granted"]
         acquire = [e for e in cs if e.name == "acquire_rollout_slot" and e.kind == "ACTIVITY_TASK_SCHEDULED"]
         if acquire and granted:

@@ -36,7 +36,7 @@ from workers.cli_common import (
     require_worker,
     state,
 )
-from workers.cli_output import Output, OutputOption, chosen, print_data
+from workers.cli_output import Output, OutputOption, chosen, is_data, print_data, print_model
 from workers.result_view import sync_result_table
 from workers.settings import Settings
 from workers.views import shown_sync_result
@@ -116,10 +116,12 @@ def sync(
         ),
     ] = False,
     as_json: JsonFlag = False,
+    output: OutputOption = None,
 ) -> None:
     """Recompute one consumer's peers from the chain and apply them (rollout only if they changed); waits
     and ends with the result table."""
     settings = state(ctx).settings()
+    fmt = chosen(output, as_json)
     if approve and require_approval:
         fail("--approve and --require-approval exclude each other")
     found = [ns for ns in _managed(settings) if consumer in (ns.chain_id, ns.name)]
@@ -139,8 +141,8 @@ def sync(
         return await sync_now(client, settings.activity_config(), ref, request)
 
     result = shown_sync_result(call(go()))
-    if as_json:
-        print(result.model_dump_json(indent=2))
+    if is_data(fmt):
+        print_model(result, fmt)
     else:
         console.print(sync_result_table(result))
     if result.error:

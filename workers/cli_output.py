@@ -4,11 +4,13 @@ stays an alias of `-o json` (scripts use it)."""
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO
 
 import typer
 import yaml
+from pydantic import BaseModel
 
 from workers.cli_common import fail
 
@@ -37,9 +39,19 @@ def chosen(output: Output | None, as_json: bool) -> Output | None:
     return Output.JSON if as_json else output
 
 
-def print_data(data: Any, output: Output) -> None:
+def is_data(output: Output | None) -> bool:
+    """JSON or YAML (for scripts) rather than a table (the default, or wide)."""
+    return output in (Output.JSON, Output.YAML)
+
+
+def print_data(data: Any, output: Output, file: TextIO | None = None) -> None:
     """`data` (JSON-ready: lists, dicts, strings, numbers) as JSON or YAML, in the order given."""
+    out = file or sys.stdout
     if output == Output.YAML:
-        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="", file=out, flush=True)
     else:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(data, indent=2), file=out, flush=True)
+
+
+def print_model(model: BaseModel, output: Output, file: TextIO | None = None) -> None:
+    print_data(model.model_dump(mode="json"), output, file)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -23,7 +22,7 @@ from workers.cli_common import (
     require_worker,
     state,
 )
-from workers.cli_output import Output, OutputOption, chosen, print_data
+from workers.cli_output import Output, OutputOption, chosen, is_data, print_data
 from workers.schedule import apply_schedule, schedule_id
 from workers.settings import Settings
 from workers.views import human_duration
@@ -171,16 +170,20 @@ def schedule_apply(ctx: typer.Context) -> None:
 
 
 @schedule_app.command("describe")
-def schedule_describe(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def schedule_describe(ctx: typer.Context, as_json: JsonFlag = False, output: OutputOption = None) -> None:
     """Show the schedule: interval, paused or not, recent and next runs."""
     settings = state(ctx).settings()
+    fmt = chosen(output, as_json)
 
     async def go() -> ScheduleDescription:
         _, desc = await _schedule(settings)
         return desc
 
     desc = call(go())
-    print(json.dumps(_describe_json(desc), indent=2) if as_json else _describe_text(desc))
+    if is_data(fmt):
+        print_data(_describe_json(desc), fmt)
+    else:
+        print(_describe_text(desc))
     leave()
 
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from core.contracts import ChangeAsk, EndpointChangeRequest, RegistryView
 from workers.cli_common import JsonFlag, call, connect, fail, leave, state
 from workers.cli_ops import registry_rows
+from workers.cli_output import OutputOption, chosen
 from workers.cli_update import (
     ApprovalFlag,
     YesFlag,
@@ -34,9 +35,11 @@ def undo(
     require_approval: ApprovalFlag = False,
     yes: YesFlag = False,
     as_json: JsonFlag = False,
+    output: OutputOption = None,
 ) -> None:
     """Pin the endpoint in effect before the validator's last change (an override, until the chain moves)."""
     settings = state(ctx).settings()
+    fmt = chosen(output, as_json)
     row = call(_registry_row(settings, validator))
     if row.change is None or row.previous is None:
         fail(f"nothing to undo: the registry knows no endpoint in effect before {row.moniker}'s last change")
@@ -49,19 +52,19 @@ def undo(
     except ValidationError as exc:
         fail(f"invalid input: {exc.errors()[0]['msg']}")
     if dry_run:
-        show_plan(call(fetch_plan(settings, request)), as_json, dry_run=True)
+        show_plan(call(fetch_plan(settings, request)), fmt, dry_run=True)
         leave()
     call(
         validate_request(settings, request)
     )  # the endpoint passes this CLI's address policy, as the worker's must
-    confirm(settings, request, yes, as_json, f"undo of {row.change}")
+    confirm(settings, request, yes, fmt, f"undo of {row.change}")
     ask = ChangeAsk(
         validator=row.operator_address,
         endpoint=row.previous,
         override=True,
         require_approval=require_approval,
     )
-    start_change(settings, ask, wait, as_json)
+    start_change(settings, ask, wait, fmt)
 
 
 async def _registry_row(settings: Settings, validator: str) -> RegistryView:

@@ -45,6 +45,7 @@ from workers.cli_common import (
     state,
 )
 from workers.cli_ops import registry_rows
+from workers.cli_output import Output, OutputOption, chosen, is_data, print_model
 from workers.cli_status import stream_events
 from workers.plan import ChangePlan, ConsumerPlan, plan_change
 from workers.result_view import change_result_table
@@ -82,10 +83,12 @@ def update(
     require_approval: ApprovalFlag = False,
     yes: YesFlag = False,
     as_json: JsonFlag = False,
+    output: OutputOption = None,
 ) -> None:
     """Process a validator's endpoint now: the chain's current one, or --endpoint as an override (its plan
     is shown and confirmed first)."""
     settings = state(ctx).settings()
+    fmt = chosen(output, as_json)
     if clear and endpoint:
         fail("--clear and --endpoint exclude each other")
     if clear and require_approval:
@@ -105,28 +108,28 @@ def update(
     if dry_run:
         if clear:
             fail("--dry-run shows a change; --clear has nothing to show")
-        show_plan(call(fetch_plan(settings, request)), as_json, dry_run=True)
+        show_plan(call(fetch_plan(settings, request)), fmt, dry_run=True)
         leave()
     if clear:
         message, cleared = call(_clear_override(settings, validator))
-        print(message, file=sys.stderr if as_json and wait else sys.stdout, flush=True)
+        print(message, file=sys.stderr if is_data(fmt) and wait else sys.stdout, flush=True)
         if wait and cleared is not None:
-            finish(settings, cleared, as_json)
+            finish(settings, cleared, fmt)
         leave()
     # Refuse here what the workflow would refuse at its first step (an unknown validator): nothing starts.
     call(validate_request(settings, request))
     if endpoint is not None:  # an override restarts validators' nodes: shown and confirmed first
-        confirm(settings, request, yes, as_json, "update --endpoint")
+        confirm(settings, request, yes, fmt, "update --endpoint")
     ask = ChangeAsk(
         validator=validator,
         endpoint=endpoint,
         override=endpoint is not None,
         require_approval=require_approval,
     )
-    start_change(settings, ask, wait, as_json)
+    start_change(settings, ask, wait, fmt)
 
 
-def start_change(settings: Settings, ask: ChangeAsk, wait: bool, as_json: bool) -> NoReturn:
+def start_change(settings: Settings, ask: ChangeAsk, wait: bool, fmt: Output | None) -> NoReturn:
     """Ask the registry to start the change; print its id, and with `wait` its result table (or JSON)."""
 
     async def go() -> str:
@@ -149,15 +152,15 @@ def start_change(settings: Settings, ask: ChangeAsk, wait: bool, as_json: bool) 
 
     wf_id = call(go())
     # The id first: the wait can be long (probing, awaiting approval) and the id is what acts on it.
-    print(f"started {wf_id}", file=sys.stderr if as_json and wait else sys.stdout, flush=True)
+    print(f"started {wf_id}", file=sys.stderr if is_data(fmt) and wait else sys.stdout, flush=True)
     if ask.require_approval:
         print(f"it waits for your approval before any restart: peersync approve {wf_id}", file=sys.stderr)
     if wait:
-        finish(settings, wf_id, as_json)
+        finish(settings, wf_id, fmt)
     leave()
 
 
-def finish(settings: Settings, wf_id: str, as_json: bool) -> NoReturn:
+def finish(settings: Settings, wf_id: str, fmt: Output | None) -> NoReturn:
     """Wait for the change and end with its result: the table (every `--wait` does), or the JSON."""
 
     async def go() -> EndpointChangeResult:
@@ -165,28 +168,30 @@ def finish(settings: Settings, wf_id: str, as_json: bool) -> NoReturn:
         handle = client.get_workflow_handle(wf_id, result_type=EndpointChangeResult)
         # Event lines while it runs (probe attempts, phases, approval, consumers), as `status -w` prints them.
         await stream_events(
-            client, handle, lambda line: print(line, file=sys.stderr if as_json else sys.stdout)
+            client, handle, lambda line: print(line, file=sys.stderr if is_data(fmt) else sys.stdout)
         )
         result: EndpointChangeResult = await handle.result()
         return result
 
     result = call(go())
-    if as_json:
-        print(result.model_dump_json(indent=2))
+    if is_data(fmt):
+        print_model(result, fmt)
     else:
         console.print(change_result_table(wf_id, result))
     leave(1 if result.phase == Phase.FAILED else 0)  # a failed consumer: non-zero, as kubectl rollout status
 
 
-def confirm(settings: Settings, request: EndpointChangeRequest, yes: bool, as_json: bool, what: str) -> None:
+def confirm(
+    settings: Settings, request: EndpointChangeRequest, yes: bool, fmt: Output | None, what: str
+) -> None:
     """An override restarts validators' nodes: show the plan and ask on a terminal. `--yes` skips both (a
     script knows what it asks); without a terminal and without `--yes`, refuse: nobody could answer."""
     if yes:
         return
     if not sys.stdin.isatty():
         fail(f"refused: {what} restarts validators' nodes: confirm on a terminal, or pass --yes")
-    show_plan(call(fetch_plan(settings, request)), as_json, dry_run=False)
-    if not typer.confirm("Apply this change?", default=False, err=as_json):
+    show_plan(call(fetch_plan(settings, request)), fmt, dry_run=False)
+    if not typer.confirm("Apply this change?", default=False, err=is_data(fmt)):
         fail("not confirmed: nothing changed")
 
 
@@ -294,11 +299,11 @@ def _restart_cell(c: ConsumerPlan) -> str:
     return f"{cell}: {c.why}" if c.why and (c.restart or c.live) else cell
 
 
-def show_plan(plan: ChangePlan, as_json: bool, dry_run: bool) -> None:
-    """The plan as JSON (stdout for a dry run; stderr before a confirmation, stdout being the result's) or
-    as the table, then one WARNING line per other validator already at that endpoint."""
-    if as_json:
-        print(plan.model_dump_json(indent=2), file=sys.stdout if dry_run else sys.stderr, flush=True)
+def show_plan(plan: ChangePlan, fmt: Output | None, dry_run: bool) -> None:
+    """The plan as JSON or YAML (stdout for a dry run; stderr before a confirmation, stdout being the
+    result's) or as the table, then one WARNING line per other validator already at that endpoint."""
+    if is_data(fmt):
+        print_model(plan, fmt, sys.stdout if dry_run else sys.stderr)
         return
     _print_plan(plan, dry_run)
     for line in plan.warnings:

@@ -116,6 +116,7 @@ class ConsumerSyncWorkflow:
         self.answers: dict[str, RegistryAnswer] = {}
         self._local = False  # whether this run's short steps try a local attempt first (LOCAL_STEPS)
         self._early = False  # asked its rollout slot at the sync's start, not yet handed on (SLOT_EARLY)
+        self._asking: asyncio.Future[None] | None = None  # that early ask's local activity
 
     @workflow.run
     async def run(self, state: ConsumerSyncState) -> None:
@@ -284,15 +285,28 @@ class ConsumerSyncWorkflow:
             and workflow.patched(SLOT_EARLY)
         )
         if self._early:
-            await self._ask_slot()
+            # Alongside the first step (its local activity runs beside compute_desired_peers).
+            self._asking = asyncio.ensure_future(self._ask_slot())
         try:
             return await self._sync(number, batch)
         finally:
             if self._early:  # no restart after all (or a failure): the slot is not needed
                 self._early = False
-                # A grant still in flight would be taken by a later sync for its own ask: wait for it first.
-                await workflow.wait_condition(lambda: self._slot_granted)
+                if await self._asked():
+                    # A grant still in flight would be taken by a later sync's ask: wait for it first.
+                    await workflow.wait_condition(lambda: self._slot_granted)
                 self._release_slot()
+
+    async def _asked(self) -> bool:
+        """Whether the early ask for a slot went out (it fails only once its local activity's retries run out:
+        the sync fails with that reason, and the release that follows also takes any ask out of the queue)."""
+        assert self._asking is not None
+        try:
+            await self._asking
+        except ActivityError as exc:
+            workflow.logger.warning("asking for a rollout slot failed: %s", error_cause(exc))
+            return False
+        return True
 
     async def _sync(self, number: int, batch: list[SyncRequest]) -> SyncResult:
         ref = self.state.consumer
@@ -354,8 +368,10 @@ class ConsumerSyncWorkflow:
             result.rollout = NEEDS_APPROVAL
             return result
         if self._early:
-            self._early = False  # from here the roll-out's own `finally` gives the slot back
             self._show("waiting-for-slot", "another consumer of this cluster is rolling out")
+            assert self._asking is not None
+            await self._asking  # its failure fails the sync with its reason (and _sync_holding releases)
+            self._early = False  # from here the roll-out's own `finally` gives the slot back
             await workflow.wait_condition(lambda: self._slot_granted)
         else:
             await self._acquire_slot()

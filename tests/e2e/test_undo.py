@@ -3,6 +3,8 @@ change, planned and confirmed as an override is; refused, with the reason, when 
 
 from __future__ import annotations
 
+import yaml
+
 from core.contracts import EndpointChangeResult, Phase
 from devnet.testbed import World
 from tests.e2e.control_kit import Node, one_line_refusal, peersync_ok, snapshot, update
@@ -32,6 +34,10 @@ async def test_undo_pins_the_endpoint_before_the_last_change(world: World) -> No
     before = snapshot(world)
     out = await peersync_ok(world, "undo", "--validator", "bob", "--dry-run", COLUMNS="250")
     assert f"-> {original} (dry run: nothing changed)" in out and "peers after" in out, out
+    assert snapshot(world) == before
+    # -o yaml: the same plan as data, for scripts (kubectl's -o).
+    plan = yaml.safe_load(await peersync_ok(world, "undo", "--validator", "bob", "--dry-run", "-o", "yaml"))
+    assert plan["endpoint"] == original and {c["namespace"] for c in plan["consumers"]} >= {C1}, plan
     assert snapshot(world) == before
 
     # No terminal and no --yes: refused as an override is.
