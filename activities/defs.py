@@ -66,6 +66,8 @@ from workflows.activity_contracts import (
     DialInput,
     DialOutput,
     DiscoverInput,
+    PlanInput,
+    PlanOutput,
     ProbeInput,
     ProbeOutput,
     ProbePeersInput,
@@ -83,6 +85,7 @@ from workflows.activity_contracts import (
     WriteInput,
     WriteOutput,
 )
+from workflows.local_steps import peers_to_probe
 from workflows.reconcile_contracts import DriftReport, DriftRow
 
 T = TypeVar("T")
@@ -147,6 +150,7 @@ class PeersyncActivities:
             self.probe_peers,
             self.compute_desired_peers,
             self.read_applied_peers,
+            self.plan_sync,
             self.dial_peers,
             self.write_peers,
             self.restart_workload,
@@ -333,6 +337,18 @@ class PeersyncActivities:
     # ---- cluster -----------------------------------------------------------------------------------
 
     @activity.defn
+    async def plan_sync(self, inp: PlanInput) -> PlanOutput:
+        """compute_desired_peers, read_applied_peers and probe_peers of the new peers, as one step: a sync's
+        reads cost one local activity, not three. Each does exactly what it does alone."""
+        desired = await self.compute_desired_peers(inp)
+        read = ReadAppliedInput(consumer=inp.consumer, desired=desired.peers)
+        applied = await asyncio.to_thread(self.read_applied_peers, read)
+        desired = desired.keeping(applied.peers)  # a validator with no endpoint in effect keeps its entry
+        new = peers_to_probe(desired.peers, applied.peers, set(inp.forced_hosts))
+        probed = await self.probe_peers(ProbePeersInput(peers=new)) if new else None
+        return PlanOutput(desired=desired, applied=applied, unreachable=probed.unreachable if probed else {})
+
+    @activity.defn
     def read_applied_peers(self, inp: ReadAppliedInput) -> AppliedPeersOut:
         applied = _kube_call(lambda: self.kube.read_applied(inp.consumer.namespace, inp.desired))
         return AppliedPeersOut(
@@ -454,7 +470,17 @@ class PeersyncActivities:
         rolled = self.wait_rollout(inp.rollout)
         started = resumed.started_at if resumed is not None and resumed.phase == "catch-up" else time.time()
         # A sync activity runs in its own worker thread: the catch-up's async looks get a loop of their own.
-        caught = asyncio.run(self._caught_up(inp.catch_up, started))
+        try:
+            caught = asyncio.run(self._caught_up(inp.catch_up, started))
+        except ApplicationError as exc:
+            # The rollout did complete: the failure carries it, so the sync still reports and counts it.
+            raise ApplicationError(
+                exc.message,
+                rolled.model_dump(mode="json"),
+                type=exc.type,
+                non_retryable=exc.non_retryable,
+                category=exc.category,
+            ) from None
         return RestartWaitOutput(rollout=rolled, caught_up=caught)
 
     @activity.defn

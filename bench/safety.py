@@ -70,7 +70,7 @@ async def _down_times(world: World, namespace: str) -> list[float]:
                 started = when
         elif event.HasField("activity_task_completed_event_attributes"):
             kind = kinds.get(event.activity_task_completed_event_attributes.scheduled_event_id)
-            if kind == "wait_caught_up" and started is not None:
+            if kind in ("wait_caught_up", "wait_restarted") and started is not None:  # one activity since #11
                 out.append(when - started)
                 started = None
     return out

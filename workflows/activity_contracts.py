@@ -9,6 +9,7 @@ from pydantic import Field
 from core.contracts import (
     ConsumerRef,
     Contract,
+    DesiredPeers,
     EndpointChangeRequest,
     EndpointSnapshot,
     ProvedNodeId,
@@ -184,6 +185,20 @@ class CatchUpInput(Contract):
 class CatchUpOutput(Contract):
     message: str = Field(description="e.g. '1 node(s) caught up at height 1234 after 12.3s'")
     seconds: float | None = Field(None, description="restart end -> caught up; None when unknown")
+
+
+class PlanInput(ConsumerInput):
+    """A sync's reads in one step: the desired peers, the applied ones, and a probe of the new ones."""
+
+    forced_hosts: list[str] = Field(
+        default_factory=list, description="hosts an operator approved past a failed probe: not probed"
+    )
+
+
+class PlanOutput(Contract):
+    desired: DesiredPeers = Field(description="kept applied entries included (DesiredPeers.keeping)")
+    applied: AppliedPeersOut
+    unreachable: dict[str, str] = Field(default_factory=dict, description="new peer -> why it did not answer")
 
 
 class RestartWaitInput(Contract):

@@ -26,6 +26,16 @@ O = TypeVar("O")  # noqa: E741 - its output model
 FINAL = frozenset({*policies.NON_RETRYABLE, policies.UNWRITABLE_PEERS})
 
 
+def peers_to_probe(desired: list[str], applied: list[str], forced: set[str]) -> list[str]:
+    """The desired peers not applied yet, but those at a host an operator forced past a failed probe."""
+    return [p for p in desired if p not in applied and _host(p) not in forced]
+
+
+def _host(peer: str) -> str:
+    """The host of `id@host:port` as written in an endpoint (IPv6 keeps its brackets)."""
+    return peer.split("@", 1)[1].rsplit(":", 1)[0]
+
+
 class StepRefused(Exception):
     """The local attempt failed in a way no retry can fix; the message is the activity's reason."""
 

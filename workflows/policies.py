@@ -137,6 +137,9 @@ PROBE = StepBudget(
 # Dialling a consumer's new peers at sync time: one quick concurrent round (the change's own probe has
 # already waited for the endpoint); an unreachable peer keeps its old address instead.
 PEER_PROBE = StepBudget(attempt=timedelta(seconds=30), total=timedelta(minutes=2))
+# A sync's reads as one step (plan_sync: the chain, the ConfigMap, a probe of the new peers): the chain's and
+# the ConfigMap's retries (the probe never fails: an unreachable peer is its answer).
+SYNC_PLAN = CHAIN_READ
 # Waiting for a rollout: heartbeats carry progress (and cancellation); StatefulSets have no deadline of
 # their own, so the attempt budget is the deadline.
 ROLLOUT_WAIT = StepBudget(

@@ -95,6 +95,7 @@ async def test_a_node_that_never_catches_up_fails_its_sync_after_the_deadline(wo
     assert stuck.error is not None and stuck.caught_up is None, stuck
     assert "nodes of alice-consumer-1 not caught up after 3s" in stuck.error, stuck.error
     assert f"node {world.subnet}.1: catching up at height" in stuck.error, stuck.error
+    assert stuck.rollout and "rolled out" in stuck.rollout, stuck  # the rollout itself completed: reported
     # The failure released the slot: the other consumer still restarted and caught up.
     other = next(r for r in (await world.consumer_sync(C2)).results.values() if r.restarted)
     assert other.error is None and other.caught_up, other

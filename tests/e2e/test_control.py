@@ -75,8 +75,9 @@ async def _listed_as(world: World, wf_id: str, phase: str) -> bool:
 
 
 async def _probe_retried(world: World, wf_id: str) -> bool:
-    desc = await world.handle(wf_id).describe()
-    return any(a.attempt > 1 for a in desc.raw_description.pending_activities)
+    """The workflow runs each probe attempt itself (workflows/probe_rounds.py): its progress counts them."""
+    probe = (await world.progress(wf_id)).probe
+    return probe is not None and probe.attempts > 1 and not probe.passed
 
 
 # ---- 1. pause / resume ----------------------------------------------------------------------------

@@ -60,7 +60,8 @@ async def _rollout_window(world: World, namespace: str) -> tuple[float, float]:
                 start = event.event_time.ToDatetime().timestamp()
         if event.HasField("activity_task_completed_event_attributes"):
             done = event.activity_task_completed_event_attributes
-            if scheduled.get(done.scheduled_event_id) == "wait_rollout":
+            # wait_restarted: the rollout wait and the catch-up after it, in one activity (issue 11 item 8).
+            if scheduled.get(done.scheduled_event_id) in ("wait_rollout", "wait_restarted"):
                 end = event.event_time.ToDatetime().timestamp()
     assert start is not None and end is not None, f"{namespace} did not roll out"
     return start, end
