@@ -32,7 +32,8 @@ class RefreshOutput(Contract):
     buckets: dict[str, list[ValidatorRecord]]
     edit_heights: dict[str, int]
     discovered: dict[str, dict[str, ProvedNodeId]] = Field(
-        default_factory=dict, description="node-id proofs (source `discovered`) that differ from the known ones"
+        default_factory=dict,
+        description="node-id proofs (source `discovered`) that differ from the known ones",
     )
 
 
