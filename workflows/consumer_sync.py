@@ -452,10 +452,12 @@ class ConsumerSyncWorkflow:
             local=self._local,
         )
         result.restarted = restarted.restarted
-        self._show("rolling-out", restarted.message)
         if result.restarted and workflow.patched(ONE_WAIT):
+            # One activity waits for both: say so, or a long catch-up would read as a slow rollout.
+            self._show("rolling-out", f"{restarted.message}; then waiting for the nodes to catch up")
             await self._wait_restarted(result, began)
             return
+        self._show("rolling-out", restarted.message)
         waited = await self._wait(result)
         if result.restarted:
             took = None if waited.seconds is None else timedelta(seconds=waited.seconds)

@@ -47,7 +47,7 @@ async def test_a_registry_that_does_not_answer_stops_the_sync_until_it_does(worl
     await _replace_registry(world, STALLED_QUEUE)
 
     # An operator asks for a sync now; it cannot learn the registry's pins, so it must not go ahead.
-    sync_cli = asyncio.ensure_future(world.peersync("sync", "--consumer", "consumer-1"))
+    sync_cli = asyncio.ensure_future(world.peersync("sync", "--consumer", "consumer-1", "--json"))
     sync = world.handle(consumer_sync_id("alice", C1))
 
     async def retrying() -> bool:
