@@ -3,8 +3,6 @@ keeps it with that change), as an override: planned, confirmed and started as `u
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from pydantic import ValidationError
 
@@ -14,6 +12,9 @@ from workers.cli_ops import registry_rows
 from workers.cli_output import OutputOption, chosen
 from workers.cli_update import (
     ApprovalFlag,
+    DryRunFlag,
+    ValidatorOption,
+    WaitFlag,
     YesFlag,
     confirm,
     fetch_plan,
@@ -27,11 +28,9 @@ from workers.settings import Settings
 
 def undo(
     ctx: typer.Context,
-    validator: Annotated[str, typer.Option(help="Operator address or moniker.")],
-    wait: Annotated[bool, typer.Option(help="Wait for the change to finish and print its result.")] = False,
-    dry_run: Annotated[
-        bool, typer.Option(help="Print the plan (consumers, old -> new peers, restarts) and change nothing.")
-    ] = False,
+    validator: ValidatorOption,
+    wait: WaitFlag = False,
+    dry_run: DryRunFlag = False,
     require_approval: ApprovalFlag = False,
     yes: YesFlag = False,
     as_json: JsonFlag = False,

@@ -59,6 +59,11 @@ from workflows.registry import RegistryWorkflow
 CLEARED_CHANGE_WAIT_SECONDS = 15.0
 
 
+ValidatorOption = Annotated[str, typer.Option(help="Operator address or moniker.")]
+WaitFlag = Annotated[bool, typer.Option(help="Wait for the change to finish and print its result.")]
+DryRunFlag = Annotated[
+    bool, typer.Option(help="Print the plan (consumers, old -> new peers, restarts) and change nothing.")
+]
 YesFlag = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal).")
 ]
@@ -73,13 +78,11 @@ ApprovalFlag = Annotated[
 
 def update(
     ctx: typer.Context,
-    validator: Annotated[str, typer.Option(help="Operator address or moniker.")],
+    validator: ValidatorOption,
     endpoint: Annotated[str | None, typer.Option(help="host[:port] to pin as an operator override.")] = None,
     clear: Annotated[bool, typer.Option(help="Clear the operator override of this validator.")] = False,
-    wait: Annotated[bool, typer.Option(help="Wait for the change to finish and print its result.")] = False,
-    dry_run: Annotated[
-        bool, typer.Option(help="Print the plan (consumers, old -> new peers, restarts) and change nothing.")
-    ] = False,
+    wait: WaitFlag = False,
+    dry_run: DryRunFlag = False,
     require_approval: ApprovalFlag = False,
     yes: YesFlag = False,
     as_json: JsonFlag = False,

@@ -243,16 +243,7 @@ class RegistryWorkflow:
     async def _first_drift_check(self) -> None:
         """A new registry takes the chain as its baseline, so a move made while nothing watched (stale
         ConfigMaps at first install) is no change to it: compare every consumer with the chain right away."""
-        try:
-            await workflow.start_child_workflow(
-                "ReconcileWorkflow",
-                ReconcileInput(),
-                id=f"reconcile-{self.state.cluster_id}-registry-start-{workflow.info().run_id}",
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary="drift check after the registry's first refresh",
-            )
-        except Exception as exc:  # already started (a retried task), or refused: the schedule still runs
-            workflow.logger.info("first drift check not started: %s", exc)
+        await self._drift_check("after the registry's first refresh", "registry-start")
 
     async def _drift_check(self, why: str, key: str) -> None:
         try:
