@@ -36,7 +36,7 @@ from workers.cli_common import (
     require_worker,
     state,
 )
-from workers.cli_output import Output, OutputOption, chosen, is_data, print_data, print_model
+from workers.cli_output import Output, OutputOption, chosen, is_data, print_data, print_model, print_table
 from workers.result_view import sync_result_table
 from workers.settings import Settings
 from workers.views import shown_sync_result
@@ -79,7 +79,7 @@ def registry(ctx: typer.Context, as_json: JsonFlag = False, output: OutputOption
         ]
         cells += ["\n".join(ids) or "-"] if proved else []
         table.add_row(*cells, *([r.change or "-"] if wide else []))
-    console.print(table)
+    print_table(table, fmt)
     leave()
 
 

@@ -11,8 +11,14 @@ from typing import Annotated, Any, TextIO
 import typer
 import yaml
 from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
 
-from workers.cli_common import fail
+from workers.cli_common import console, fail
+
+# `-o wide` as kubectl prints it: each row on one line, as wide as its cells, whatever the terminal's width
+# (the terminal wraps long lines; the table does not fold ids and addresses into pieces).
+WIDE_COLUMNS = 1000
 
 
 class Output(StrEnum):
@@ -55,3 +61,11 @@ def print_data(data: Any, output: Output, file: TextIO | None = None) -> None:
 
 def print_model(model: BaseModel, output: Output, file: TextIO | None = None) -> None:
     print_data(model.model_dump(mode="json"), output, file)
+
+
+def print_table(table: Table, output: Output | None) -> None:
+    """The table, folded to the terminal's width; with `-o wide`, whole (WIDE_COLUMNS)."""
+    if output == Output.WIDE:
+        Console(width=WIDE_COLUMNS).print(table)
+    else:
+        console.print(table)

@@ -15,14 +15,13 @@ from workers.cli_common import (
     JsonFlag,
     call,
     connect,
-    console,
     errors_exit_with,
     fail,
     leave,
     require_worker,
     state,
 )
-from workers.cli_output import Output, OutputOption, chosen, is_data, print_data
+from workers.cli_output import Output, OutputOption, chosen, is_data, print_data, print_table
 from workers.schedule import apply_schedule, schedule_id
 from workers.settings import Settings
 from workers.views import human_duration
@@ -74,7 +73,7 @@ def reconcile(
     if fmt in (Output.JSON, Output.YAML):
         print_data(report.model_dump(mode="json"), fmt)
     else:
-        console.print(_table(report, settings.cluster_id, wide=fmt == Output.WIDE))
+        print_table(_table(report, settings.cluster_id, wide=fmt == Output.WIDE), fmt)
     leave(exit_code(report))
 
 

@@ -43,7 +43,7 @@ from workers.cli_common import (
     state,
 )
 from workers.cli_control import endpoint_change
-from workers.cli_output import Output, OutputOption, chosen, print_data
+from workers.cli_output import Output, OutputOption, chosen, print_data, print_table
 from workers.cli_status_list import changes_table, recent_changes
 from workers.settings import Settings
 from workers.views import change_events, progress_table
@@ -333,7 +333,7 @@ def status(
         if fmt in (Output.JSON, Output.YAML):
             print_data([r.model_dump() for r in rows], fmt)
         else:
-            console.print(changes_table(rows, settings.cluster_id, wide=fmt == Output.WIDE))
+            print_table(changes_table(rows, settings.cluster_id, wide=fmt == Output.WIDE), fmt)
         leave()
     if phase is not None or validator is not None:
         fail("--phase and --validator filter the list: give them without a workflow id")
