@@ -108,9 +108,9 @@ async def probe(
                 else:
                     result = await _prove(address, port, expected, timeout)
             except (OSError, TimeoutError) as exc:
-                failed = PortProbe(
-                    port=port, reachable=False, error=f"{address}: {type(exc).__name__}: {exc}".rstrip(": ")
-                )
+                # The address only when it is not the endpoint itself (a DNS name may resolve to several).
+                where = "" if address == endpoint.host else f"{address}: "
+                failed = PortProbe(port=port, reachable=False, error=where + _why(exc, timeout))
                 continue
             if result.reachable:
                 break
@@ -119,3 +119,15 @@ async def probe(
             result = failed
         results.append(result)
     return ProbeReport(endpoint=endpoint.render(), results=results)
+
+
+def _why(exc: BaseException, timeout: float) -> str:
+    """A failed connect in the words an operator reads in `status`: "connection refused", not the
+    exception's repr with the address and port again."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")

@@ -55,7 +55,10 @@ async def test_probe_attempts_last_error_and_deadline_show_while_probing_and_str
 
     progress = await eventually(lambda: probing_after(world, change, 2), 45, "two failed probe attempts")
     assert progress.probe is not None and progress.probe.last_error, progress
-    assert new in progress.probe.last_error, progress.probe  # "<new> unreachable on <port> (...refused...)"
+    # "<new> unreachable on <port> (connection refused), ...": the operator's words, the address said once.
+    assert f"{new} unreachable on" in progress.probe.last_error, progress.probe
+    assert "(connection refused)" in progress.probe.last_error, progress.probe
+    assert progress.probe.last_error.count(new) == 1, progress.probe
     # `status` (a table) and the UI details say it while probing, not only once blocked.
     table = await peersync_ok(world, "status", change, COLUMNS="200")
     assert re.search(
