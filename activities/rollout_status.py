@@ -7,11 +7,13 @@ currentRevision == updateRevision.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 class RolloutVerdict(BaseModel):
@@ -36,6 +38,8 @@ def deployment_verdict(d: dict[str, Any]) -> RolloutVerdict:
         return RolloutVerdict(done=False, message="waiting for deployment spec update to be observed")
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Progressing" and cond.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
+            if _timed_out_before_restart(d, cond):
+                continue
             return RolloutVerdict(
                 done=False, failed=True, message=f'deployment "{name}" exceeded its progress deadline'
             )
@@ -52,6 +56,22 @@ def deployment_verdict(d: dict[str, Any]) -> RolloutVerdict:
     if available < updated:
         return RolloutVerdict(done=False, message=f"{available} of {updated} updated replicas are available")
     return RolloutVerdict(done=True, message=f'deployment "{name}" successfully rolled out')
+
+
+def _timed_out_before_restart(d: dict[str, Any], cond: dict[str, Any]) -> bool:
+    """A timeout recorded before the pod template's restart belongs to the previous rollout: the controller
+    keeps a ProgressDeadlineExceeded condition (DeploymentTimedOut) until it sees the new rollout progress,
+    and under Recreate that is only once the old pods are gone. Read as this rollout's failure, it would fail
+    a restart of a Deployment whose last rollout timed out at its first look. A timeout of this rollout is
+    recorded after the restart (a new lastUpdateTime) and still fails it."""
+    restarted = _get(d, "spec", "template", "metadata", "annotations", RESTARTED_AT)
+    updated = cond.get("lastUpdateTime")
+    if not isinstance(restarted, str) or not isinstance(updated, str):
+        return False
+    try:
+        return datetime.fromisoformat(updated) < datetime.fromisoformat(restarted)
+    except ValueError:
+        return False
 
 
 def statefulset_verdict(s: dict[str, Any]) -> RolloutVerdict:

@@ -278,10 +278,9 @@ class ConsumerSyncWorkflow:
     async def _sync_holding(self, number: int, batch: list[SyncRequest]) -> SyncResult:
         """`_sync`, with the rollout slot asked at its start when a request expects a restart (and no approval
         holds it back): the slot's round trip then runs alongside the reads and the write, not after them."""
-        asked = self.state.require_approval or any(r.ask_approval for r in batch)
         self._early = (
             any(r.expect_restart for r in batch)
-            and (not asked or any(r.approved for r in batch))
+            and not self._awaits_approval(batch)
             and workflow.patched(SLOT_EARLY)
         )
         if self._early:
@@ -296,6 +295,12 @@ class ConsumerSyncWorkflow:
                     # A grant still in flight would be taken by a later sync's ask: wait for it first.
                     await workflow.wait_condition(lambda: self._slot_granted)
                 self._release_slot()
+
+    def _awaits_approval(self, batch: list[SyncRequest]) -> bool:
+        """A restart of this batch needs an approval it does not carry: the worker's setting, or the
+        operator's ask for one of its requests (`peersync sync --require-approval`)."""
+        asked = self.state.require_approval or any(r.ask_approval for r in batch)
+        return asked and not any(r.approved for r in batch)
 
     async def _asked(self) -> bool:
         """Whether the early ask for a slot went out (it fails only once its local activity's retries run out:
@@ -392,9 +397,7 @@ class ConsumerSyncWorkflow:
             # No restart, but a rollout onto this set may have died earlier: the wait says so (at once if fine).
             await self._wait(result)
             return result
-        # The worker's setting, or the operator's ask for this request (`peersync sync --require-approval`).
-        asked = self.state.require_approval or any(r.ask_approval for r in batch)
-        if asked and not any(r.approved for r in batch):
+        if self._awaits_approval(batch):
             result.rollout = NEEDS_APPROVAL
             return result
         if self._early:
@@ -460,8 +463,7 @@ class ConsumerSyncWorkflow:
         self._show("rolling-out", restarted.message)
         waited = await self._wait(result)
         if result.restarted:
-            took = None if waited.seconds is None else timedelta(seconds=waited.seconds)
-            metrics.restarted(ref.chain_id, took)
+            self._rolled(result, waited)
             # Gated: histories recorded before catch-up gating have no such activity after the rollout wait.
             if workflow.patched(CATCH_UP_GATING):
                 await self._catch_up(result, began)

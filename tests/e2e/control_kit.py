@@ -213,6 +213,14 @@ async def idle(world: World, workflow_id: str) -> bool:
     return running and not raw.pending_activities and not raw.HasField("pending_workflow_task")
 
 
+async def awaiting_approval(world: World, *update_args: str) -> str:
+    """`peersync update *update_args`, then wait until the change sits idle, waiting for its approval."""
+    wf_id = await update(world, *update_args)
+    await wait_phase(world, wf_id, Phase.AWAITING_APPROVAL)
+    await eventually(lambda: idle(world, wf_id), what="the approval wait")
+    return wf_id
+
+
 async def workflow_runs(world: World, workflow_type: str) -> list[tuple[str, str]]:
     """(workflow id, run id) of every run of `workflow_type` the server knows."""
     query = f'WorkflowType = "{workflow_type}"'

@@ -9,7 +9,7 @@ import pytest
 
 from core.contracts import EndpointChangeResult, Phase
 from devnet.testbed import World, eventually
-from tests.e2e.control_kit import Node, idle, peersync_ok, snapshot, update, wait_phase
+from tests.e2e.control_kit import Node, awaiting_approval, peersync_ok, snapshot
 
 pytestmark = pytest.mark.emulated_only(reason="CLI wording; approval itself: test_control on both testbeds")
 WIDE = {"COLUMNS": "300"}
@@ -22,9 +22,7 @@ async def test_an_approval_of_a_paused_change_reads_approved_and_says_what_comes
     new = f"{world.subnet}.22"
     async with Node(new) as node:
         await node.up()
-        wf_id = await update(world, "--validator", "bob", "--endpoint", new)
-        await wait_phase(world, wf_id, Phase.AWAITING_APPROVAL)
-        await eventually(lambda: idle(world, wf_id), what="the approval wait")
+        wf_id = await awaiting_approval(world, "--validator", "bob", "--endpoint", new)
         await peersync_ok(world, "pause", wf_id)
         await eventually(lambda: _paused(world, wf_id), what="the pause to be seen")
 
@@ -52,9 +50,7 @@ async def test_an_approval_of_a_running_change_says_its_consumers_now_sync(world
     new = f"{world.subnet}.22"
     async with Node(new) as node:
         await node.up()
-        wf_id = await update(world, "--validator", "bob", "--endpoint", new)
-        await wait_phase(world, wf_id, Phase.AWAITING_APPROVAL)
-        await eventually(lambda: idle(world, wf_id), what="the approval wait")
+        wf_id = await awaiting_approval(world, "--validator", "bob", "--endpoint", new)
         said = await peersync_ok(world, "approve", wf_id)
         assert f"approval received by {wf_id}; its consumers now sync one at a time" in said, said
         assert f"peersync status {wf_id} --watch" in said, said

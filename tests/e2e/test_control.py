@@ -26,6 +26,7 @@ from devnet.testbed import World, eventually
 from tests.e2e.control_kit import (
     Node,
     activities,
+    awaiting_approval,
     current_details,
     endpoint_change_runs,
     idle,
@@ -265,9 +266,7 @@ async def test_require_approval_holds_every_restart_until_approved(world: World)
     new = f"{world.subnet}.22"
     async with Node(new) as node:
         await node.up()
-        wf_id = await update(world, "--validator", "bob", "--endpoint", new)
-        await wait_phase(world, wf_id, Phase.AWAITING_APPROVAL)
-        await eventually(lambda: idle(world, wf_id), what="the approval wait")
+        wf_id = await awaiting_approval(world, "--validator", "bob", "--endpoint", new)
         progress = await world.progress(wf_id)
         assert progress.awaiting_approval
         assert "awaiting-approval" in await current_details(world, wf_id)

@@ -120,7 +120,8 @@ async def test_live_histories_replay(world: World) -> None:
             id=pinned,
             task_queue="peersync-alice",
         )
-        assert (await world.finished(pinned, EndpointChangeResult)).phase == Phase.DONE
+        done = await world.finished(pinned, EndpointChangeResult)
+        assert done.phase == Phase.DONE, done
     await world.handle(registry_id("alice")).execute_update(
         RegistryWorkflow.set_override, OverrideInput(operator_address="bob", endpoint=None)
     )
